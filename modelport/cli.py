@@ -1,0 +1,93 @@
+"""The ``modelport`` command.
+
+Each subcommand lives in ``modelport/commands/<name>.py`` as a thin click function that parses, calls the
+library and renders. Subcommands are imported lazily so ``modelport --help`` does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from modelport import __version__
+from modelport.errors import ModelportError
+
+_COMMANDS = {
+    "convert": ("modelport.commands.convert", "convert", "Export a PyTorch model to TorchScript, ONNX and .pt2."),
+    "validate": ("modelport.commands.validate", "validate", "Prove artifacts match the eager reference."),
+    "opsets": ("modelport.commands.opsets", "opsets", "ONNX operator versions: show, diff, check, convert."),
+    "bench": ("modelport.commands.bench", "bench", "Benchmark every artifact of a run with the LoadGen."),
+    "run": ("modelport.commands.run", "run", "Convert, validate, benchmark and report in one go."),
+    "zoo": ("modelport.commands.zoo", "zoo", "List the built-in models."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        module, attr, _ = _COMMANDS[cmd_name]
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as e:
+            if e.name and e.name.startswith("modelport.commands"):
+                return None
+            raise
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, _, help_) in sorted(_COMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modelport")
+@click.option("--debug", is_flag=True, envvar="MODELPORT_DEBUG", help="Show tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """modelport: take a PyTorch model out of PyTorch, prove the exports are the same model, measure them."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("MODELPORT_DEBUG", "") not in ("", "0")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: every failure is one line on stderr and a non-zero exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rv = cli.main(args=argv, prog_name="modelport", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("modelport: aborted", err=True)
+        sys.exit(130)
+    except ModelportError as e:
+        if _debug_requested(argv):
+            raise
+        click.echo(f"modelport: error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("modelport: interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - last line of defence: one line, not a traceback
+        if _debug_requested(argv):
+            raise
+        msg = " ".join(str(e).split()) or type(e).__name__
+        click.echo(f"modelport: internal error: {type(e).__name__}: {msg[:500]} (re-run with --debug for the "
+                   "traceback)", err=True)
+        sys.exit(70)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

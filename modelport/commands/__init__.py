@@ -1,0 +1,1 @@
+"""Thin click commands; the work lives in the subpackages."""
