@@ -1,0 +1,34 @@
+"""The runner interface."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    device: str = "cpu"  # "cpu" or "cuda"
+    #: intra-op threads; None = the library default. Recorded in reports.
+    threads: int | None = None
+    inter_op_threads: int | None = 1
+
+
+class Runner(ABC):
+    """Runs a model on a feed of numpy arrays. Subclasses set ``kind``, ``input_names``, ``output_names``."""
+
+    kind: str = ""
+    input_names: list[str]
+    output_names: list[str]
+
+    @abstractmethod
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one batch. ``feed`` holds every input by name; returns every output by name."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the session/module."""
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": self.kind, "inputs": self.input_names, "outputs": self.output_names}
