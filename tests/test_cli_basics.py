@@ -1,0 +1,50 @@
+"""The CLI shell: help, version, zoo listing, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from modelport.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "modelport.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_help_lists_every_command():
+    r = run_cli("--help")
+    assert r.returncode == 0
+    for cmd in ("convert", "validate", "opsets", "bench", "run", "zoo"):
+        assert cmd in r.stdout
+
+
+def test_zoo_json():
+    r = run_cli("zoo", "--json")
+    assert r.returncode == 0
+    names = [m["name"] for m in json.loads(r.stdout)["models"]]
+    assert names == ["resnet50", "bert", "bert-small", "tiny-cnn", "tiny-transformer", "branchy"]
+
+
+def test_unknown_command_is_one_line_error():
+    r = run_cli("frobnicate")
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and "No such command" in r.stderr
+
+
+def test_modelport_error_exit_code(monkeypatch, capsys):
+    from modelport import cli as cli_mod
+    from modelport.errors import InputError
+
+    def boom(**_kw):
+        raise InputError("bad thing", "do the other thing")
+
+    monkeypatch.setattr(cli_mod.cli, "main", boom)
+    with pytest.raises(SystemExit) as ei:
+        main(["zoo"])
+    assert ei.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "modelport: error: bad thing; do the other thing"
