@@ -1,0 +1,26 @@
+"""``zoo:NAME``: a built-in model built from code with seeded weights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from modelport import zoo
+from modelport.converters.sources.base import LoadedModel, finish
+from modelport.manifest import SourceRecord
+
+PREFIX = "zoo:"
+
+
+def load(spec: str, model_args: dict[str, Any] | None, seed: int) -> LoadedModel:
+    name = spec.removeprefix(PREFIX)
+    entry = zoo.get(name)
+    args = entry.args(model_args)
+    module = entry.build(seed=seed, model_args=model_args)
+    record = SourceRecord(kind="zoo", spec=f"{PREFIX}{name}", model_class=entry.model_class, model_args=args)
+    return finish(module, entry.input_specs(model_args), list(entry.output_names), record)
+
+
+def rebuild(record: SourceRecord, seed: int) -> nn.Module:
+    return zoo.get(record.spec.removeprefix(PREFIX)).build(seed=seed, model_args=record.model_args).eval()
