@@ -1,0 +1,303 @@
+"""Which opsets can a model be stamped with? Its true minimum, and whether it is valid at a target.
+
+The lower bound "highest first since_version over the model's ops" is not the answer: attributes, inputs
+and types matter (ArgMin with select_last_index=1 needs 12, Split with num_outputs needs 18, bfloat16
+needs 13 for most ops). For every distinct node signature we check the node against each schema version
+of its op (``nodecheck``), intersect the opsets at which every node is valid, and confirm the lowest with
+``onnx.checker.check_model(full_check=True)`` on the model re-stamped at that opset, moving up if the
+checker disagrees.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import onnx
+import onnx.checker
+import onnx.shape_inference
+
+from modelport.errors import InputError
+from modelport.opsets import schemas as sx
+from modelport.opsets.modelfile import coerce_model, iter_graphs
+from modelport.opsets.nodecheck import node_problems, type_string
+
+_MAX_CONFIRM_TRIES = 6
+
+
+@dataclass
+class OpUsage:
+    """One operator type of the model and the opsets at which all its nodes are valid."""
+
+    op: str
+    domain: str
+    count: int
+    in_force: int | None  # since_version of the schema in force at the model's opset
+    first_version: int  # the op's first since_version (what the naive lower bound uses)
+    valid_opsets: list[int]
+    min_opset: int | None
+    why_not_lower: list[str] = field(default_factory=list)  # why min_opset - 1 does not work
+    target_problems: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.op, "domain": sx.display_domain(self.domain), "count": self.count,
+                "in_force": self.in_force, "first_version": self.first_version, "min_opset": self.min_opset,
+                "valid_opsets": _ranges(self.valid_opsets), "why_not_lower": self.why_not_lower,
+                "target_problems": self.target_problems}
+
+
+@dataclass
+class CheckReport:
+    source: str
+    ir_version: int
+    opset_imports: dict[str, int]
+    opset: int | None  # the model's ai.onnx opset
+    max_known_opset: int
+    lower_bound: int | None  # highest first since_version over ai.onnx ops: the naive answer
+    min_opset: int | None  # the true minimum ai.onnx opset (None: no single opset fits every node)
+    min_opsets: dict[str, int | None]  # per standard domain
+    valid_opsets: dict[str, list[int]]  # per standard domain
+    confirmed: bool  # min_opset passed onnx.checker(full_check) when re-stamped
+    checker_at_own_opset: str | None  # None: the model passes the checker as it is
+    notes: list[str]
+    ops: list[OpUsage]
+    custom: dict[str, dict[str, int]]  # custom domain -> op -> count (listed, not judged)
+    min_ir_version: int | None = None
+    target: int | None = None
+    target_ok: bool | None = None
+    target_problems: list[str] = field(default_factory=list)
+    target_checker: str | None = None  # onnx.checker's verdict on the model re-stamped at the target
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "ir_version": self.ir_version,
+            "opset_imports": {sx.display_domain(k): v for k, v in self.opset_imports.items()},
+            "opset": self.opset, "max_known_opset": self.max_known_opset, "lower_bound": self.lower_bound,
+            "min_opset": self.min_opset, "min_ir_version": self.min_ir_version,
+            "min_opsets": {sx.display_domain(k): v for k, v in self.min_opsets.items()},
+            "valid_opsets": {sx.display_domain(k): _ranges(v) for k, v in self.valid_opsets.items()},
+            "confirmed": self.confirmed, "checker_at_own_opset": self.checker_at_own_opset,
+            "notes": self.notes, "ops": [o.to_dict() for o in self.ops], "custom": self.custom,
+            "target": self.target, "target_ok": self.target_ok, "target_problems": self.target_problems,
+            "target_checker": self.target_checker,
+        }
+
+
+def _ranges(values: list[int]) -> list[list[int]]:
+    """[1,2,3,7,8] -> [[1,3],[7,8]]: compact for JSON and humans."""
+    out: list[list[int]] = []
+    for v in sorted(values):
+        if out and v == out[-1][1] + 1:
+            out[-1][1] = v
+        else:
+            out.append([v, v])
+    return out
+
+
+def format_ranges(values: list[int]) -> str:
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in _ranges(values)) or "none"
+
+
+def _value_types(model: onnx.ModelProto) -> tuple[dict[str, str], str | None]:
+    """Type of every value we can learn, from shape inference at the model's own opset."""
+    note = None
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
+    except Exception as e:  # noqa: BLE001 - inference is best effort; declared types still count
+        inferred = model
+        note = f"shape inference failed ({' '.join(str(e).split())[:160]}); only declared types were checked"
+    types: dict[str, str] = {}
+    for g in iter_graphs(inferred.graph):
+        for vi in list(g.input) + list(g.output) + list(g.value_info):
+            t = type_string(vi.type)
+            if t:
+                types[vi.name] = t
+        for init in g.initializer:
+            t = type_string(onnx.helper.make_tensor_type_proto(init.data_type, None))
+            if t:
+                types[init.name] = t
+    return types, note
+
+
+def _signature(node: onnx.NodeProto, types: dict[str, str]) -> tuple:
+    return (node.domain, node.op_type,
+            tuple(sorted((a.name, a.type) for a in node.attribute)),
+            tuple((n == "", types.get(n)) for n in node.input),
+            tuple((n == "", types.get(n)) for n in node.output))
+
+
+def _restamped(model: onnx.ModelProto, domain: str, opset: int) -> onnx.ModelProto:
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for imp in m.opset_import:
+        if sx.normalize_domain(imp.domain) == domain:
+            imp.version = opset
+    return m
+
+
+def _checker_error(model: onnx.ModelProto) -> str | None:
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        return " ".join(str(e).split())[:300]
+    except Exception as e:  # noqa: BLE001 - the checker raises several C++-mapped types
+        return f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+    return None
+
+
+def model_opsets(model: onnx.ModelProto) -> dict[str, int]:
+    return {sx.normalize_domain(i.domain): int(i.version) for i in model.opset_import}
+
+
+def check_model(model_or_path: onnx.ModelProto | str | os.PathLike[str], target: int | None = None,
+                confirm: bool = True) -> CheckReport:
+    """Analyse a model's operator versions. ``target`` (an ai.onnx opset) adds a per-node verdict there.
+
+    ``confirm`` runs onnx.checker on the re-stamped model to confirm the minimum (costs a model copy per
+    try; the converters' ``--opset min`` search may turn it off and rely on its own export checks).
+    """
+    model, source = coerce_model(model_or_path)
+    imports = model_opsets(model)
+    for d, v in imports.items():
+        if sx.is_standard_domain(d) and v > sx.max_known_opset(d):
+            raise InputError(f"{source}: the model uses opset {v} of {sx.display_domain(d)} but the installed "
+                             f"onnx {onnx.__version__} knows only up to {sx.max_known_opset(d)}", "upgrade onnx")
+    if target is not None:
+        sx.require_opset(target, sx.DEFAULT_DOMAIN, "target opset")
+
+    types, type_note = _value_types(model)
+    notes = [type_note] if type_note else []
+    nodes = [n for g in iter_graphs(model.graph) for n in g.node]
+    if model.functions:
+        notes.append("nodes inside model-local functions (" + ", ".join(f.name for f in model.functions) +
+                     ") are not judged")
+
+    counts: Counter[tuple[str, str]] = Counter()
+    custom: dict[str, dict[str, int]] = {}
+    groups: dict[tuple, onnx.NodeProto] = {}
+    for n in nodes:
+        d = sx.normalize_domain(n.domain)
+        if not sx.is_standard_domain(d) or sx.lookup(n.op_type, d) is None:
+            custom.setdefault(d or "ai.onnx", {}).setdefault(n.op_type, 0)
+            custom[d or "ai.onnx"][n.op_type] += 1
+            continue
+        counts[(d, n.op_type)] += 1
+        groups.setdefault(_signature(n, types), n)
+    if "ai.onnx" in custom:
+        notes.append("ops not known to onnx in the ai.onnx domain: " + ", ".join(sorted(custom["ai.onnx"])))
+
+    usages, valid_by_domain = _judge(groups, counts, imports, types, target)
+    default_ops = [u for u in usages if u.domain == sx.DEFAULT_DOMAIN]
+    report = CheckReport(
+        source=source, ir_version=int(model.ir_version), opset_imports=imports,
+        opset=imports.get(sx.DEFAULT_DOMAIN), max_known_opset=sx.max_known_opset(),
+        lower_bound=max((u.first_version for u in default_ops), default=None),
+        min_opset=None, min_opsets={}, valid_opsets=valid_by_domain, confirmed=False,
+        checker_at_own_opset=_checker_error(model) if confirm else None, notes=notes, ops=usages, custom=custom,
+    )
+    for d, valid in valid_by_domain.items():
+        report.min_opsets[d] = min(valid) if valid else None
+    if confirm and report.checker_at_own_opset is None:
+        report.confirmed = _confirm(model, report)
+    elif confirm:
+        report.notes.append("the model fails onnx.checker at its own opset, so the minimum is from schema "
+                            "analysis only")
+    report.min_opset = report.min_opsets.get(sx.DEFAULT_DOMAIN)
+    if report.min_opset is not None:
+        report.min_ir_version = onnx.helper.find_min_ir_version_for(
+            [onnx.helper.make_opsetid("", report.min_opset)])
+    if target is not None:
+        _judge_target(model, report, target, confirm)
+    return report
+
+
+def _judge(groups: dict[tuple, onnx.NodeProto], counts: Counter, imports: dict[str, int],
+           types: dict[str, str], target: int | None) -> tuple[list[OpUsage], dict[str, list[int]]]:
+    per_op: dict[tuple[str, str], set[int]] = {}
+    why: dict[tuple[str, str], list[str]] = {}
+    target_problems: dict[tuple[str, str], list[str]] = {}
+    for (d, op, *_), node in groups.items():
+        history = sx.lookup(op, d)
+        assert history is not None
+        top = sx.max_known_opset(d)
+        verdict = {s.since_version: not node_problems(node, s, s.since_version, types) for s in history}
+        valid = {v for v in range(1, top + 1)
+                 if (s := sx.schema_at(op, v, d)) is not None and verdict[s.since_version]}
+        key = (d, op)
+        per_op[key] = per_op.get(key, set(range(1, top + 1))) & valid
+        if target is not None and d == sx.DEFAULT_DOMAIN:
+            problems = node_problems(node, sx.schema_at(op, target, d), target, types)
+            target_problems.setdefault(key, [])
+            target_problems[key] += [p for p in problems if p not in target_problems[key]]
+    usages = []
+    for (d, op), valid in sorted(per_op.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        history = sx.lookup(op, d)
+        assert history is not None
+        lo = min(valid) if valid else None
+        reasons: list[str] = []
+        if lo is not None and lo > 1:
+            for sig, node in groups.items():
+                if sig[:2] == (d, op):
+                    for p in node_problems(node, sx.schema_at(op, lo - 1, d), lo - 1, types):
+                        if p not in reasons:
+                            reasons.append(p)
+        own = imports.get(d)
+        in_force = sx.schema_at(op, own, d) if own else None
+        usages.append(OpUsage(op, d, counts[(d, op)], in_force.since_version if in_force else None,
+                              history[0].since_version, sorted(valid), lo, reasons,
+                              target_problems.get((d, op)) if target is not None and d == "" else None))
+        why[(d, op)] = reasons
+    by_domain: dict[str, list[int]] = {}
+    for d in {d for d, _ in per_op} | ({sx.DEFAULT_DOMAIN} if sx.DEFAULT_DOMAIN in imports else set()):
+        allowed = set(range(1, sx.max_known_opset(d) + 1))
+        for (dd, _), valid in per_op.items():
+            if dd == d:
+                allowed &= valid
+        by_domain[d] = sorted(allowed)
+    return usages, by_domain
+
+
+def _confirm(model: onnx.ModelProto, report: CheckReport) -> bool:
+    """Move each domain's minimum up until onnx.checker accepts the re-stamped model."""
+    ok = True
+    for d, valid in report.valid_opsets.items():
+        if d not in report.opset_imports or not valid:
+            continue
+        own = report.opset_imports[d]
+        tried = 0
+        for v in valid:
+            if v == own:
+                report.min_opsets[d] = v
+                break
+            if tried >= _MAX_CONFIRM_TRIES:
+                report.notes.append(f"{sx.display_domain(d)}: stopped confirming after {tried} opsets the "
+                                    "checker rejected; the minimum shown is unconfirmed")
+                ok = False
+                break
+            tried += 1
+            err = _checker_error(_restamped(model, d, v))
+            if err is None:
+                report.min_opsets[d] = v
+                break
+            report.notes.append(f"{sx.display_domain(d)} opset {v}: every node matches its schema but "
+                                f"onnx.checker refuses the model: {err}")
+        else:
+            ok = False
+    return ok
+
+
+def _judge_target(model: onnx.ModelProto, report: CheckReport, target: int, confirm: bool) -> None:
+    report.target = target
+    problems = []
+    for u in report.ops:
+        if u.domain == sx.DEFAULT_DOMAIN and u.target_problems:
+            problems += [f"{u.op} ({u.count} node{'s' if u.count != 1 else ''}): {p}" for p in u.target_problems]
+    report.target_problems = problems
+    if sx.DEFAULT_DOMAIN not in report.opset_imports:
+        report.target_ok = not problems
+        return
+    if confirm:
+        report.target_checker = _checker_error(_restamped(model, sx.DEFAULT_DOMAIN, target))
+    report.target_ok = not problems and (report.target_checker is None or report.checker_at_own_opset is not None)
