@@ -228,7 +228,7 @@ def compare_schemas(prev: onnx.defs.OpSchema, cur: onnx.defs.OpSchema) -> list[C
     if prev.has_function != cur.has_function:
         out.append(Change("function_body", "", "now defined by a function body" if cur.has_function
                           else "no longer defined by a function body"))
-    structural = bool(out)
+    structural = any(c.derived == "schema" for c in out)
     if _clean(prev.doc) != _clean(cur.doc):
         out.append(Change("doc_changed", "", "operator description changed", derived="text"))
     if not structural:

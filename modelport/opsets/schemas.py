@@ -97,7 +97,7 @@ def schemas(op: str, domain: str = DEFAULT_DOMAIN) -> tuple[onnx.defs.OpSchema, 
     found = _index().by_op.get((d, op))
     if found is None:
         names = ops(d)
-        close = difflib.get_close_matches(op, names, n=3) or [n for n in names if n.lower() == op.lower()]
+        close = [n for n in names if n.lower() == op.lower()] or difflib.get_close_matches(op, names, n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "run 'modelport opsets diff 1 " \
             f"{max_known_opset(d)}' to list every operator"
         raise InputError(f"onnx {onnx.__version__} has no operator {op!r} in domain {display_domain(d)}", hint)
