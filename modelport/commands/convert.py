@@ -1,0 +1,84 @@
+"""``modelport convert``: export a PyTorch model to TorchScript, ONNX and .pt2, into a checked run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from modelport.commands.common import emit_json, json_option, quiet_option
+from modelport.progress import Progress, warn
+
+
+@click.command("convert")
+@click.argument("source", required=False)
+@click.option("--to", "targets", multiple=True, default=("onnx",), show_default=True,
+              type=click.Choice(["torchscript", "onnx", "pt2", "all"]), help="Target format (repeatable).")
+@click.option("--opset", "opsets", multiple=True, default=("17",), show_default=True,
+              help="ONNX opset (repeatable), or 'min' for the lowest that exports and matches.")
+@click.option("--out", type=click.Path(path_type=Path), help="Run directory [default: runs/<model>-<timestamp>].")
+@click.option("--exporter", type=click.Choice(["auto", "torchscript", "dynamo"]), default="auto", show_default=True,
+              help="ONNX exporter; auto: TorchScript-based for opsets 7-17, dynamo for 18 and above.")
+@click.option("--method", type=click.Choice(["auto", "script", "trace"]), default="auto", show_default=True,
+              help="TorchScript capture; auto: script, falling back to trace with a recorded warning.")
+@click.option("--state-dict", type=click.Path(path_type=str), help="A state_dict file (loaded with weights_only).")
+@click.option("--model-class", help="MODULE:CLASS or path/to/file.py:CLASS to build before loading --state-dict.")
+@click.option("--model-args", help="JSON object of constructor keyword arguments.")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled model (executes code from the file).")
+@click.option("--input", "inputs", multiple=True, metavar="NAME:SHAPE[:DTYPE[:LOW,HIGH]]",
+              help="Model input (repeatable); replaces the source's own spec.")
+@click.option("--dynamic", "dynamic", multiple=True, metavar="NAME:AXIS[:SYMBOL]", help="Make an input axis dynamic.")
+@click.option("--dynamic-batch", is_flag=True, help="Make axis 0 of every input dynamic.")
+@click.option("--simplify", is_flag=True, help="Run onnxsim (in a subprocess); kept only if it still matches eager.")
+@click.option("--strict", is_flag=True, help="With --simplify: a failed or regressing simplification is an error.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights of zoo models and inputs.")
+@click.option("--validate/--no-validate", default=True, show_default=True,
+              help="Compare every artifact with the eager model (two input sets; full report when available).")
+@json_option
+@quiet_option
+def convert(source: str | None, targets: tuple[str, ...], opsets: tuple[str, ...], out: Path | None, exporter: str,
+            method: str, state_dict: str | None, model_class: str | None, model_args: str | None,
+            trust_pickle: bool, inputs: tuple[str, ...], dynamic: tuple[str, ...], dynamic_batch: bool,
+            simplify: bool, strict: bool, seed: int, validate: bool, as_json: bool, quiet: bool) -> None:
+    """Export SOURCE (zoo:NAME, a model file or directory) to TorchScript, ONNX and/or .pt2.
+
+    Every export is checked (opset in the file, onnx.checker, onnxruntime, dynamic axes, outputs equal to
+    the eager model on two input sets) before the run directory appears.
+    """
+    from modelport.converters.options import ConvertOptions
+    from modelport.converters.pipeline import convert as run_convert
+    from modelport.converters.sources import parse_model_args
+    from modelport.spec import parse_dynamic_option, parse_input_option
+
+    source_options = {
+        "state_dict": state_dict, "model_class": model_class, "model_args": parse_model_args(model_args),
+        "trust_pickle": trust_pickle, "inputs": [parse_input_option(i) for i in inputs],
+        "dynamic": [parse_dynamic_option(d) for d in dynamic], "dynamic_batch": dynamic_batch,
+    }
+    options = ConvertOptions(targets=targets, opsets=opsets, exporter=exporter, method=method, simplify=simplify,
+                             strict=strict, seed=seed, validate=validate, out=out, source_options=source_options)
+    progress = Progress.for_cli(quiet, as_json)
+    result = run_convert(source, options, progress)
+    progress.done()
+    manifest = result.manifest
+    for w in manifest.warnings:
+        warn(w, quiet or as_json)
+    for a in manifest.artifacts:
+        for w in a.warnings:
+            warn(f"{a.id}: {w}", quiet or as_json)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    if quiet:
+        return
+    click.echo(f"run directory: {result.run_dir}")
+    for a in manifest.artifacts:
+        detail = {"onnx": f"opset {a.opset}, {a.exporter} exporter, IR {a.ir_version}",
+                  "torchscript": f"{a.method}", "pt2": "torch.export"}[a.target]
+        eq = a.extra.get("equivalence")
+        check = "" if not eq else (" matches eager (max abs " +
+                                   f"{max(s['max_abs'] for s in eq['sets']):.2g})")
+        simp = ", simplified" if a.simplified else ""
+        click.echo(f"  {a.path:<24} {a.size_bytes / 1e6:8.2f} MB  {detail}{simp}; {a.export_time_s:.1f} s{check}")
+    if result.validation is not None:
+        click.echo("validation: passed (validation.json)")

@@ -1,0 +1,111 @@
+"""The checks every ONNX export must pass before it is shipped (converters.md §0.1, §0.2, §0.5, §2.2).
+
+1. the opset in the file is the one requested (dynamo silently writes 18 when it cannot do less);
+2. ``onnx.checker`` full check passes (given the path, so external data over 2 GB works);
+3. an onnxruntime session opens (the checker accepts files ORT cannot run);
+4. every axis requested dynamic is symbolic in the file's inputs;
+5. ORT runs at shapes other than the example's on every dynamic axis (catches ``view(2, -1)``-style lies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelport.converters.capture import capture, first_line
+from modelport.converters.example import feed_for, other_shapes
+from modelport.errors import ExportError
+from modelport.runners import Runner, load_runner
+from modelport.spec import InputSpec
+
+_HINT_INVALID = "use --exporter torchscript (opsets 7-20) or an opset >= 18 with the dynamo exporter"
+
+
+@dataclass
+class OnnxFacts:
+    opset: int
+    ir_version: int
+    dynamic_axes: dict[str, dict[str, str]] = field(default_factory=dict)  # input/output -> {axis: dim_param}
+    shapes_run: list[str] = field(default_factory=list)
+
+
+def file_opset(model) -> int | None:  # model: onnx.ModelProto
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx"):
+            return int(imp.version)
+    return None
+
+
+def _dims(value_info) -> list[tuple[str | None, int | None]]:
+    out = []
+    for d in value_info.type.tensor_type.shape.dim:
+        out.append((d.dim_param or None, d.dim_value if d.HasField("dim_value") else None))
+    return out
+
+
+def check_structure(path: Path, opset: int, exporter: str, specs: list[InputSpec]) -> OnnxFacts:
+    """Checks 1-4; raises ``ExportError`` naming the first failure."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    got = file_opset(model)
+    if got != opset:
+        raise ExportError(f"the {exporter} exporter wrote opset {got}, not the requested {opset}",
+                          "use --exporter torchscript for opsets below 18" if exporter == "dynamo" else None)
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as e:  # noqa: BLE001 - ValidationError, InferenceError, ...
+        raise ExportError(f"onnx.checker rejects the {exporter} exporter's opset-{opset} output: {first_line(str(e))}",
+                          _HINT_INVALID) from None
+    facts = OnnxFacts(opset=got, ir_version=int(model.ir_version))
+    by_name = {vi.name: vi for vi in model.graph.input}
+    for s in specs:
+        vi = by_name.get(s.name)
+        if vi is None:
+            raise ExportError(f"the exported file has no input {s.name!r} (it has {sorted(by_name)})")
+        dims = _dims(vi)
+        for axis in sorted(s.dynamic_axes):
+            param, value = dims[axis] if axis < len(dims) else (None, None)
+            if not param:
+                shown = value if value is not None else "unknown"
+                raise ExportError(f"input '{s.name}' axis {axis} was requested dynamic but exported static ({shown})",
+                                  "the model fixes this size (e.g. a view/reshape with a constant); drop the "
+                                  "--dynamic/--dynamic-batch request or make the model shape-generic")
+    for vi in [*model.graph.input, *model.graph.output]:
+        syms = {str(i): p for i, (p, _) in enumerate(_dims(vi)) if p}
+        if syms:
+            facts.dynamic_axes[vi.name] = syms
+    return facts
+
+
+def open_session(path: Path, exporter: str, opset: int) -> Runner:
+    try:
+        with capture():
+            return load_runner("onnx", path, [], [])
+    except Exception as e:  # noqa: BLE001
+        raise ExportError(f"onnxruntime cannot load the {exporter} exporter's opset-{opset} output: "
+                          f"{first_line(str(e))}", _HINT_INVALID) from None
+
+
+def run_other_shapes(runner: Runner, specs: list[InputSpec], seed: int) -> list[str]:
+    """Check 5: run ORT at every non-example shape of the dynamic axes; a failure means one is not dynamic."""
+    done = []
+    for label, shapes in other_shapes(specs):
+        feed = feed_for(specs, seed, shapes=shapes)
+        try:
+            runner.infer(feed)
+        except Exception as e:  # noqa: BLE001
+            raise ExportError(f"onnxruntime failed at {label} although the axis was exported dynamic: "
+                              f"{first_line(str(e))}",
+                              "the model fixes this size (e.g. view(2, -1)); drop the dynamic request or make the "
+                              "model shape-generic") from None
+        done.append(label)
+    return done
+
+
+def check_onnx(path: Path, opset: int, exporter: str, specs: list[InputSpec], seed: int) -> tuple[OnnxFacts, Runner]:
+    """All five checks; returns the facts and the open ORT runner (the equivalence check reuses it)."""
+    facts = check_structure(path, opset, exporter, specs)
+    runner = open_session(path, exporter, opset)
+    facts.shapes_run = run_other_shapes(runner, specs, seed)
+    return facts, runner

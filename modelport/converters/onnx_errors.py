@@ -1,0 +1,83 @@
+"""Exporter exceptions rewritten as one-line ``ExportError``s that name the op, the opset and the way out."""
+
+from __future__ import annotations
+
+import re
+
+from modelport.converters.capture import first_line
+from modelport.errors import ExportError
+
+_KEEP_IN_TORCH = "keep that part in PyTorch (--to pt2 or --to torchscript) or register a custom ONNX translation"
+
+_LEGACY_UNSUPPORTED = re.compile(
+    r"Exporting the operator '(?P<op>[^']+)' to ONNX opset version (?P<opset>\d+) is not supported"
+    r"(?:\. Support for this operator was added in version (?P<min>\d+))?")
+_DYNAMO_NO_FUNCTION = re.compile(r"No ONNX function found for <OpOverload\(op='(?P<op>[^']+)'")
+_ADAPTER = re.compile(r"No Adapter (?:From|To) Version \$(?P<v>\d+) for (?P<op>\w+)")
+_NO_PREVIOUS = re.compile(r"No Previous Version of (?P<op>\w+)")
+
+
+def aten_name(op: str) -> str:
+    """``aten.linalg_qr`` (dynamo's spelling) -> ``aten::linalg_qr`` (the TorchScript exporter's)."""
+    return op.replace(".", "::", 1) if "::" not in op else op
+
+
+def _chain(e: BaseException) -> str:
+    parts = []
+    seen = 0
+    cur: BaseException | None = e
+    while cur is not None and seen < 8:
+        parts.append(str(cur))
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return "\n".join(parts)
+
+
+def unsupported_op(e: BaseException, exporter: str, opset: int) -> ExportError | None:
+    """The op-level failures: an op that needs a newer opset, or one with no ONNX lowering at all."""
+    text = _chain(e)
+    m = _LEGACY_UNSUPPORTED.search(text)
+    if m:
+        op, at = m["op"], int(m["opset"])
+        if m["min"]:
+            need = int(m["min"])
+            return ExportError(f"{op} is not exportable at opset {at} (support added in opset {need})",
+                               f"re-run with --opset {need}")
+        return ExportError(f"{op} has no ONNX lowering in the torchscript exporter at any opset (asked: {opset})",
+                           f"{_KEEP_IN_TORCH}; the dynamo exporter (--exporter dynamo --opset 18) may lower it")
+    m = _DYNAMO_NO_FUNCTION.search(text)
+    if m:
+        op = aten_name(m["op"].split(".default")[0])
+        return ExportError(f"{op} has no ONNX lowering in the dynamo exporter (opset {opset})", _KEEP_IN_TORCH)
+    return None
+
+
+def export_failed(e: BaseException, exporter: str, opset: int) -> ExportError:
+    err = unsupported_op(e, exporter, opset)
+    if err is not None:
+        return err
+    text = _chain(e)
+    if exporter == "dynamo" and "step 1/3" in text:
+        from modelport.converters.pt2 import export_failure
+
+        base = export_failure(e, "the dynamo exporter cannot capture the model with torch.export")
+        return ExportError(base.message.split("; ")[0], "use --exporter torchscript (opsets 7-20)")
+    # dynamo wraps the real problem in a long "step N/3" preamble; the summary line after it is the useful one
+    summary = re.search(r"<class '[^']+'>: ([^\n]+)", text)
+    line = first_line(summary.group(1)) if summary else first_line(str(e))
+    return ExportError(f"the {exporter} ONNX exporter failed at opset {opset}: {type(e).__name__}: {line}")
+
+
+def conversion_failed(e: BaseException, source: int, target: int) -> ExportError:
+    """``onnx.version_converter`` failures are C++ assertion text; say which op blocks which opset."""
+    text = str(e)
+    m = _ADAPTER.search(text)
+    if m:
+        why = f"{m['op']} has no adapter below opset {m['v']}" if "From" in m.group(0) else \
+            f"{m['op']} has no adapter to opset {m['v']}"
+    else:
+        m2 = _NO_PREVIOUS.search(text)
+        why = f"{m2['op']} does not exist before its first opset" if m2 else first_line(text)
+    floor = int(m["v"]) if m and "From" in m.group(0) else source
+    return ExportError(f"the dynamo exporter produces opset >= {source}; conversion {source}->{target} failed: {why}",
+                       f"use --exporter torchscript or --opset >= {floor}")

@@ -1,0 +1,109 @@
+"""``--opset min``: the lowest opset at which the model exports, passes every check and matches eager.
+
+A first export at the default opset (or the opset the exporter's own error names) gives a file whose
+operators bound the answer from below (``modelport.opsets.check_model(...).min_opset``); from that bound we
+try upward, each try a full export with all checks, until one passes. Every try is recorded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from modelport.converters.options import DEFAULT_OPSET, DYNAMO_NATIVE_MIN, DYNAMO_RANGE, TORCHSCRIPT_RANGE
+from modelport.errors import ExportError, ModelportError
+
+_NEEDS = re.compile(r"support added in opset (\d+)")
+
+
+@dataclass
+class Attempt:
+    opset: int
+    exporter: str
+    ok: bool
+    error: str | None = None
+
+
+def search_range(exporter: str) -> tuple[int, int]:
+    if exporter == "torchscript":
+        return TORCHSCRIPT_RANGE
+    return TORCHSCRIPT_RANGE[0], DYNAMO_RANGE[1]
+
+
+def lower_bound(path: Path) -> int | None:
+    """The opsets module's minimum for an exported file, or None if it cannot say."""
+    try:
+        from modelport.opsets import check_model
+    except ImportError:
+        return None
+    try:
+        report = check_model(path, confirm=False)
+    except ModelportError:
+        return None
+    return report.min_opset or report.lower_bound
+
+
+def find_min_opset(try_export: Callable[[int], Any], exporter_for: Callable[[int], str], exporter: str,
+                   bound_of: Callable[[Any], int | None]) -> tuple[Any, list[Attempt]]:
+    """``try_export(opset)`` returns a checked export or raises ``ModelportError``; returns the lowest success.
+
+    ``bound_of(result)`` gives the lower bound from a successful export; the caller discards the results
+    that are not returned.
+    """
+    lo, hi = search_range(exporter)
+    attempts: list[Attempt] = []
+    results: dict[int, Any] = {}
+    failures: dict[int, str] = {}
+
+    def attempt(op: int) -> Any | None:
+        if op in results:
+            return results[op]
+        if op in failures:
+            return None
+        exp = exporter_for(op)
+        try:
+            res = try_export(op)
+        except ModelportError as e:
+            failures[op] = e.format_message()
+            attempts.append(Attempt(op, exp, False, failures[op]))
+            return None
+        results[op] = res
+        attempts.append(Attempt(op, exp, True))
+        return res
+
+    probe = DEFAULT_OPSET if exporter != "dynamo" else DYNAMO_NATIVE_MIN
+    found = None
+    while probe <= hi:
+        found = attempt(probe)
+        if found is not None:
+            break
+        m = _NEEDS.search(failures[probe])
+        if m and int(m.group(1)) > probe:
+            probe = int(m.group(1))
+        elif exporter == "auto" and probe < DYNAMO_NATIVE_MIN:
+            probe = DYNAMO_NATIVE_MIN  # no lowering in the TorchScript exporter: the dynamo exporter may have one
+        else:
+            probe += 1
+    if found is None:
+        last = attempts[-1].error if attempts else "no opset tried"
+        raise ExportError(f"no opset in {lo}-{hi} exports and passes the checks (last: {last})")
+    best_op, best = probe, found
+    start = max(lo, bound_of(found) or lo)
+    for op in range(start, best_op):
+        res = attempt(op)
+        if res is not None:
+            best_op, best = op, res
+            break
+    for op, res in results.items():
+        if op != best_op:
+            discard = getattr(res, "discard", None)
+            if discard:
+                discard()
+    return (best_op, best), attempts
+
+
+def attempts_json(attempts: list[Attempt]) -> list[dict[str, Any]]:
+    return [asdict(a) for a in attempts]

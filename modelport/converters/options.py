@@ -1,0 +1,140 @@
+"""What the user asked ``convert`` to do, checked before any model is loaded.
+
+Each ONNX exporter has its own valid opset range (converters.md §0.4): the TorchScript-based exporter writes
+opsets 7-20 natively, the dynamo exporter 18-25, and reaches 7-17 only through ``onnx.version_converter``,
+whose result is verified like any export. ``auto`` picks TorchScript for opsets up to 17 and dynamo above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import InputError
+
+TARGETS = ("torchscript", "onnx", "pt2")
+EXPORTERS = ("auto", "torchscript", "dynamo")
+METHODS = ("auto", "script", "trace")
+DEFAULT_OPSET = 17
+#: native opset ranges of torch 2.13's exporters
+TORCHSCRIPT_RANGE = (7, 20)
+DYNAMO_RANGE = (18, 25)
+#: the dynamo exporter's native floor; below it we down-convert its opset-18 output and verify the result
+DYNAMO_NATIVE_MIN = DYNAMO_RANGE[0]
+OPSET_MIN = "min"
+
+
+def onnx_max_opset() -> int:
+    import onnx.defs
+
+    return int(onnx.defs.onnx_opset_version())
+
+
+def _ranges_text() -> str:
+    import onnx
+
+    return (f"torchscript: {TORCHSCRIPT_RANGE[0]}-{TORCHSCRIPT_RANGE[1]}; dynamo: {DYNAMO_RANGE[0]}-{DYNAMO_RANGE[1]} "
+            f"(7-17 by verified down-conversion); onnx {onnx.__version__} knows <= {onnx_max_opset()}")
+
+
+def resolve_exporter(opset: int, requested: str) -> str:
+    """The exporter for ``opset``; raises ``InputError`` (before any export) when the opset is out of its range."""
+    known = onnx_max_opset()
+    if opset > known:
+        import onnx
+
+        raise InputError(f"opset {opset} is beyond what the installed onnx {onnx.__version__} knows (<= {known})",
+                         f"valid ranges: {_ranges_text()}")
+    if requested == "auto":
+        if opset < TORCHSCRIPT_RANGE[0]:
+            raise InputError(f"opset {opset} is below every exporter's range", f"valid ranges: {_ranges_text()}")
+        if opset > DYNAMO_RANGE[1]:
+            raise InputError(f"opset {opset} is outside the dynamo exporter's range "
+                             f"{DYNAMO_RANGE[0]}-{DYNAMO_RANGE[1]}", f"valid ranges: {_ranges_text()}")
+        return "torchscript" if opset < DYNAMO_NATIVE_MIN else "dynamo"
+    if requested == "torchscript":
+        lo, hi = TORCHSCRIPT_RANGE
+        if not lo <= opset <= hi:
+            other = "; use --exporter dynamo (18-25)" if opset > hi and opset <= DYNAMO_RANGE[1] else ""
+            raise InputError(f"opset {opset} is outside the torchscript exporter's range {lo}-{hi}{other}",
+                             f"valid ranges: {_ranges_text()}")
+        return "torchscript"
+    if requested == "dynamo":
+        if not TORCHSCRIPT_RANGE[0] <= opset <= DYNAMO_RANGE[1]:
+            raise InputError(f"opset {opset} is outside the dynamo exporter's range {DYNAMO_RANGE[0]}-"
+                             f"{DYNAMO_RANGE[1]} (7-17 by down-conversion)", f"valid ranges: {_ranges_text()}")
+        return "dynamo"
+    raise InputError(f"unknown exporter {requested!r}", f"use one of {', '.join(EXPORTERS)}")
+
+
+def parse_targets(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for v in values or ("onnx",):
+        for t in (TARGETS if v == "all" else (v,)):
+            if t not in TARGETS:
+                raise InputError(f"unknown target {v!r}", f"use one of {', '.join((*TARGETS, 'all'))}")
+            if t not in out:
+                out.append(t)
+    return tuple(out)
+
+
+def parse_opsets(values: tuple[str, ...] | list[str]) -> tuple[int | str, ...]:
+    out: list[int | str] = []
+    for v in values or (str(DEFAULT_OPSET),):
+        v = str(v).strip().lower()
+        if v == OPSET_MIN:
+            item: int | str = OPSET_MIN
+        else:
+            try:
+                item = int(v)
+            except ValueError:
+                raise InputError(f"--opset {v!r} is not a number or 'min'", "e.g. --opset 17 or --opset min") from None
+        if item not in out:
+            out.append(item)
+    return tuple(out)
+
+
+@dataclass
+class ConvertOptions:
+    """Everything ``convert`` needs besides the source. ``settings()`` is what the manifest records."""
+
+    targets: tuple[str, ...] = ("onnx",)
+    opsets: tuple[int | str, ...] = (DEFAULT_OPSET,)
+    exporter: str = "auto"
+    method: str = "auto"
+    simplify: bool = False
+    strict: bool = False
+    seed: int = 0
+    validate: bool = True
+    out: Path | None = None
+    #: the minimal equivalence check inside convert (Polygraphy-style: fail where abs > atol AND rel > rtol)
+    atol: float = 1e-5
+    rtol: float = 1e-5
+    simplify_timeout_s: float = 300.0
+    #: source options, passed to ``modelport.converters.sources.load_source``
+    source_options: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Reject impossible requests before anything is loaded or exported."""
+        self.targets = parse_targets(self.targets)
+        self.opsets = parse_opsets(tuple(str(o) for o in self.opsets))
+        if self.method not in METHODS:
+            raise InputError(f"unknown --method {self.method!r}", f"use one of {', '.join(METHODS)}")
+        if self.exporter not in EXPORTERS:
+            raise InputError(f"unknown --exporter {self.exporter!r}", f"use one of {', '.join(EXPORTERS)}")
+        if "onnx" in self.targets:
+            for op in self.opsets:
+                if op != OPSET_MIN:
+                    resolve_exporter(int(op), self.exporter)
+        if self.simplify_timeout_s <= 0:
+            raise InputError("the simplification timeout must be positive")
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "targets": list(self.targets), "opsets": list(self.opsets), "exporter": self.exporter,
+            "method": self.method, "simplify": self.simplify, "strict": self.strict, "seed": self.seed,
+            "validate": self.validate, "atol": self.atol, "rtol": self.rtol,
+            "simplify_timeout_s": self.simplify_timeout_s,
+            **{k: v for k, v in self.source_options.items() if v not in (None, (), [], {}, False)},
+        }
