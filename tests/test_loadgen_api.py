@@ -1,0 +1,152 @@
+"""The Python surface of `mlperf_loadgen` 6.0.17 (loadgen.md §1): names, defaults, enum values and
+argument checking, compared field by field with the official module; plus our extensions."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+
+import numpy as np
+import pytest
+from loadgen_helpers import OFFICIAL, OURS, UNDER_TEST, load_module
+
+FUNCTIONS = [
+    "ConstructSUT",
+    "DestroySUT",
+    "ConstructFastSUT",
+    "DestroyFastSUT",
+    "ConstructQSL",
+    "DestroyQSL",
+    "ConstructQDL",
+    "DestroyQDL",
+    "StartTest",
+    "StartTestWithLogSettings",
+    "QuerySamplesComplete",
+    "FirstTokenComplete",
+]
+CLASSES = [
+    "QuerySample",
+    "QuerySampleResponse",
+    "TestSettings",
+    "LogOutputSettings",
+    "LogSettings",
+    "TestScenario",
+    "TestMode",
+    "LoggingMode",
+]
+
+
+@pytest.fixture(scope="module")
+def official():
+    return load_module(OFFICIAL)
+
+
+def _fields(obj):
+    return {n: getattr(obj, n) for n in dir(obj) if not n.startswith("_") and not callable(getattr(obj, n))}
+
+
+def test_every_official_name_exists(lg):
+    for name in FUNCTIONS + CLASSES:
+        assert callable(getattr(lg, name)), name
+
+
+def test_test_settings_fields_and_defaults_match_official(lg, official):
+    ours = _fields(lg.TestSettings())
+    theirs = _fields(official.TestSettings())
+    missing = sorted(set(theirs) - set(ours))
+    assert not missing
+    for name, value in theirs.items():
+        got = ours[name]
+        if name in ("scenario", "mode"):
+            assert got.name == value.name and int(got) == int(value), name
+        else:
+            assert got == value and type(got) is type(value), (name, got, value)
+
+
+def test_enum_values(lg):
+    assert [int(getattr(lg.TestScenario, n)) for n in ("SingleStream", "MultiStream", "Server", "Offline")] == [
+        0,
+        1,
+        2,
+        3,
+    ]
+    assert [
+        int(getattr(lg.TestMode, n))
+        for n in ("SubmissionRun", "AccuracyOnly", "PerformanceOnly", "FindPeakPerformance")
+    ] == [0, 1, 2, 3]
+    assert [int(getattr(lg.LoggingMode, n)) for n in ("AsyncPoll", "EndOfTestOnly", "Synchronous")] == [0, 1, 2]
+    assert str(lg.TestScenario.Server) == "TestScenario.Server"
+    assert lg.TestScenario.Server.name == "Server"
+
+
+def test_log_settings_defaults_and_reference_semantics(lg):
+    out = lg.LogOutputSettings()
+    assert (out.outdir, out.prefix, out.suffix) == (".", "mlperf_log_", "")
+    assert (out.prefix_with_datetime, out.copy_detail_to_stdout, out.copy_summary_to_stdout) == (False,) * 3
+    ls = lg.LogSettings()
+    assert int(ls.log_mode) == int(lg.LoggingMode.AsyncPoll)
+    assert ls.log_mode_async_poll_interval_ms == 1000
+    assert ls.enable_trace is True
+    ls.log_output.outdir = "elsewhere"  # attribute access returns a reference, as in the official binding
+    assert ls.log_output.outdir == "elsewhere"
+
+
+def test_test_settings_argument_checks(lg):
+    ts = lg.TestSettings()
+    with pytest.raises(AttributeError):
+        ts.not_a_field = 1
+    with pytest.raises(TypeError):
+        ts.min_query_count = -1
+    with pytest.raises(TypeError):
+        ts.scenario = 1
+    ts.server_target_qps = 5
+    assert ts.server_target_qps == 5.0
+    ts.scenario = lg.TestScenario.Offline
+    assert ts.scenario == lg.TestScenario.Offline
+
+
+def test_query_sample_and_response(lg):
+    q = lg.QuerySample(3, 4)
+    assert (q.id, q.index) == (3, 4)
+    assert (lg.QuerySample().id, lg.QuerySample().index) == (0, 0)
+    again = pickle.loads(pickle.dumps(q))
+    assert (again.id, again.index) == (3, 4)
+    r = lg.QuerySampleResponse(1, 2, 3)
+    assert (r.id, r.data, r.size, r.n_tokens) == (1, 2, 3, 0)
+    assert lg.QuerySampleResponse(1, 2, 3, 4).n_tokens == 4
+    assert lg.QuerySampleResponse(np.uint64(5), 0, 0).id == 5
+    for bad in [(-1, 0, 0), (1.5, 0, 0)]:
+        with pytest.raises(TypeError):
+            lg.QuerySampleResponse(*bad)
+    r.size = 9
+    assert r.size == 9
+
+
+def test_sut_qsl_handles_are_ints_and_destroyable(lg):
+    sut = lg.ConstructSUT(lambda qs: None, lambda: None)
+    fast = lg.ConstructFastSUT(lambda ids, idx: None, lambda: None)
+    qdl = lg.ConstructQDL(lambda qs: None, lambda: None, lambda: "qdl")
+    qsl = lg.ConstructQSL(10, 5, lambda s: None, lambda s: None)
+    for handle in (sut, fast, qdl, qsl):
+        assert isinstance(handle, int) and handle != 0
+    lg.DestroySUT(sut)
+    lg.DestroyFastSUT(fast)
+    lg.DestroyQDL(qdl)
+    lg.DestroyQSL(qsl)
+
+
+def test_start_test_signature(lg):
+    doc = lg.StartTestWithLogSettings.__doc__ or ""
+    try:
+        params = list(inspect.signature(lg.StartTestWithLogSettings).parameters)
+    except (TypeError, ValueError):
+        params = []
+    assert "audit_config_filename" in doc or "audit_config_filename" in params
+
+
+@pytest.mark.skipif(UNDER_TEST != OURS, reason="our extensions")
+def test_our_extensions(lg):
+    assert issubclass(lg.LoadGenError, RuntimeError)
+    assert lg.TestSettings().completion_timeout_s == 300.0
+    for name in ("ConstructBatchSUT", "DestroyBatchSUT", "QuerySamplesCompleteBatch"):
+        assert callable(getattr(lg, name)), name

@@ -1,0 +1,302 @@
+"""Faults where ours must do better than the official LoadGen (loadgen.md §6, issue 5): bad response
+ids are a LoadGenError, not a segfault; a double completion is an error; a SUT that stops
+completing gets an error after completion_timeout_s instead of a hang; callback exceptions and
+unwritable log folders raise, and the next StartTest in the same process works.
+
+These run in-process against ours only: the official module crashes, hangs or aborts on each."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from loadgen_helpers import OURS, UNDER_TEST, detail_errors, detail_values, make_log_settings, make_settings
+
+pytestmark = pytest.mark.skipif(UNDER_TEST != OURS, reason="extension behaviour of ours only")
+
+
+class Harness:
+    """A QSL plus a SUT whose issue callback is swappable per test."""
+
+    def __init__(self, lg, outdir, total=16, perf=16):
+        self.lg = lg
+        self.outdir = outdir
+        self.issued: list[tuple[int, int]] = []
+        self.on_issue = self.complete_now
+        self.on_flush = lambda: None
+        self.on_load = lambda s: None
+        self.on_unload = lambda s: None
+        self.sut = lg.ConstructSUT(lambda qs: self.on_issue(qs), lambda: self.on_flush())
+        self.qsl = lg.ConstructQSL(total, perf, lambda s: self.on_load(s), lambda s: self.on_unload(s))
+        self.runs = 0
+
+    def complete_now(self, qs):
+        self.issued.extend((q.id, q.index) for q in qs)
+        self.lg.QuerySamplesComplete([self.lg.QuerySampleResponse(q.id, 0, 0) for q in qs])
+
+    def start(self, **settings):
+        self.runs += 1
+        outdir = self.outdir / f"run{self.runs}"
+        outdir.mkdir()
+        base = {"scenario": "SingleStream", "min_duration_ms": 0, "min_query_count": 20}
+        ts = make_settings(self.lg, {**base, **settings})
+        self.lg.StartTestWithLogSettings(self.sut, self.qsl, ts, make_log_settings(self.lg, outdir))
+        return outdir
+
+    def detail(self, outdir):
+        return (outdir / "mlperf_log_detail.txt").read_text()
+
+    def summary(self, outdir):
+        return (outdir / "mlperf_log_summary.txt").read_text()
+
+    def check_healthy(self):
+        """A clean run right after a fault: all queries issued, VALID-shaped results."""
+        self.on_issue = self.complete_now
+        self.on_flush = lambda: None
+        self.on_load = lambda s: None
+        self.on_unload = lambda s: None
+        before = len(self.issued)
+        outdir = self.start(min_query_count=64)
+        assert len(self.issued) - before == 64
+        values = detail_values(self.detail(outdir))
+        assert values["result_query_count"] == 64
+        assert not detail_errors(self.detail(outdir))
+        return outdir
+
+    def close(self):
+        self.lg.DestroySUT(self.sut)
+        self.lg.DestroyQSL(self.qsl)
+
+
+@pytest.fixture
+def h(lg, tmp_path):
+    harness = Harness(lg, tmp_path)
+    yield harness
+    harness.close()
+
+
+def test_loadgen_error_is_a_runtime_error(lg):
+    assert issubclass(lg.LoadGenError, RuntimeError)
+
+
+@pytest.mark.parametrize("bad_id", [0, 12345, 2**64 - 1])
+def test_unknown_or_zero_id_raises_and_valid_entries_still_count(h, lg, bad_id):
+    raised = []
+
+    def issue(qs):
+        h.issued.extend((q.id, q.index) for q in qs)
+        responses = [lg.QuerySampleResponse(q.id, 0, 0) for q in qs]
+        if len(h.issued) == 5:
+            responses.insert(0, lg.QuerySampleResponse(bad_id, 0, 0))
+        try:
+            lg.QuerySamplesComplete(responses)
+        except lg.LoadGenError as exc:
+            raised.append(str(exc))
+
+    h.on_issue = issue
+    outdir = h.start()
+    assert len(raised) == 1
+    assert str(bad_id) in raised[0] or hex(bad_id) in raised[0].lower()
+    # the valid sample in the same call was recorded: every query completed, the run ended normally
+    values = detail_values(h.detail(outdir))
+    assert values["result_query_count"] == 20
+    errors = detail_errors(h.detail(outdir))
+    assert [e["key"] for e in errors] == ["error_runtime"]
+    assert "1 ERROR encountered. See detailed log." in h.summary(outdir)
+    assert values["num_errors"] == 1
+    h.check_healthy()
+
+
+def test_double_completion_raises_and_does_not_change_the_result(h, lg):
+    raised = []
+
+    def issue(qs):
+        h.issued.extend((q.id, q.index) for q in qs)
+        responses = [lg.QuerySampleResponse(q.id, 0, 0) for q in qs]
+        lg.QuerySamplesComplete(responses)
+        if len(h.issued) == 3:
+            try:
+                lg.QuerySamplesComplete(responses)
+            except lg.LoadGenError as exc:
+                raised.append(str(exc))
+
+    h.on_issue = issue
+    outdir = h.start()
+    assert len(raised) == 1
+    assert str(h.issued[2][0]) in raised[0] or hex(h.issued[2][0]) in raised[0].lower()
+    values = detail_values(h.detail(outdir))
+    assert values["result_query_count"] == 20
+    assert [e["key"] for e in detail_errors(h.detail(outdir))] == ["error_runtime"]
+    h.check_healthy()
+
+
+@pytest.mark.parametrize("scenario", ["MultiStream", "Offline"])
+def test_double_completion_standing_in_for_a_lost_sample_times_out(h, lg, scenario):
+    # the official LoadGen miscounts here and hangs forever
+    def issue(qs):
+        h.issued.extend((q.id, q.index) for q in qs)
+        responses = [lg.QuerySampleResponse(q.id, 0, 0) for q in qs]
+        responses[-1] = responses[0]  # the last sample is lost, the first completed twice
+        try:
+            lg.QuerySamplesComplete(responses)
+        except lg.LoadGenError:
+            pass
+
+    h.on_issue = issue
+    t0 = time.monotonic()
+    with pytest.raises(lg.LoadGenError):
+        h.start(scenario=scenario, multi_stream_samples_per_query=4, completion_timeout_s=0.3)
+    assert time.monotonic() - t0 < 10
+    h.check_healthy()
+
+
+def test_completion_after_the_test_is_an_error_not_a_crash(h, lg):
+    h.check_healthy()
+    stale_id = h.issued[-1][0]
+    with pytest.raises(lg.LoadGenError) as info:
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(stale_id, 0, 0)])
+    assert str(stale_id) in str(info.value) or hex(stale_id) in str(info.value).lower()
+    with pytest.raises(lg.LoadGenError):
+        lg.FirstTokenComplete([lg.QuerySampleResponse(stale_id, 0, 0)])
+    h.check_healthy()
+
+
+def test_first_token_with_an_unknown_id_raises(h, lg):
+    raised = []
+
+    def issue(qs):
+        h.issued.extend((q.id, q.index) for q in qs)
+        if len(h.issued) == 2:
+            try:
+                lg.FirstTokenComplete([lg.QuerySampleResponse(0, 0, 0)])
+            except lg.LoadGenError as exc:
+                raised.append(exc)
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, 0, 0) for q in qs])
+
+    h.on_issue = issue
+    outdir = h.start()
+    assert len(raised) == 1
+    assert "error_runtime" in [e["key"] for e in detail_errors(h.detail(outdir))]
+
+
+@pytest.mark.parametrize("scenario", ["SingleStream", "Server", "Offline"])
+def test_sut_that_stops_completing_times_out(h, lg, scenario):
+    def issue(qs):
+        h.issued.extend((q.id, q.index) for q in qs)
+        if len(h.issued) < 5:  # then it goes silent
+            lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, 0, 0) for q in qs])
+
+    h.on_issue = issue
+    t0 = time.monotonic()
+    with pytest.raises(lg.LoadGenError) as info:
+        h.start(scenario=scenario, completion_timeout_s=0.3, server_target_qps=1000)
+    elapsed = time.monotonic() - t0
+    assert 0.3 <= elapsed < 10
+    assert "timeout" in str(info.value).lower() or "timed out" in str(info.value).lower() or "0.3" in str(info.value)
+    h.check_healthy()
+
+
+def test_completion_timeout_is_configurable_and_zero_disables_it(lg):
+    ts = lg.TestSettings()
+    assert ts.completion_timeout_s == 300.0
+    ts.completion_timeout_s = 0
+    assert ts.completion_timeout_s == 0.0
+
+
+def test_slow_but_steady_sut_is_not_timed_out(h, lg):
+    # completions keep arriving (each 0.1 s apart) although the whole run exceeds the timeout
+    pending = []
+    done = threading.Event()
+
+    def worker():
+        while not done.is_set():
+            time.sleep(0.1)
+            if pending:
+                lg.QuerySamplesComplete([lg.QuerySampleResponse(pending.pop(0), 0, 0)])
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+
+    def issue(qs):
+        h.issued.extend((q.id, q.index) for q in qs)
+        pending.extend(q.id for q in qs)
+
+    h.on_issue = issue
+    try:
+        outdir = h.start(scenario="Offline", min_query_count=6, completion_timeout_s=0.25)
+    finally:
+        done.set()
+        thread.join()
+    assert detail_values(h.detail(outdir))["result_query_count"] == 1
+
+
+class BoomError(Exception):
+    pass
+
+
+@pytest.mark.parametrize("callback", ["issue", "flush", "load", "unload"])
+def test_callback_exception_propagates_and_next_test_works(h, callback):
+    def boom(*_):
+        raise BoomError(callback)
+
+    if callback == "issue":
+        h.on_issue = boom
+    elif callback == "flush":
+        h.on_flush = boom
+    elif callback == "load":
+        h.on_load = boom
+    else:
+        h.on_unload = boom
+    with pytest.raises(BoomError, match=callback):
+        h.start(completion_timeout_s=5)
+    h.check_healthy()
+
+
+def test_exception_raised_mid_run_after_some_queries(h, lg):
+    def issue(qs):
+        h.complete_now(qs)
+        if len(h.issued) == 7:
+            raise BoomError("seventh")
+
+    h.on_issue = issue
+    with pytest.raises(BoomError, match="seventh"):
+        h.start(completion_timeout_s=5)
+    h.check_healthy()
+
+
+def test_unwritable_log_dir_raises_before_the_test(h, lg, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    calls = []
+    h.on_issue = lambda qs: calls.append("issue")
+    h.on_load = lambda s: calls.append("load")
+    ts = make_settings(lg, {"scenario": "SingleStream", "min_duration_ms": 0, "min_query_count": 5})
+    with pytest.raises((OSError, lg.LoadGenError)):
+        lg.StartTestWithLogSettings(h.sut, h.qsl, ts, make_log_settings(lg, blocker / "logs"))
+    assert calls == []
+    h.check_healthy()
+
+
+def test_completions_from_many_short_lived_threads(h, lg):
+    # the official module segfaults on this pattern (its own py_demo_offline, loadgen.md §8.4)
+    threads = []
+
+    def issue(qs):
+        h.issued.extend((q.id, q.index) for q in qs)
+        ids = [q.id for q in qs]
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            t = threading.Thread(
+                target=lambda c=chunk: lg.QuerySamplesComplete([lg.QuerySampleResponse(i, 0, 0) for i in c])
+            )
+            t.start()
+            threads.append(t)
+
+    h.on_issue = issue
+    outdir = h.start(scenario="Offline", min_query_count=11000, completion_timeout_s=30)
+    for t in threads:
+        t.join()
+    assert len(h.issued) == 11000
+    assert not detail_errors(h.detail(outdir))
+    h.check_healthy()
