@@ -14,12 +14,20 @@ from typing import Any
 
 from torch import nn
 
+from modelport.converters.sources import hf, pickled, pt2, torchscript
+from modelport.converters.sources import state_dict as state_dict_source
 from modelport.converters.sources import zoo as zoo_source
-from modelport.converters.sources.base import LoadedModel
+from modelport.converters.sources.base import LoadedModel, existing_path, verify_sha256
+from modelport.converters.sources.detect import detect_kind
+from modelport.converters.sources.metadata import EXTRA_FILE as METADATA_FILE
+from modelport.converters.sources.metadata import dumps as metadata_json
 from modelport.errors import InputError
 from modelport.manifest import SourceRecord
 
-__all__ = ["LoadedModel", "load_source", "reload_source", "detect_kind", "parse_model_args"]
+__all__ = ["LoadedModel", "load_source", "reload_source", "detect_kind", "parse_model_args",
+           "METADATA_FILE", "metadata_json"]
+
+_NEEDS_CLASS_HINT = "pass --model-class MODULE:CLASS (or path/to/file.py:CLASS), and --model-args JSON if needed"
 
 
 def parse_model_args(text: str | None) -> dict[str, Any]:
@@ -39,14 +47,68 @@ def parse_model_args(text: str | None) -> dict[str, Any]:
 
 def load_source(source: str | None, *, state_dict: str | None = None, model_class: str | None = None,
                 model_args: dict[str, Any] | None = None, trust_pickle: bool = False, seed: int = 0) -> LoadedModel:
-    """Load the model named by ``source`` (and/or ``state_dict`` + ``model_class``), switched to eval()."""
-    if source is not None and source.startswith(zoo_source.PREFIX):
+    """Load the model named by ``source`` (and/or ``state_dict`` + ``model_class``), switched to eval().
+
+    ``zoo:NAME`` builds a zoo model (``state_dict`` then loads weights into it). With ``model_class`` the
+    weights come from ``state_dict``, or from ``source`` when only that is given. Otherwise the kind of
+    ``source`` is detected from its contents: TorchScript, .pt2, Hugging Face directory, or a pickled model.
+    """
+    is_zoo = source is not None and source.startswith(zoo_source.PREFIX)
+    if is_zoo and model_class is not None:
+        raise InputError("give either zoo:NAME or --model-class, not both",
+                         "zoo:NAME --state-dict FILE loads your weights into the zoo model")
+    if is_zoo and state_dict is None:
+        assert source is not None
         return zoo_source.load(source, model_args, seed)
-    raise InputError(f"cannot load source {source!r} yet")
+    spec = source
+    if is_zoo:
+        assert source is not None
+        model_class = zoo_source.get(source).model_class
+        model_args = zoo_source.get(source).args(model_args)
+        source = None
+    if model_class is not None:
+        if state_dict is not None and source is not None:
+            raise InputError(f"both SOURCE {source!r} and --state-dict {state_dict!r} were given as the weights",
+                             "give the state_dict file once, with --state-dict")
+        weights = state_dict or source
+        if weights is None:
+            raise InputError("--model-class needs the weights to load into it", "pass --state-dict FILE")
+        return state_dict_source.load(spec or weights, weights, model_class, model_args)
+    if state_dict is not None:
+        raise InputError(f"--state-dict {state_dict!r} needs the class its weights belong to", _NEEDS_CLASS_HINT)
+    if source is None:
+        raise InputError("no model source given", "pass zoo:NAME, a model file or directory, or --state-dict FILE "
+                         "--model-class MODULE:CLASS")
+    path = existing_path(source)
+    kind = detect_kind(path)
+    if kind == "state_dict":
+        raise InputError(f"{source!r} is a state_dict (weights only) and does not say which model it belongs to",
+                         _NEEDS_CLASS_HINT)
+    if kind == "pickle":
+        return pickled.load(source, path, trust_pickle)
+    if kind == "torchscript":
+        return torchscript.load(source, path)
+    if kind == "pt2":
+        return pt2.load(source, path)
+    return hf.load(source, path)
 
 
 def reload_source(record: SourceRecord, *, trust_pickle: bool = False, seed: int = 0) -> nn.Module:
-    """Rebuild the eager module a run was made from, in eval(); the source file must be unchanged."""
+    """Rebuild the eager module a run was made from, in eval(); the source file must be unchanged.
+
+    A pickled model needs ``trust_pickle`` again: a manifest alone is no consent to run a file's code.
+    """
     if record.kind == "zoo":
         return zoo_source.rebuild(record, seed)
-    raise InputError(f"unknown source kind {record.kind!r} in the manifest")
+    if record.kind not in ("state_dict", "pickle", "torchscript", "pt2", "hf"):
+        raise InputError(f"unknown source kind {record.kind!r} in the manifest", "re-run modelport convert")
+    path = verify_sha256(record)
+    if record.kind == "state_dict":
+        return state_dict_source.rebuild(record, path)
+    if record.kind == "pickle":
+        return pickled.rebuild(path, trust_pickle)
+    if record.kind == "torchscript":
+        return torchscript.rebuild(path)
+    if record.kind == "pt2":
+        return pt2.rebuild(path)
+    return hf.rebuild(path)

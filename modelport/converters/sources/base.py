@@ -32,15 +32,20 @@ class LoadedModel:
 def switch_to_eval(module: nn.Module) -> bool:
     """Put ``module`` in eval mode; return whether any submodule was in training mode."""
     was_training = any(m.training for m in module.modules())
-    module.eval()
+    if was_training:
+        try:
+            module.eval()
+        except NotImplementedError:  # exported (torch.export) modules refuse eval(); their flags are plain attributes
+            for m in module.modules():
+                m.training = False
     return was_training
 
 
 def finish(module: nn.Module, inputs: list[InputSpec], output_names: list[str], record: SourceRecord,
-           warnings: list[str] | None = None) -> LoadedModel:
-    """Switch to eval, record a training-mode arrival, and package the result."""
+           warnings: list[str] | None = None, was_training: bool = False) -> LoadedModel:
+    """Switch to eval, record a training-mode arrival (seen here or by the loader), and package the result."""
     warnings = list(warnings or [])
-    if switch_to_eval(module):
+    if switch_to_eval(module) or was_training:
         record.was_training = True
         warnings.append(TRAINING_WARNING)
     return LoadedModel(module, inputs, output_names, record, warnings)

@@ -13,9 +13,13 @@ from modelport.manifest import SourceRecord
 PREFIX = "zoo:"
 
 
+def get(spec: str) -> zoo.ZooEntry:
+    return zoo.get(spec.removeprefix(PREFIX))
+
+
 def load(spec: str, model_args: dict[str, Any] | None, seed: int) -> LoadedModel:
-    name = spec.removeprefix(PREFIX)
-    entry = zoo.get(name)
+    entry = get(spec)
+    name = entry.name
     args = entry.args(model_args)
     module = entry.build(seed=seed, model_args=model_args)
     record = SourceRecord(kind="zoo", spec=f"{PREFIX}{name}", model_class=entry.model_class, model_args=args)

@@ -1,0 +1,161 @@
+"""A Hugging Face ``save_pretrained`` directory (config.json + model.safetensors or pytorch_model.bin),
+loaded offline with ``transformers`` and wrapped so that it takes positional tensors and returns a tuple."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from modelport.converters.sources.base import LoadedModel, finish, sha256_path, switch_to_eval
+from modelport.converters.sources.detect import first_line
+from modelport.errors import InputError
+from modelport.manifest import SourceRecord
+from modelport.spec import InputSpec, make_inputs
+
+EXAMPLE_BATCH, EXAMPLE_SEQ = 2, 16
+_TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class _Text1(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return _tensors(self.model(input_ids=input_ids, return_dict=True))
+
+
+class _Text2(_Text1):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return _tensors(self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True))
+
+
+class _Text3(_Text1):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return _tensors(self.model(input_ids=input_ids, attention_mask=attention_mask,
+                                   token_type_ids=token_type_ids, return_dict=True))
+
+
+class _Image(_Text1):
+    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
+        return _tensors(self.model(pixel_values=pixel_values, return_dict=True))
+
+
+def _tensors(out: Any) -> tuple[torch.Tensor, ...]:
+    return tuple(v for v in out.values() if isinstance(v, torch.Tensor))
+
+
+def _output_names(out: Any) -> list[str]:
+    return [k for k, v in out.items() if isinstance(v, torch.Tensor)]
+
+
+@contextlib.contextmanager
+def _offline() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    os.environ.update({k: "1" for k in saved})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _transformers() -> Any:
+    try:
+        import transformers  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        raise InputError("loading a Hugging Face directory needs the transformers package",
+                         "pip install 'modelport[hf]'") from None
+    return transformers
+
+
+def _read_model(path: Path) -> tuple[nn.Module, str]:
+    tf = _transformers()
+    has_weights = any((path / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json",
+                                                     "pytorch_model.bin", "pytorch_model.bin.index.json"))
+    if not has_weights:
+        raise InputError(f"{str(path)!r} has a config.json but no model.safetensors or pytorch_model.bin",
+                         "save the model with model.save_pretrained(DIR)")
+    with _offline():
+        try:
+            config = tf.AutoConfig.from_pretrained(str(path), local_files_only=True)
+        except Exception as e:
+            raise InputError(f"cannot read the Hugging Face config in {str(path)!r}: {first_line(e)}",
+                             "re-save the model with save_pretrained") from None
+        arch = (getattr(config, "architectures", None) or [None])[0]
+        cls = getattr(tf, arch, None) if arch else None
+        cls_name = arch if cls is not None else "AutoModel"
+        cls = cls or tf.AutoModel
+        try:
+            # transformers reads .bin weights with weights_only itself; safetensors is preferred when present.
+            model = cls.from_pretrained(str(path), local_files_only=True,
+                                        use_safetensors=(path / "model.safetensors").is_file() or None)
+        except Exception as e:
+            raise InputError(f"cannot load the Hugging Face model in {str(path)!r} as {cls_name}: {first_line(e)}",
+                             "check that the directory was written by save_pretrained") from None
+    if hasattr(model.config, "use_cache"):
+        model.config.use_cache = False  # caches are not tensors and not part of an exported graph
+    return model, f"transformers:{cls_name}"
+
+
+def _adapt(model: nn.Module) -> tuple[nn.Module, list[InputSpec]]:
+    params = inspect.signature(model.forward).parameters
+    config = model.config
+    axes = {0: "batch", 1: "sequence"}
+    if "input_ids" in params:
+        names = [n for n in _TEXT_INPUTS if n in params]
+        # Adapters take the leading inputs in order; a model without attention_mask takes input_ids only.
+        names = names[: next((i for i, n in enumerate(_TEXT_INPUTS) if n not in names), len(_TEXT_INPUTS))]
+        seq = min(EXAMPLE_SEQ, getattr(config, "max_position_embeddings", EXAMPLE_SEQ) or EXAMPLE_SEQ)
+        ranges = {"input_ids": (0, config.vocab_size), "attention_mask": (0, 2),
+                  "token_type_ids": (0, max(1, getattr(config, "type_vocab_size", 1) or 1))}
+        specs = [InputSpec(n, (EXAMPLE_BATCH, seq), "int64", *ranges[n], dict(axes)) for n in names]
+        wrapper = {1: _Text1, 2: _Text2, 3: _Text3}[len(names)](model)
+        return wrapper, specs
+    if "pixel_values" in params:
+        size = getattr(config, "image_size", 224)
+        size = size if isinstance(size, int) else int(size[0])
+        channels = getattr(config, "num_channels", 3)
+        return _Image(model), [InputSpec("pixel_values", (EXAMPLE_BATCH, channels, size, size), "float32", -1.0, 1.0,
+                                         {0: "batch"})]
+    raise InputError(f"the Hugging Face model {type(model).__name__} takes neither input_ids nor pixel_values",
+                     "wrap it in your own nn.Module and use --state-dict/--model-class")
+
+
+def _probe_outputs(model: nn.Module, specs: list[InputSpec]) -> list[str]:
+    """Output names are the fields of the model's output object; one small forward pass reveals them."""
+    feed = make_inputs(specs, seed=0)
+    kwargs = {s.name: torch.from_numpy(feed[s.name]) for s in specs}
+    with torch.inference_mode():
+        out = model(**kwargs, return_dict=True)
+    return _output_names(out)
+
+
+def build(path: Path) -> tuple[nn.Module, list[InputSpec], list[str], str, bool]:
+    """(wrapper in eval mode, input specs, output names, class name, whether the model was in training mode)."""
+    model, class_name = _read_model(path)
+    wrapper, specs = _adapt(model)
+    was_training = switch_to_eval(model)
+    wrapper.eval()
+    return wrapper, specs, _probe_outputs(model, specs), class_name, was_training
+
+
+def load(spec: str, path: Path) -> LoadedModel:
+    wrapper, specs, outputs, class_name, was_training = build(path)
+    record = SourceRecord(kind="hf", spec=spec, path=str(path), sha256=sha256_path(path), model_class=class_name)
+    return finish(wrapper, specs, outputs, record, was_training=was_training)
+
+
+def rebuild(path: Path) -> nn.Module:
+    return build(path)[0].eval()
