@@ -18,6 +18,8 @@ Spec keys (all optional except settings):
   respond: "index" -> each response carries the sample index as 4 little-endian bytes; else empty.
   log: {enable_trace, prefix, suffix, prefix_with_datetime} (outdir is always the given folder).
   ids: record the response ids too (for fault tests).
+  tokens: n -> token metrics: FirstTokenComplete at first_token_s (0: inside issue_cb), then
+       QuerySamplesComplete with n_tokens = n at service_s.
   slow_issue_s: sleep this long inside every issue call (backlogs a Server run, for coalescing).
 """
 
@@ -81,7 +83,7 @@ class Completer:
         self._mode = mode
         self._service = service if isinstance(service, list) else [service]
         self._per_sample = per_sample_s
-        self._heap: list[tuple[float, int, Any, int]] = []
+        self._heap: list[tuple[float, int, Any, int, str]] = []
         self._seq = 0
         self._last_due = 0.0
         self._cv = threading.Condition()
@@ -89,7 +91,7 @@ class Completer:
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
-    def submit(self, ids, indices, service=None) -> None:
+    def submit(self, ids, indices, service=None, kind: str = "complete") -> None:
         now = time.monotonic()
         with self._cv:
             for pos, (sid, idx) in enumerate(zip(ids, indices, strict=True)):
@@ -100,7 +102,7 @@ class Completer:
                     due = now + service
                 else:
                     due = now + self._service[pos % len(self._service)]
-                heapq.heappush(self._heap, (due, self._seq, sid, idx))
+                heapq.heappush(self._heap, (due, self._seq, sid, idx, kind))
                 self._seq += 1
             self._cv.notify()
 
@@ -116,11 +118,13 @@ class Completer:
                     self._cv.wait(wait)
                     continue
                 now = time.monotonic()
-                due = []
+                due: dict[str, list] = {}
                 while self._heap and self._heap[0][0] <= now:
-                    _, _, sid, idx = heapq.heappop(self._heap)
-                    due.append((sid, idx))
-            self._complete(due)
+                    _, _, sid, idx, kind = heapq.heappop(self._heap)
+                    due.setdefault(kind, []).append((sid, idx))
+            for kind in ("first_token", "complete"):
+                if kind in due:
+                    self._complete(due[kind], kind)
 
     def stop(self) -> None:
         with self._cv:
@@ -151,13 +155,18 @@ def run_lg(lg, spec: dict[str, Any], outdir: str | Path) -> dict[str, Any]:
     flushes = [0]
     times = {"first_issue": None, "last_issue_return": None}
 
-    def responses(pairs):
-        if respond_index:
-            return [lg.QuerySampleResponse(sid, base + 4 * idx, 4) for sid, idx in pairs]
-        return [lg.QuerySampleResponse(sid, 0, 0) for sid, _ in pairs]
+    n_tokens = spec.get("tokens")
 
-    def complete_pairs(pairs) -> None:
-        if api == "batch":
+    def responses(pairs, with_tokens=False):
+        extra = (n_tokens,) if with_tokens and n_tokens is not None else ()
+        if respond_index:
+            return [lg.QuerySampleResponse(sid, base + 4 * idx, 4, *extra) for sid, idx in pairs]
+        return [lg.QuerySampleResponse(sid, 0, 0, *extra) for sid, _ in pairs]
+
+    def complete_pairs(pairs, kind: str = "complete") -> None:
+        if kind == "first_token":
+            lg.FirstTokenComplete(responses(pairs))
+        elif api == "batch":
             ids = np.fromiter((p[0] for p in pairs), dtype=np.uint64, count=len(pairs))
             if respond_index:
                 idx = np.fromiter((p[1] for p in pairs), dtype=np.uint64, count=len(pairs))
@@ -166,7 +175,7 @@ def run_lg(lg, spec: dict[str, Any], outdir: str | Path) -> dict[str, Any]:
             else:
                 lg.QuerySamplesCompleteBatch(ids)
         else:
-            lg.QuerySamplesComplete(responses(pairs))
+            lg.QuerySamplesComplete(responses(pairs, with_tokens=True))
 
     completer = None
     if sut_kind in ("delay", "serial"):
@@ -180,6 +189,12 @@ def run_lg(lg, spec: dict[str, Any], outdir: str | Path) -> dict[str, Any]:
             issued_ids.append([int(i) for i in ids])
         if slow_issue:
             time.sleep(slow_issue)
+        if n_tokens is not None:
+            first = spec.get("first_token_s", 0.0)
+            if completer is None or not first:
+                complete_pairs(list(zip(ids, indices, strict=True)), "first_token")
+            else:
+                completer.submit(ids, indices, first, "first_token")
         if completer is None:
             complete_pairs(list(zip(ids, indices, strict=True)))
         else:
@@ -315,13 +330,22 @@ def parse_summary(text: str) -> dict[str, str]:
     return out
 
 
-def summary_structure(text: str) -> list[str]:
-    """The summary with every value replaced by a placeholder: the shape two LoadGens must share."""
+def detail_keys(detail: str) -> list[str]:
+    """The detail log's keys in order, without warnings: those depend on each implementation's
+    logging internals (the official one warns about its own buffer allocations)."""
+    return [r["key"] for r in parse_detail(detail) if not r["metadata"]["is_warning"]]
+
+
+def summary_shape(summary: str) -> list[str]:
+    """The summary with every number replaced and the warning count line normalised: the shape
+    two LoadGens must share on the same run."""
     shape = []
-    for line in text.splitlines():
-        line = re.sub(r"(:\s*)\S.*$", r"\1<v>", line) if ":" in line and not line.startswith(" *") else line
-        line = re.sub(r"\d+", "<n>", line)
-        shape.append(line)
+    for line in summary.split("\n"):
+        if re.fullmatch(
+            r"(No warnings encountered during test\.|\d+ warnings? encountered\. See detailed log\.)", line
+        ):
+            line = "<warnings>"
+        shape.append(re.sub(r"\d+(\.\d+)?(e[+-]\d+)?", "<n>", line))
     return shape
 
 

@@ -6,10 +6,16 @@ StartTest), with the trace off and its logs in tmp_path."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from loadgen_helpers import OFFICIAL, detail_values, parse_detail, parse_summary, run_subprocess
+from loadgen_helpers import (
+    OFFICIAL,
+    detail_keys,
+    detail_values,
+    parse_detail,
+    parse_summary,
+    run_subprocess,
+    summary_shape,
+)
 
 SEEDS = {"qsl_rng_seed": 11, "sample_index_rng_seed": 22, "schedule_rng_seed": 33}
 QSL = [100, 40]
@@ -53,23 +59,6 @@ def _same_run(ours, theirs):
     assert ours["flushes"] == theirs["flushes"]
 
 
-def _keys(detail: str) -> list[str]:
-    # warnings depend on the implementation's logging internals (the official one warns about
-    # its own buffer allocations); everything else must match key for key
-    return [r["key"] for r in parse_detail(detail) if not r["metadata"]["is_warning"]]
-
-
-def _shape(summary: str) -> list[str]:
-    shape = []
-    for line in summary.split("\n"):
-        if re.fullmatch(
-            r"(No warnings encountered during test\.|\d+ warnings? encountered\. See detailed log\.)", line
-        ):
-            line = "<warnings>"
-        shape.append(re.sub(r"\d+(\.\d+)?(e[+-]\d+)?", "<n>", line))
-    return shape
-
-
 RESULT_KEYS = [
     "result_validity",
     "result_min_duration_met",
@@ -94,8 +83,8 @@ def test_performance_runs_match(both, scenario):
     ov, tv = detail_values(ours["detail"]), detail_values(theirs["detail"])
     for key in RESULT_KEYS:
         assert ov.get(key) == tv.get(key), key
-    assert _keys(ours["detail"]) == _keys(theirs["detail"])
-    assert _shape(ours["summary"]) == _shape(theirs["summary"])
+    assert detail_keys(ours["detail"]) == detail_keys(theirs["detail"])
+    assert summary_shape(ours["summary"]) == summary_shape(theirs["summary"])
     assert parse_summary(ours["summary"])["Result is"] == parse_summary(theirs["summary"])["Result is"]
 
 
@@ -110,8 +99,8 @@ def test_server_runs_match(both):
     assert ov["generated_query_duration"] == tv["generated_query_duration"]
     os_, ts_ = parse_summary(ours["summary"]), parse_summary(theirs["summary"])
     assert os_["Scheduled samples per second"] == ts_["Scheduled samples per second"]
-    assert _keys(ours["detail"]) == _keys(theirs["detail"])
-    assert _shape(ours["summary"]) == _shape(theirs["summary"])
+    assert detail_keys(ours["detail"]) == detail_keys(theirs["detail"])
+    assert summary_shape(ours["summary"]) == summary_shape(theirs["summary"])
 
 
 @pytest.mark.parametrize("scenario", ["SingleStream", "MultiStream", "Server", "Offline"])
@@ -121,14 +110,14 @@ def test_accuracy_runs_match_including_the_accuracy_log(both, scenario):
     # a synchronous SUT completes in issue order, so the files must be byte-identical
     assert ours["accuracy"] == theirs["accuracy"]
     assert ours["summary"] == theirs["summary"]
-    assert _keys(ours["detail"]) == _keys(theirs["detail"])
+    assert detail_keys(ours["detail"]) == detail_keys(theirs["detail"])
 
 
 def test_submission_run_matches(both):
     ours, theirs = both(_spec("SingleStream", "SubmissionRun", min_query_count=100))
     _same_run(ours, theirs)
     assert ours["accuracy"] == theirs["accuracy"]
-    assert _shape(ours["summary"]) == _shape(theirs["summary"])
+    assert summary_shape(ours["summary"]) == summary_shape(theirs["summary"])
 
 
 def test_accuracy_log_sampling_in_performance_mode_matches(both):
@@ -196,4 +185,4 @@ def test_error_lines_match_when_queries_run_out(both):
     errors = [(r["key"], r["value"]) for r in parse_detail(ours["detail"]) if r["metadata"]["is_error"]]
     expected = [(r["key"], r["value"]) for r in parse_detail(theirs["detail"]) if r["metadata"]["is_error"]]
     assert errors == expected
-    assert _shape(ours["summary"]) == _shape(theirs["summary"])
+    assert summary_shape(ours["summary"]) == summary_shape(theirs["summary"])
