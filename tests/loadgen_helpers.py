@@ -14,7 +14,8 @@ Spec keys (all optional except settings):
   service_s: float, or a list cycled by the sample's position inside its issue call.
   service_cycle: list of service times cycled by issue call ("delay"; overrides service_s).
   per_sample_s: float for "serial".
-  api: "sut" (ConstructSUT), "fast" (ConstructFastSUT) or "batch" (ours: ConstructBatchSUT).
+  api: "sut" (ConstructSUT), "fast" (ConstructFastSUT), "qdl" (ConstructQDL named "ModelportQDL")
+       or "batch" (ours: ConstructBatchSUT).
   respond: "index" -> each response carries the sample index as 4 little-endian bytes; else empty.
   log: {enable_trace, prefix, suffix, prefix_with_datetime} (outdir is always the given folder).
   ids: record the response ids too (for fault tests).
@@ -215,6 +216,8 @@ def run_lg(lg, spec: dict[str, Any], outdir: str | Path) -> dict[str, Any]:
         sut = lg.ConstructSUT(issue_sut, flush)
     elif api == "fast":
         sut = lg.ConstructFastSUT(issue_fast, flush)
+    elif api == "qdl":
+        sut = lg.ConstructQDL(issue_sut, flush, lambda: "ModelportQDL")
     elif api == "batch":
         sut = lg.ConstructBatchSUT(issue_fast, flush)
     else:
@@ -232,7 +235,9 @@ def run_lg(lg, spec: dict[str, Any], outdir: str | Path) -> dict[str, Any]:
     if completer is not None:
         completer.stop()
     lg.DestroyQSL(qsl)
-    {"sut": lg.DestroySUT, "fast": lg.DestroyFastSUT}.get(api, getattr(lg, "DestroyBatchSUT", None))(sut)
+    {"sut": lg.DestroySUT, "fast": lg.DestroyFastSUT, "qdl": lg.DestroyQDL}.get(
+        api, getattr(lg, "DestroyBatchSUT", None)
+    )(sut)
 
     prefix = (spec.get("log") or {}).get("prefix", "mlperf_log_")
     suffix = (spec.get("log") or {}).get("suffix", "")

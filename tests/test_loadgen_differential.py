@@ -144,6 +144,17 @@ def test_accuracy_log_sampling_target_matches(both):
         ("MultiStream", {"performance_sample_count_override": 10}),
         ("SingleStream", {"mode": "AccuracyOnly", "accuracy_sample_count_override": 30}),
         ("MultiStream", {"mode": "AccuracyOnly", "accuracy_sample_count_override": 50}),
+        # test05 turns any mode into a performance run with the test05 seeds
+        (
+            "SingleStream",
+            {
+                "mode": "AccuracyOnly",
+                "test05": True,
+                "test05_qsl_rng_seed": 101,
+                "test05_sample_index_rng_seed": 102,
+                "test05_schedule_rng_seed": 103,
+            },
+        ),
     ],
 )
 def test_selection_knobs_match(both, scenario, knobs):
@@ -186,3 +197,26 @@ def test_error_lines_match_when_queries_run_out(both):
     expected = [(r["key"], r["value"]) for r in parse_detail(theirs["detail"]) if r["metadata"]["is_error"]]
     assert errors == expected
     assert summary_shape(ours["summary"]) == summary_shape(theirs["summary"])
+
+
+def test_qdl_matches(both):
+    spec = _spec("SingleStream", min_query_count=50)
+    spec["api"] = "qdl"
+    ours, theirs = both(spec)
+    _same_run(ours, theirs)
+    assert detail_values(ours["detail"])["sut_name"] == "ModelportQDL"
+    assert "\nSUT name : ModelportQDL\n" in ours["summary"]
+    assert detail_keys(ours["detail"]) == detail_keys(theirs["detail"])
+
+
+def test_audit_config_is_applied_at_start(both, tmp_path):
+    # an audit.config (TEST01-style) is read with model "*" and overrides the settings
+    audit = tmp_path / "audit.config"
+    audit.write_text("*.SingleStream.performance_issue_same = 1\n*.*.min_query_count = 12\n")
+    spec = _spec("SingleStream")
+    spec["audit_config"] = str(audit)
+    ours, theirs = both(spec)
+    _same_run(ours, theirs)
+    assert len(ours["issued"]) == 12
+    assert len({q[0] for q in ours["issued"]}) == 1
+    assert detail_keys(ours["detail"]) == detail_keys(theirs["detail"])

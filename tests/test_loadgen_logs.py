@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from loadgen_helpers import OFFICIAL, UNDER_TEST, detail_errors, detail_values, parse_detail
+from loadgen_helpers import OFFICIAL, UNDER_TEST, detail_errors, detail_values, parse_detail, run_snippet
 
 BAR = "=" * 48
 
@@ -422,3 +422,21 @@ def test_no_trace_events_by_request(lg_run):
         }
     )
     assert not result["trace"]  # absent or empty
+
+
+def test_start_test_writes_default_logs_with_trace_into_the_cwd(tmp_path):
+    code = """
+import json, os
+sut = lg.ConstructSUT(lambda qs: lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, 0, 0) for q in qs]),
+                      lambda: None)
+qsl = lg.ConstructQSL(8, 8, lambda s: None, lambda s: None)
+ts = lg.TestSettings()
+ts.min_duration_ms = 0
+ts.min_query_count = 10
+lg.StartTest(sut, qsl, ts)
+result = {n: os.path.getsize(n) for n in os.listdir('.')}
+"""
+    sizes = run_snippet(UNDER_TEST, code, tmp_path)
+    assert set(sizes) == {f"mlperf_log_{k}" for k in ("summary.txt", "detail.txt", "accuracy.json", "trace.json")}
+    assert sizes["mlperf_log_trace.json"] > 0  # the trace is on by default
+    assert sizes["mlperf_log_summary.txt"] > 0
