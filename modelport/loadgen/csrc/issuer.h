@@ -1,0 +1,41 @@
+// One pass: issue the generated queries to the SUT, wait for every sample,
+// and hand back the raw timings.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "effective_settings.h"
+#include "query_generator.h"
+
+namespace mlg {
+
+class Logger;
+class SystemUnderTest;
+
+// State that spans the passes of one StartTest.
+struct RunContext {
+  Logger* log = nullptr;
+  SystemUnderTest* sut = nullptr;
+  uint64_t next_sequence_id = 0;  // sample sequence ids are global per run
+  // Accuracy-log sampling values: one uniform draw per generated sample from
+  // an mt19937 with its default seed (as the official LoadGen does).
+  std::mt19937 acc_rng;
+  uint64_t acc_rng_samples_generated = 0;
+  uint64_t acc_rng_samples_drawn = 0;
+};
+
+struct PassResult {
+  std::vector<int64_t> sample_latencies;  // ns, one per issued sample
+  std::vector<int64_t> query_latencies;   // ns, MultiStream only
+  std::vector<int64_t> first_token_latencies, time_per_output_token;
+  int64_t token_count = 0;
+  uint64_t queries_issued = 0;
+  double max_latency_s = 0;
+  double final_query_scheduled_s = 0, final_query_issued_s = 0, final_query_all_samples_done_s = 0;
+};
+
+PassResult RunPass(RunContext& ctx, const EffectiveSettings& s, const LoadableSet& set, bool accuracy_pass);
+
+}  // namespace mlg

@@ -1,0 +1,234 @@
+#include "loadgen.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "config_file.h"
+#include "effective_settings.h"
+#include "errors.h"
+#include "issuer.h"
+#include "json_format.h"
+#include "logger.h"
+#include "query_generator.h"
+#include "results.h"
+
+namespace mlg {
+
+// "<official version> @ <ours>": MLPerf tooling reads the part before " @ ".
+const char* const kLoadgenVersion = "6.0.17 @ modelport-0.1.0";
+
+namespace {
+
+bool FileExists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+void LogVersion(Logger& log) {
+  MLG_DETAIL(log, "loadgen_version", JsonString(kLoadgenVersion));
+  MLG_DETAIL(log, "loadgen_build_date_local", JsonString(__DATE__ " " __TIME__));
+  MLG_DETAIL(log, "loadgen_build_date_utc", JsonString(__DATE__ " " __TIME__));
+  MLG_DETAIL(log, "loadgen_git_commit_date", JsonString(""));
+  MLG_DETAIL(log, "loadgen_git_log_message", JsonString("modelport LoadGen (C++ core, mlperf_loadgen 6.0.17 compatible)"));
+  MLG_DETAIL(log, "loadgen_git_status_message", JsonString(""));
+  MLG_DETAIL(log, "loadgen_file_sha1", "{}");
+}
+
+// Loads a set, runs a pass over it and unloads it.
+class SetLoader {
+ public:
+  SetLoader(QuerySampleLibrary* qsl, Logger& log, const LoadableSet& set) : qsl_(qsl), set_(set) {
+    MLG_DETAIL(log, "loaded_qsl_set", JsonIndexList(set.set));
+    qsl_->LoadSamplesToRam(set.set);
+  }
+  ~SetLoader() noexcept(false) {
+    if (std::uncaught_exceptions() == 0) qsl_->UnloadSamplesFromRam(set_.set);
+  }
+  SetLoader(const SetLoader&) = delete;
+  SetLoader& operator=(const SetLoader&) = delete;
+
+ private:
+  QuerySampleLibrary* qsl_;
+  const LoadableSet& set_;
+};
+
+class TestRun {
+ public:
+  TestRun(SystemUnderTest* sut, QuerySampleLibrary* qsl, Logger& log) : sut_(sut), qsl_(qsl), log_(log) {
+    ctx_.log = &log;
+    ctx_.sut = sut;
+  }
+
+  void Accuracy(const EffectiveSettings& s) {
+    MLG_DETAIL(log_, "generic_message", JsonString("Starting accuracy mode"));
+    for (const LoadableSet& set : GenerateLoadableSets(s, qsl_->TotalSampleCount(), true)) {
+      SetLoader loaded(qsl_, log_, set);
+      RunPass(ctx_, s, set, true);
+    }
+  }
+
+  PerformanceSummary PerformancePass(const EffectiveSettings& s) {
+    auto sets = GenerateLoadableSets(s, qsl_->TotalSampleCount(), false);
+    SetLoader loaded(qsl_, log_, sets.front());
+    return PerformanceSummary(sut_->Name(), s, RunPass(ctx_, s, sets.front(), false));
+  }
+
+  void Performance(const EffectiveSettings& s) {
+    MLG_DETAIL(log_, "generic_message", JsonString("Starting performance mode"));
+    auto sys_start = std::chrono::system_clock::now();
+    auto perf_start = Clock::now();
+    if (s.print_timestamps) {
+      std::cout << "Loadgen :: Perf mode start. system_clock Timestamp = "
+                << std::chrono::system_clock::to_time_t(sys_start) << "\n"
+                << std::flush;
+    }
+    PerformanceSummary summary = PerformancePass(s);
+    if (s.print_timestamps) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - perf_start).count();
+      std::cout << "Loadgen :: Perf mode stop. system_clock Timestamp = "
+                << std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()) << "\n"
+                << "Loadgen :: PerfClock Perf duration = " << ms << "ms\n"
+                << std::flush;
+    }
+    Report(summary);
+  }
+
+  void FindPeakPerformance(const EffectiveSettings& base) {
+    MLG_DETAIL(log_, "generic_message", JsonString("Starting FindPeakPerformance mode"));
+    if (base.scenario != TestScenario::Server) {
+      MLG_ERROR(log_, "error_invalid_config", "Finding peak performance is only supported in Server scenario.");
+      return;
+    }
+    MLG_DETAIL(log_, "generic_message",
+               JsonString("FindPeakPerformance: Check validity of the base settings field: " + Qps(base)));
+    PerformanceSummary lower = PerformancePass(base);
+    if (!lower.PerfConstraintsMet()) {
+      MLG_ERROR(log_, "error_runtime",
+                "FindPeakPerformance: Initial lower bound does not satisfy performance constraints, msg: Reduce "
+                "target QPS to improve latency.");
+      Report(lower);
+      return;
+    }
+    // Widen: [l, l*(1+step)) until the upper run fails.
+    PerformanceSummary upper = lower;
+    for (;;) {
+      EffectiveSettings u = lower.settings();
+      u.target_qps = lower.settings().target_qps * (1 + base.requested.server_find_peak_qps_boundary_step_size);
+      MLG_DETAIL(log_, "generic_message",
+                 JsonString("FindBoundaries: Checking fields [" + Qps(lower.settings()) + ", " + Qps(u) + ")"));
+      PerformanceSummary candidate = PerformancePass(u);
+      if (!candidate.PerfConstraintsMet()) {
+        upper = std::move(candidate);
+        break;
+      }
+      lower = std::move(candidate);
+    }
+    MLG_DETAIL(log_, "generic_message",
+               JsonString("FindPeakPerformance: Found boundaries: [" + Qps(lower.settings()) + ", " +
+                          Qps(upper.settings()) + ")"));
+    // Binary search until the bounds agree to the requested decimals.
+    const double scale = std::pow(10.0, base.requested.server_find_peak_qps_decimals_of_precision);
+    for (;;) {
+      const double l = lower.settings().target_qps, u = upper.settings().target_qps;
+      if (static_cast<int64_t>(l * scale) + 1 >= static_cast<int64_t>(u * scale)) break;
+      EffectiveSettings m = lower.settings();
+      m.target_qps = l + (u - l) / 2;
+      MLG_DETAIL(log_, "generic_message",
+                 JsonString("FindPeakPerformanceBinarySearch: Testing the mid value of bounds [" + Qps(lower.settings()) +
+                            ", " + Qps(upper.settings()) + "): " + Qps(m)));
+      PerformanceSummary mid = PerformancePass(m);
+      if (mid.PerfConstraintsMet()) {
+        lower = std::move(mid);
+      } else {
+        upper = std::move(mid);
+      }
+    }
+    MLG_DETAIL(log_, "generic_message",
+               JsonString("FindPeakPerformance: Found peak performance field: " + Qps(lower.settings())));
+    Report(lower);
+  }
+
+ private:
+  static std::string Qps(const EffectiveSettings& s) { return FormatDouble(s.target_qps); }
+
+  void Report(const PerformanceSummary& summary) {
+    summary.LogSummary(log_);
+    summary.LogDetail(log_);
+  }
+
+  SystemUnderTest* sut_;
+  QuerySampleLibrary* qsl_;
+  Logger& log_;
+  RunContext ctx_;
+};
+
+}  // namespace
+
+void StartTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSettings& requested,
+               const LogSettings& log_settings, const std::string& audit_config_filename) {
+  const std::string datetime = IsoDateTimeNow();
+  Logger log(log_settings, datetime);  // throws before anything is issued
+  LogVersion(log);
+  MLG_DETAIL(log, "test_datetime", JsonString(datetime));
+  auto name_start = Clock::now();
+  const std::string sut_name = sut->Name();
+  auto name_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - name_start).count();
+  MLG_DETAIL(log, "sut_name", JsonString(sut_name));
+  MLG_DETAIL(log, "get_sut_name_duration_ns", JsonInt(name_ns));
+  MLG_DETAIL(log, "qsl_name", JsonString(qsl->Name()));
+  MLG_DETAIL(log, "qsl_reported_total_count", JsonInt(qsl->TotalSampleCount()));
+  MLG_DETAIL(log, "qsl_reported_performance_count", JsonInt(qsl->PerformanceSampleCount()));
+  for (const std::string& msg : TakePendingConfigErrors()) MLG_ERROR(log, "error_invalid_config", msg);
+
+  TestSettings settings = requested;
+  if (!audit_config_filename.empty() && FileExists(audit_config_filename)) {
+    MLG_WARNING(log, "warning_generic_message",
+                "Found Audit Config file (audit.config). Overriding TestSettings from audit.config file.");
+    settings.FromConfig(audit_config_filename, "*", ToString(settings.scenario), 2);
+    for (const std::string& msg : TakePendingConfigErrors()) MLG_ERROR(log, "error_invalid_config", msg);
+  }
+  if (settings.test05) {
+    settings.mode = TestMode::PerformanceOnly;
+    settings.qsl_rng_seed = settings.test05_qsl_rng_seed;
+    settings.sample_index_rng_seed = settings.test05_sample_index_rng_seed;
+    settings.schedule_rng_seed = settings.test05_schedule_rng_seed;
+  }
+  const EffectiveSettings s =
+      EffectiveSettings::Derive(settings, qsl->TotalSampleCount(), qsl->PerformanceSampleCount(), log);
+  s.LogRequested(log);
+  s.LogEffective(log);
+  if (s.scenario == TestScenario::Server && s.requested.server_num_issue_query_threads > 0) {
+    // Extra issue threads must register from C++; from Python there are none,
+    // so the official LoadGen would wait forever. Issue from this thread.
+    MLG_ERROR(log, "error_runtime",
+              "Mismatch between settings and number of registered IssueQueryThreads! "
+              "settings.server_num_issue_query_threads = " +
+                  std::to_string(s.requested.server_num_issue_query_threads) +
+                  " but 0 threads registered. Issuing from the StartTest thread.");
+  }
+
+  TestRun run(sut, qsl, log);
+  switch (s.mode) {
+    case TestMode::SubmissionRun:
+      run.Accuracy(s);
+      run.Performance(s);
+      break;
+    case TestMode::AccuracyOnly:
+      run.Accuracy(s);
+      break;
+    case TestMode::PerformanceOnly:
+      run.Performance(s);
+      break;
+    case TestMode::FindPeakPerformance:
+      run.FindPeakPerformance(s);
+      break;
+  }
+  log.Close();
+}
+
+}  // namespace mlg
