@@ -109,6 +109,24 @@ def test_same_opset_and_bad_targets(tmp_path):
     assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "y.onnx").exists()
 
 
+def test_external_data_model_converts_to_one_file(tmp_path):
+    from onnx import helper as h
+    from onnx import numpy_helper
+
+    w = numpy_helper.from_array(np.arange(1, 5, dtype=np.float32), "w")
+    m = h.make_model(h.make_graph([h.make_node("Add", ["x", "w"], ["a"]), h.make_node("Relu", ["a"], ["y"])], "g",
+                                  [h.make_tensor_value_info("x", T.FLOAT, ["b", 4])],
+                                  [h.make_tensor_value_info("y", T.FLOAT, ["b", 4])], [w]),
+                     opset_imports=[h.make_opsetid("", 14)])
+    onnx.save(m, str(tmp_path / "m.onnx"), save_as_external_data=True, location="m.data", size_threshold=0)
+    assert (tmp_path / "m.data").is_file()
+    r = convert(tmp_path / "m.onnx", 18, tmp_path / "out.onnx")
+    assert r.ok
+    out = onnx.load(str(tmp_path / "out.onnx"), load_external_data=False)
+    assert out.graph.initializer[0].data_location == onnx.TensorProto.DEFAULT
+    assert numpy_helper.to_array(out.graph.initializer[0]).tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
 def test_explain_failure_patterns():
     assert explain_failure("BaseConverter.h:66: adapter_lookup: Assertion `false` failed: No Adapter From "
                            "Version $11 for Gemm", 11, 9, 10).startswith(

@@ -42,13 +42,16 @@ def show(op: str, domain: str, verbose: bool, as_json: bool) -> None:
         return
     click.echo(f"{op} ({sx.display_domain(h.domain)}): versions {', '.join(map(str, h.versions))}"
                + (f"; deprecated since {h.deprecated_since}" if h.deprecated_since else ""))
+    shown_text = False
     for c in h.changes:
         lines = _items(c, verbose) if c.previous is not None else [
             it.detail for it in c.items if it.kind in ("introduced", "type_constraint", "deprecated")]
+        shown_text |= any(line.endswith("[doc text]") for line in lines)
         head = f"  {c.version:>3}"
         for i, line in enumerate(lines):
             click.echo(f"{head if i == 0 else ' ' * len(head)}  {line}")
-    click.echo("  ([doc text]: only onnx's description changed; the schema fields are identical)")
+    if shown_text:
+        click.echo("  ([doc text]: only onnx's description changed; the schema fields are identical)")
 
 
 @opsets.command("diff")
@@ -58,7 +61,7 @@ def show(op: str, domain: str, verbose: bool, as_json: bool) -> None:
 @click.option("--verbose", "-v", is_flag=True, help="Also list operator-description changes.")
 @json_option
 def diff_cmd(start: int, end: int, domain: str | None, verbose: bool, as_json: bool) -> None:
-    """Operators added, changed and removed in opsets (START, END]."""
+    """Operators added, changed and removed in opsets (START, END]; START 0 lists every operator."""
     d = lib.diff(start, end, [domain] if domain is not None else None)
     if as_json:
         emit_json(d.to_dict())
@@ -110,6 +113,9 @@ def check(ctx: click.Context, model: str, target: int | None, no_confirm: bool, 
             click.echo(f"valid ai.onnx opsets: {format_ranges(r.valid_opsets.get('', []))}")
         for note in r.notes:
             click.echo(f"note: {note}")
+        click.echo("(valid = every node matches its schema (attributes, input/output counts, types) and "
+                   "onnx.checker accepts the model; behaviour changes onnx documents only in prose, such as "
+                   "ArgMin-11 accepting a negative axis, are not detected)")
         if target is not None:
             if r.target_ok:
                 click.echo(f"target opset {target}: valid")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import onnx
@@ -21,10 +22,17 @@ import onnx.shape_inference
 
 from modelport.errors import InputError
 from modelport.opsets import schemas as sx
-from modelport.opsets.modelfile import coerce_model, iter_graphs
+from modelport.opsets.modelfile import (
+    check_external_data,
+    coerce_model,
+    external_locations,
+    iter_graphs,
+    load_model,
+)
 from modelport.opsets.nodecheck import node_problems, type_string
 
 _MAX_CONFIRM_TRIES = 6
+_TWO_GB = 2**31 - 1
 
 
 @dataclass
@@ -100,11 +108,37 @@ def format_ranges(values: list[int]) -> str:
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in _ranges(values)) or "none"
 
 
+def _without_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with top-level initializers turned into typed inputs: same types, a tiny proto.
+
+    Type inference needs only the initializers' types and shapes, and serialising a ResNet-50's weights
+    would cost more than the whole analysis.
+    """
+    light = onnx.ModelProto()
+    light.ir_version = max(int(model.ir_version), 4)  # IR >= 4 lets inputs and initializers differ
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    g, src = light.graph, model.graph
+    g.name = src.name
+    g.node.extend(src.node)
+    g.input.extend(src.input)
+    g.output.extend(src.output)
+    g.value_info.extend(src.value_info)
+    declared = {i.name for i in src.input}
+    for t in src.initializer:
+        if t.name not in declared:
+            g.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    for sp in src.sparse_initializer:
+        if sp.values.name not in declared:
+            g.input.append(onnx.helper.make_tensor_value_info(sp.values.name, sp.values.data_type, list(sp.dims)))
+    return light
+
+
 def _value_types(model: onnx.ModelProto) -> tuple[dict[str, str], str | None]:
     """Type of every value we can learn, from shape inference at the model's own opset."""
     note = None
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
+        inferred = onnx.shape_inference.infer_shapes(_without_weights(model), check_type=False, strict_mode=False)
     except Exception as e:  # noqa: BLE001 - inference is best effort; declared types still count
         inferred = model
         note = f"shape inference failed ({' '.join(str(e).split())[:160]}); only declared types were checked"
@@ -128,16 +162,35 @@ def _signature(node: onnx.NodeProto, types: dict[str, str]) -> tuple:
             tuple((n == "", types.get(n)) for n in node.output))
 
 
-def _restamped(model: onnx.ModelProto, domain: str, opset: int) -> onnx.ModelProto:
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    for imp in m.opset_import:
-        if sx.normalize_domain(imp.domain) == domain:
-            imp.version = opset
-    return m
+class _Stamper:
+    """Serialised copies of one model under different opset imports, for onnx.checker.
+
+    The model is serialised once without its opset imports; a re-stamped copy is those bytes followed by
+    a tiny message holding only the imports (protobuf merges concatenated messages, and a repeated field
+    that is empty in the first part takes the second part's entries). This avoids a deep copy and a full
+    serialisation per candidate opset, which dominate on a 100 MB model.
+    """
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.imports = {sx.normalize_domain(i.domain): (i.domain, int(i.version)) for i in model.opset_import}
+        saved = list(model.opset_import)
+        del model.opset_import[:]
+        try:
+            self.body = model.SerializeToString()
+        finally:
+            model.opset_import.extend(saved)
+
+    def stamped(self, domain: str | None = None, opset: int | None = None) -> bytes:
+        tail = onnx.ModelProto()
+        for d, (spelling, version) in self.imports.items():
+            tail.opset_import.append(onnx.helper.make_opsetid(spelling, opset if d == domain else version))
+        return self.body + tail.SerializeToString()
+
+    def checker_error(self, domain: str | None = None, opset: int | None = None) -> str | None:
+        return _checker_error(self.stamped(domain, opset))
 
 
-def _checker_error(model: onnx.ModelProto) -> str | None:
+def _checker_error(model: onnx.ModelProto | bytes) -> str | None:
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
@@ -145,6 +198,17 @@ def _checker_error(model: onnx.ModelProto) -> str | None:
     except Exception as e:  # noqa: BLE001 - the checker raises several C++-mapped types
         return f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
     return None
+
+
+def _with_external_data(model: onnx.ModelProto, model_or_path: object) -> tuple[onnx.ModelProto, str | None]:
+    """The checker needs the weights (shape inference reads constant shapes); load them if we safely can."""
+    if isinstance(model_or_path, onnx.ModelProto):
+        return model, "the model proto references external data, so onnx.checker was not run; pass its path"
+    path = Path(str(model_or_path))
+    files = check_external_data(model, path.parent, str(path))  # refuses unsafe locations before any read
+    if sum(f.stat().st_size for f in files) >= _TWO_GB:
+        return model, "external data over 2 GB: onnx.checker was not run, results are from schema analysis only"
+    return load_model(path, load_external_data=True), None
 
 
 def model_opsets(model: onnx.ModelProto) -> dict[str, int]:
@@ -155,10 +219,15 @@ def check_model(model_or_path: onnx.ModelProto | str | os.PathLike[str], target:
                 confirm: bool = True) -> CheckReport:
     """Analyse a model's operator versions. ``target`` (an ai.onnx opset) adds a per-node verdict there.
 
-    ``confirm`` runs onnx.checker on the re-stamped model to confirm the minimum (costs a model copy per
+    ``confirm`` runs onnx.checker on the re-stamped model to confirm the minimum (costs one checker run per
     try; the converters' ``--opset min`` search may turn it off and rely on its own export checks).
     """
     model, source = coerce_model(model_or_path)
+    ext_note = None
+    if confirm and external_locations(model):
+        model, ext_note = _with_external_data(model, model_or_path)
+        if ext_note:
+            confirm = False
     imports = model_opsets(model)
     for d, v in imports.items():
         if sx.is_standard_domain(d) and v > sx.max_known_opset(d):
@@ -168,7 +237,7 @@ def check_model(model_or_path: onnx.ModelProto | str | os.PathLike[str], target:
         sx.require_opset(target, sx.DEFAULT_DOMAIN, "target opset")
 
     types, type_note = _value_types(model)
-    notes = [type_note] if type_note else []
+    notes = [n for n in (ext_note, type_note) if n]
     nodes = [n for g in iter_graphs(model.graph) for n in g.node]
     if model.functions:
         notes.append("nodes inside model-local functions (" + ", ".join(f.name for f in model.functions) +
@@ -188,6 +257,7 @@ def check_model(model_or_path: onnx.ModelProto | str | os.PathLike[str], target:
     if "ai.onnx" in custom:
         notes.append("ops not known to onnx in the ai.onnx domain: " + ", ".join(sorted(custom["ai.onnx"])))
 
+    stamper = _Stamper(model) if confirm else None
     usages, valid_by_domain = _judge(groups, counts, imports, types, target)
     default_ops = [u for u in usages if u.domain == sx.DEFAULT_DOMAIN]
     report = CheckReport(
@@ -195,12 +265,13 @@ def check_model(model_or_path: onnx.ModelProto | str | os.PathLike[str], target:
         opset=imports.get(sx.DEFAULT_DOMAIN), max_known_opset=sx.max_known_opset(),
         lower_bound=max((u.first_version for u in default_ops), default=None),
         min_opset=None, min_opsets={}, valid_opsets=valid_by_domain, confirmed=False,
-        checker_at_own_opset=_checker_error(model) if confirm else None, notes=notes, ops=usages, custom=custom,
+        checker_at_own_opset=stamper.checker_error() if stamper else None, notes=notes, ops=usages, custom=custom,
     )
     for d, valid in valid_by_domain.items():
         report.min_opsets[d] = min(valid) if valid else None
     if confirm and report.checker_at_own_opset is None:
-        report.confirmed = _confirm(model, report)
+        assert stamper is not None
+        report.confirmed = _confirm(stamper, report)
     elif confirm:
         report.notes.append("the model fails onnx.checker at its own opset, so the minimum is from schema "
                             "analysis only")
@@ -209,7 +280,7 @@ def check_model(model_or_path: onnx.ModelProto | str | os.PathLike[str], target:
         report.min_ir_version = onnx.helper.find_min_ir_version_for(
             [onnx.helper.make_opsetid("", report.min_opset)])
     if target is not None:
-        _judge_target(model, report, target, confirm)
+        _judge_target(stamper, report, target)
     return report
 
 
@@ -259,7 +330,7 @@ def _judge(groups: dict[tuple, onnx.NodeProto], counts: Counter, imports: dict[s
     return usages, by_domain
 
 
-def _confirm(model: onnx.ModelProto, report: CheckReport) -> bool:
+def _confirm(stamper: _Stamper, report: CheckReport) -> bool:
     """Move each domain's minimum up until onnx.checker accepts the re-stamped model."""
     ok = True
     for d, valid in report.valid_opsets.items():
@@ -277,7 +348,7 @@ def _confirm(model: onnx.ModelProto, report: CheckReport) -> bool:
                 ok = False
                 break
             tried += 1
-            err = _checker_error(_restamped(model, d, v))
+            err = stamper.checker_error(d, v)
             if err is None:
                 report.min_opsets[d] = v
                 break
@@ -288,7 +359,7 @@ def _confirm(model: onnx.ModelProto, report: CheckReport) -> bool:
     return ok
 
 
-def _judge_target(model: onnx.ModelProto, report: CheckReport, target: int, confirm: bool) -> None:
+def _judge_target(stamper: _Stamper | None, report: CheckReport, target: int) -> None:
     report.target = target
     problems = []
     for u in report.ops:
@@ -298,6 +369,6 @@ def _judge_target(model: onnx.ModelProto, report: CheckReport, target: int, conf
     if sx.DEFAULT_DOMAIN not in report.opset_imports:
         report.target_ok = not problems
         return
-    if confirm:
-        report.target_checker = _checker_error(_restamped(model, sx.DEFAULT_DOMAIN, target))
+    if stamper is not None:
+        report.target_checker = stamper.checker_error(sx.DEFAULT_DOMAIN, target)
     report.target_ok = not problems and (report.target_checker is None or report.checker_at_own_opset is not None)

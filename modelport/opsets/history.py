@@ -287,18 +287,21 @@ class OpsetDiff:
 def diff(start: int, end: int, domains: list[str] | None = None) -> OpsetDiff:
     """Schema changes in (start, end] of ai.onnx, and of ai.onnx.ml at the versions released alongside.
 
+    ``start`` may be 0: (0, end] lists every operator defined up to ``end`` as added.
+
     ``start``/``end`` are ai.onnx opsets unless ``domains`` is exactly one domain, in which case they are
     that domain's own opset numbers.
     """
     if domains is None:
         doms = [sx.DEFAULT_DOMAIN, sx.ML_DOMAIN]
-        sx.require_opset(start, sx.DEFAULT_DOMAIN, "start opset")
+        sx.require_opset(start, sx.DEFAULT_DOMAIN, "start opset", lowest=0)
         sx.require_opset(end, sx.DEFAULT_DOMAIN, "end opset")
-        ranges = {sx.DEFAULT_DOMAIN: (start, end), sx.ML_DOMAIN: (sx.ml_opset_for(start), sx.ml_opset_for(end))}
+        ml_start = sx.ml_opset_for(start) if start > 0 else 0
+        ranges = {sx.DEFAULT_DOMAIN: (start, end), sx.ML_DOMAIN: (ml_start, sx.ml_opset_for(end))}
     else:
         doms = [sx.require_domain(d) for d in domains]
         for d in doms:
-            sx.require_opset(start, d, "start opset")
+            sx.require_opset(start, d, "start opset", lowest=0)
             sx.require_opset(end, d, "end opset")
         ranges = {d: (start, end) for d in doms}
     if start > end:

@@ -76,12 +76,12 @@ def require_domain(domain: str | None) -> str:
     return d
 
 
-def require_opset(opset: int, domain: str = DEFAULT_DOMAIN, what: str = "opset") -> int:
+def require_opset(opset: int, domain: str = DEFAULT_DOMAIN, what: str = "opset", lowest: int = 1) -> int:
     d = require_domain(domain)
     hi = max_known_opset(d)
-    if not 1 <= int(opset) <= hi:
+    if not lowest <= int(opset) <= hi:
         raise InputError(f"{what} {opset} of {display_domain(d)} is outside what the installed onnx "
-                         f"{onnx.__version__} knows (1..{hi})",
+                         f"{onnx.__version__} knows ({lowest}..{hi})",
                          "pick an opset in that range or upgrade onnx")
     return int(opset)
 
@@ -98,8 +98,9 @@ def schemas(op: str, domain: str = DEFAULT_DOMAIN) -> tuple[onnx.defs.OpSchema, 
     if found is None:
         names = ops(d)
         close = [n for n in names if n.lower() == op.lower()] or difflib.get_close_matches(op, names, n=3)
-        hint = f"did you mean {', '.join(close)}?" if close else "run 'modelport opsets diff 1 " \
-            f"{max_known_opset(d)}' to list every operator"
+        dom = f" --domain {d}" if d else ""
+        hint = (f"did you mean {', '.join(close)}?" if close
+                else f"run 'modelport opsets diff 0 {max_known_opset(d)}{dom}' to list every operator")
         raise InputError(f"onnx {onnx.__version__} has no operator {op!r} in domain {display_domain(d)}", hint)
     return found
 
