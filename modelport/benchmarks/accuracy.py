@@ -1,0 +1,87 @@
+"""Accuracy mode: the responses LoadGen logged, decoded and checked against the eager reference.
+
+The agreement rate is the fraction of logged samples whose prediction matches the reference: the top-1
+index of every logits output for classification and question-answering models, every output within the
+validators' tolerances for the rest. A fp32 artifact must agree on every sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.benchmarks.mlperf_logs import read_accuracy
+from modelport.benchmarks.responses import ResponseLayout
+from modelport.validators.compare import classification_outputs, compare_arrays, topk_agreement
+from modelport.validators.tolerances import Tolerances
+
+
+@dataclass
+class AccuracyResult:
+    samples: int
+    agreement: float
+    method: str  # "top-1" or "tolerance"
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    empty_responses: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"samples": self.samples, "agreement": self.agreement, "method": self.method,
+                "outputs": self.outputs, "empty_responses": self.empty_responses}
+
+
+class Reference:
+    """Eager outputs per sample index, computed once and shared by every artifact's check."""
+
+    def __init__(self, task: str | None, tolerances: Tolerances) -> None:
+        self.task = task
+        self.tolerances = tolerances
+        self.outputs: dict[int, dict[str, np.ndarray]] = {}
+
+    def add(self, index: int, outputs: dict[str, np.ndarray]) -> None:
+        self.outputs[index] = {k: np.array(v[0] if v.ndim and v.shape[0] == 1 else v) for k, v in outputs.items()}
+
+
+def check_accuracy(folder: Path, layout: ResponseLayout, reference: Reference) -> AccuracyResult:
+    records = read_accuracy(folder)
+    cand: dict[str, list[np.ndarray]] = {f.name: [] for f in layout.fields}
+    ref: dict[str, list[np.ndarray]] = {f.name: [] for f in layout.fields}
+    empty = 0
+    for _, idx, data in records:
+        if not data:
+            empty += 1
+            continue
+        if idx not in reference.outputs:
+            raise KeyError(f"no reference output for sample {idx}")
+        for name, arr in layout.decode(data).items():
+            cand[name].append(arr)
+            ref[name].append(reference.outputs[idx][name])
+    n = len(records)
+    if n == 0:
+        return AccuracyResult(0, 0.0, "none", empty_responses=0)
+    ok = n - empty
+    if ok == 0:
+        return AccuracyResult(n, 0.0, "none", empty_responses=empty)
+    stacked_ref = {k: np.stack(v) for k, v in ref.items()}
+    stacked_cand = {k: np.stack(v) for k, v in cand.items()}
+    class_outs = classification_outputs(reference.task, stacked_ref)
+    per_output: dict[str, dict[str, Any]] = {}
+    sample_ok = np.ones(ok, dtype=bool)
+    for name, r in stacked_ref.items():
+        c = stacked_cand[name]
+        atol, rtol, source = reference.tolerances.for_output(name, r.dtype)
+        comp = compare_arrays(name, r, c, atol, rtol)
+        info: dict[str, Any] = {"within_tolerance": comp.passed, "max_abs": comp.max_abs, "max_rel": comp.max_rel,
+                                "atol": atol, "rtol": rtol}
+        if name in class_outs:
+            agree = np.array([topk_agreement(r[i], c[i], 1) == 1.0 for i in range(ok)])
+            info["top1_agreement"] = topk_agreement(r, c, 1)
+        else:
+            agree = np.array([compare_arrays(name, r[i], c[i], atol, rtol).passed for i in range(ok)])
+        sample_ok &= agree
+        per_output[name] = info
+    method = "top-1" if class_outs else "tolerance"
+    # empty responses (a failed inference) count as disagreement
+    return AccuracyResult(n, float(sample_ok.sum()) / n, method, per_output, empty)

@@ -1,0 +1,209 @@
+"""Backends: one runner per artifact (and the eager reference), ready to be wrapped in a SUT.
+
+Runners come from ``modelport.runners`` only (design decision 7). A backend knows whether it can take a
+batch of several samples (the artifact declares a dynamic batch axis and a batch of 2 really works), warms
+itself up at every batch size it will see, and measures a first latency/throughput estimate that sizes the
+LoadGen settings.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import InputError
+from modelport.manifest import Artifact, RunManifest, verify_artifact_files
+from modelport.runners import Runner, RunnerOptions, load_runner
+from modelport.spec import InputSpec, make_inputs
+
+EAGER_ID = "eager"
+
+
+def batch_buckets(max_batch: int) -> list[int]:
+    """Batch sizes a batching SUT runs: powers of two up to ``max_batch``, and ``max_batch`` itself.
+
+    Partial batches are padded up to the next bucket, so warm-up covers every shape a run uses."""
+    sizes = [1]
+    while sizes[-1] * 2 < max_batch:
+        sizes.append(sizes[-1] * 2)
+    if max_batch > 1:
+        sizes.append(max_batch)
+    return sizes
+
+
+def bucket_for(n: int, buckets: list[int]) -> int:
+    for b in buckets:
+        if b >= n:
+            return b
+    return buckets[-1]
+
+
+@dataclass
+class Estimate:
+    latency_s: float  # median batch-1 latency
+    batch: int
+    batch_latency_s: float  # median latency of one batch of ``batch``
+
+    @property
+    def throughput(self) -> float:
+        return self.batch / self.batch_latency_s
+
+
+@dataclass
+class Backend:
+    id: str
+    kind: str  # eager | torchscript | pt2 | onnx
+    runner: Runner
+    specs: list[InputSpec]
+    batchable: bool
+    artifact: Artifact | None = None
+    notes: list[str] = field(default_factory=list)
+    load_time_s: float = 0.0
+
+    output_names: list[str] = field(default_factory=list)  # the run's names, which responses use
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outs = self.runner.infer(feed)
+        if self.output_names and list(outs) != self.output_names and len(outs) == len(self.output_names):
+            # a runtime may name outputs its own way; the run's names are positional
+            return dict(zip(self.output_names, outs.values(), strict=True))
+        return outs
+
+    def max_batch(self, requested: int) -> int:
+        return requested if self.batchable else 1
+
+    def dummy(self, batch: int, seed: int = 12345) -> dict[str, np.ndarray]:
+        return make_inputs(self.specs, seed, batch=batch if self.batchable else None,
+                           shapes=None if self.batchable else {s.name: _sample_shape(s) for s in self.specs})
+
+    def warm_up(self, batch_sizes: list[int], repeats: int = 2) -> None:
+        for b in sorted(set(batch_sizes)):
+            feed = self.dummy(b)
+            for _ in range(repeats):
+                self.infer(feed)
+
+    def estimate(self, batch: int, min_time_s: float = 0.3, max_runs: int = 20) -> Estimate:
+        one = _median_time(self.infer, self.dummy(1), min_time_s / 2, max_runs)
+        if batch > 1 and self.batchable:
+            many = _median_time(self.infer, self.dummy(batch), min_time_s / 2, max_runs)
+            return Estimate(one, batch, many)
+        return Estimate(one, 1, one)
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "kind": self.kind, "batchable": self.batchable,
+                             "load_time_s": round(self.load_time_s, 3), "runner": _jsonable(self.runner.describe())}
+        opts = getattr(self.runner, "options", None)
+        if isinstance(opts, RunnerOptions):
+            d["device"] = opts.device
+            d["intra_op_threads"] = opts.threads
+            d["inter_op_threads"] = opts.inter_op_threads
+        if self.artifact is not None:
+            d["path"] = self.artifact.path
+            d["opset"] = self.artifact.opset
+            d["size_bytes"] = self.artifact.size_bytes
+        if self.notes:
+            d["notes"] = list(self.notes)
+        return d
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+def _sample_shape(spec: InputSpec) -> tuple[int, ...]:
+    return (1, *spec.shape[1:]) if spec.batch_dynamic else spec.shape
+
+
+def _median_time(fn: Any, feed: dict[str, np.ndarray], min_time_s: float, max_runs: int) -> float:
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < 3 or (time.perf_counter() - start < min_time_s and len(times) < max_runs):
+        t = time.perf_counter()
+        fn(feed)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def check_device(device: str) -> None:
+    if device == "cpu":
+        return
+    if not device.startswith("cuda"):
+        raise InputError(f"--device {device!r} is not supported", "use cpu or cuda")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA GPU is visible to torch on this machine", "use --device cpu")
+
+
+def _declared_batch_dynamic(artifact: Artifact | None, specs: list[InputSpec]) -> bool:
+    if not all(s.batch_dynamic for s in specs):
+        return False
+    if artifact is None or not artifact.dynamic_axes:
+        return True  # eager modules and torch artifacts that do not record axes follow the input specs
+    for s in specs:
+        axes = artifact.dynamic_axes.get(s.name, {})
+        if "0" not in axes and 0 not in axes:
+            return False
+    return True
+
+
+def _probe_batch(runner: Runner, specs: list[InputSpec]) -> str | None:
+    """None when a batch of 2 runs and gives outputs with a leading axis of 2, else why not."""
+    try:
+        outs = runner.infer(make_inputs(specs, 7, batch=2))
+    except Exception as e:  # noqa: BLE001 - any failure means: run this artifact at batch 1
+        return f"a batch of 2 fails ({type(e).__name__}); running batch 1"
+    if any(not o.ndim or o.shape[0] != 2 for o in outs.values()):
+        return "outputs of a batch of 2 do not have a leading axis of 2; running batch 1"
+    return None
+
+
+def _finish(backend_id: str, kind: str, runner: Runner, specs: list[InputSpec], artifact: Artifact | None,
+            t0: float, output_names: list[str]) -> Backend:
+    notes: list[str] = []
+    batchable = _declared_batch_dynamic(artifact, specs)
+    if not batchable:
+        notes.append("no dynamic batch axis; every batch is one sample")
+    else:
+        why = _probe_batch(runner, specs)
+        if why:
+            batchable = False
+            notes.append(why)
+    return Backend(backend_id, kind, runner, specs, batchable, artifact, notes, time.perf_counter() - t0,
+                   list(output_names))
+
+
+def eager_backend(manifest: RunManifest, options: RunnerOptions, trust_pickle: bool = False) -> Backend:
+    from modelport.converters.sources import reload_source
+    from modelport.runners.torch_runners import TorchModuleRunner
+
+    t0 = time.perf_counter()
+    module = reload_source(manifest.source, trust_pickle=trust_pickle, seed=manifest.seed)
+    runner = TorchModuleRunner(module, [s.name for s in manifest.inputs], list(manifest.output_names), options)
+    return _finish(EAGER_ID, "eager", runner, manifest.inputs, None, t0, manifest.output_names)
+
+
+def artifact_backend(run_dir: Path, manifest: RunManifest, artifact: Artifact, options: RunnerOptions) -> Backend:
+    verify_artifact_files(run_dir, artifact)
+    t0 = time.perf_counter()
+    try:
+        runner = load_runner(artifact.target, run_dir / artifact.path, [s.name for s in manifest.inputs],
+                             list(manifest.output_names), options)
+    except RuntimeError as e:
+        if options.device != "cpu":
+            raise InputError(f"artifact {artifact.id!r} cannot run on {options.device}: {e}") from None
+        raise
+    return _finish(artifact.id, artifact.target, runner, manifest.inputs, artifact, t0, manifest.output_names)

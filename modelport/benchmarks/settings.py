@@ -1,0 +1,190 @@
+"""Benchmark profiles and the LoadGen TestSettings they turn into.
+
+``submission`` uses the MLPerf rules of the built-in mlperf.conf (600 s per run, MultiStream 662 queries,
+p90/p99/p99 target percentiles, the official RNG seeds). ``quick`` runs seconds per cell: good for demos and
+for comparing artifacts on one machine, but shorter than MLPerf's minimums, so LoadGen reports cells whose
+early-stopping or query-count checks fail as INVALID (the report says so). ``tiny`` is for tests.
+Explicit options (``--duration-ms``, ...) override the profile; ``--user-conf`` is applied last, with
+LoadGen's own parser.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from modelport.benchmarks import lg
+from modelport.errors import InputError
+
+SCENARIOS = ("SingleStream", "MultiStream", "Offline", "Server")
+
+#: The MLPerf RNG seeds of mlperf.conf (every submission uses them).
+MLPERF_SEEDS = {"qsl_rng_seed": 2085463073848966840, "sample_index_rng_seed": 2747215439041700203,
+                "schedule_rng_seed": 16159082839903944936}
+
+#: mlperf.conf's per-model Server latency bounds, for zoo models that are MLPerf models.
+MLPERF_SERVER_LATENCY_MS = {"resnet50": 15.0, "bert": 130.0}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    duration_ms: dict[str, int]  # per scenario; for Server, per search trial
+    min_query_count: dict[str, int]
+    samples_per_query: int = 8  # MultiStream
+    total_samples: int = 64  # QSL size (and performance sample count)
+    accuracy_samples: int = 32  # AccuracyOnly issues samples [0, n)
+    server_trials: int = 5  # at most this many Server runs in the QPS search
+    percentiles: dict[str, float] = field(default_factory=lambda: {"SingleStream": 0.9, "MultiStream": 0.99,
+                                                                   "Server": 0.99})
+    #: Server search: a QPS passes when the latency percentile meets the bound (LoadGen's FindPeakPerformance
+    #: rule); with ``search_requires_valid`` the whole result must also be VALID (duration, early stopping).
+    search_requires_valid: bool = False
+    mlperf_seeds: bool = False
+    mlperf_latency_bounds: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _same(value: int) -> dict[str, int]:
+    return {s: value for s in SCENARIOS}
+
+
+PROFILES = {
+    "tiny": Profile("tiny", _same(250), _same(1), samples_per_query=4, total_samples=16, accuracy_samples=8,
+                    server_trials=3),
+    "quick": Profile("quick", {"SingleStream": 2000, "MultiStream": 2000, "Offline": 2000, "Server": 1500},
+                     _same(1), total_samples=64, accuracy_samples=32, server_trials=5),
+    "submission": Profile("submission", _same(600_000),
+                          {"SingleStream": 100, "MultiStream": 662, "Offline": 1, "Server": 100},
+                          total_samples=1024, accuracy_samples=1024, server_trials=8, search_requires_valid=True,
+                          mlperf_seeds=True, mlperf_latency_bounds=True),
+}
+
+
+def get_profile(name: str, duration_ms: int | None = None, min_query_count: int | None = None,
+                samples_per_query: int | None = None, total_samples: int | None = None,
+                accuracy_samples: int | None = None, server_trials: int | None = None) -> Profile:
+    try:
+        p = PROFILES[name]
+    except KeyError:
+        raise InputError(f"unknown profile {name!r}", f"use one of {', '.join(PROFILES)}") from None
+    for flag, value in (("--duration-ms", duration_ms), ("--min-query-count", min_query_count),
+                        ("--samples-per-query", samples_per_query), ("--total-samples", total_samples),
+                        ("--accuracy-samples", accuracy_samples), ("--server-trials", server_trials)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be at least 1, got {value}")
+    if duration_ms is not None:
+        p = replace(p, duration_ms=_same(duration_ms))
+    if min_query_count is not None:
+        p = replace(p, min_query_count=_same(min_query_count))
+    if samples_per_query is not None:
+        p = replace(p, samples_per_query=samples_per_query)
+    if total_samples is not None:
+        p = replace(p, total_samples=total_samples)
+    if accuracy_samples is not None:
+        p = replace(p, accuracy_samples=accuracy_samples)
+    if server_trials is not None:
+        p = replace(p, server_trials=server_trials)
+    if p.accuracy_samples > p.total_samples:
+        p = replace(p, accuracy_samples=p.total_samples)
+    return p
+
+
+def parse_scenarios(values: tuple[str, ...] | list[str]) -> list[str]:
+    """``--scenario all``, repeated, or comma-separated; returned in the canonical order."""
+    wanted: set[str] = set()
+    by_lower = {s.lower(): s for s in SCENARIOS}
+    for value in values or ("all",):
+        for part in value.split(","):
+            key = part.strip().lower()
+            if not key:
+                continue
+            if key == "all":
+                wanted.update(SCENARIOS)
+            elif key in by_lower:
+                wanted.add(by_lower[key])
+            else:
+                raise InputError(f"unknown scenario {part.strip()!r}", f"use all or {', '.join(SCENARIOS)}")
+    if not wanted:
+        raise InputError("no scenario chosen", f"use all or {', '.join(SCENARIOS)}")
+    return [s for s in SCENARIOS if s in wanted]
+
+
+def nice_ceiling(x: float) -> float:
+    """Round up to two significant digits (a latency bound a person can read)."""
+    if x <= 0:
+        return x
+    mag = 10 ** math.floor(math.log10(x) - 1)
+    return math.ceil(x / mag) * mag
+
+
+@dataclass
+class CellSettings:
+    """Everything one LoadGen run needs, in plain numbers (recorded in results.json)."""
+
+    scenario: str
+    mode: str  # PerformanceOnly | AccuracyOnly
+    min_duration_ms: int
+    min_query_count: int
+    percentile: float | None = None
+    expected_latency_ns: float | None = None  # SingleStream / MultiStream
+    samples_per_query: int | None = None  # MultiStream
+    offline_expected_qps: float | None = None
+    server_target_qps: float | None = None
+    server_latency_ns: int | None = None
+    server_max_async_queries: int | None = None
+    accuracy_samples: int | None = None
+    seeds: dict[str, int] = field(default_factory=dict)
+    user_conf: str | None = None
+    conf_model: str = "*"
+
+    def to_test_settings(self) -> Any:
+        ts = lg.lg.TestSettings()
+        ts.scenario = lg.scenario(self.scenario)
+        ts.mode = lg.mode(self.mode)
+        ts.min_duration_ms = int(self.min_duration_ms)
+        ts.min_query_count = int(self.min_query_count)
+        for key, value in self.seeds.items():
+            setattr(ts, key, int(value))
+        if self.scenario == "SingleStream":
+            ts.single_stream_expected_latency_ns = float(self.expected_latency_ns or 1e6)
+            ts.single_stream_target_latency_percentile = float(self.percentile or 0.9)
+        elif self.scenario == "MultiStream":
+            ts.multi_stream_expected_latency_ns = float(self.expected_latency_ns or 8e6)
+            ts.multi_stream_target_latency_percentile = float(self.percentile or 0.99)
+            ts.multi_stream_samples_per_query = int(self.samples_per_query or 8)
+        elif self.scenario == "Offline":
+            ts.offline_expected_qps = float(self.offline_expected_qps or 1.0)
+        else:
+            ts.server_target_qps = float(self.server_target_qps or 1.0)
+            ts.server_target_latency_ns = int(self.server_latency_ns or 100_000_000)
+            ts.server_target_latency_percentile = float(self.percentile or 0.99)
+            if self.server_max_async_queries:
+                ts.server_max_async_queries = int(self.server_max_async_queries)
+        if self.mode == "AccuracyOnly" and self.accuracy_samples:
+            ts.accuracy_sample_count_override = int(self.accuracy_samples)
+        if hasattr(ts, "completion_timeout_s"):
+            # a SUT that stops answering ends the run with an error instead of hanging it
+            ts.completion_timeout_s = float(max(120.0, 5 * self.min_duration_ms / 1000))
+        if self.user_conf:
+            rc = ts.FromConfig(self.user_conf, self.conf_model, self.scenario, 2)
+            if rc != 0:
+                raise InputError(f"--user-conf {self.user_conf!r} could not be applied (LoadGen returned {rc})",
+                                 "lines are 'model.Scenario.key = value' with spaces around '='")
+        return ts
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None and v != {}}
+
+
+def check_user_conf(path: str | None) -> str | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"--user-conf {path!r} does not exist")
+    return str(p.resolve())

@@ -1,0 +1,83 @@
+"""What ``modelport bench`` (and ``run``) do after parsing: benchmark, compare, write, then fail if needed.
+
+Everything is written (results.json, report.md, plots, the baseline) before any failure is raised, so a
+regression or an accuracy failure can be inspected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelport.benchmarks.plots import write_plots
+from modelport.benchmarks.regression import compare, load_baseline, save_baseline
+from modelport.benchmarks.report import write_report
+from modelport.benchmarks.suite import RESULTS_NAME, BenchOptions, run_bench
+from modelport.errors import ValidationFailed
+from modelport.fsutil import write_json_atomic
+from modelport.manifest import load_manifest
+from modelport.progress import Progress
+
+#: precisions whose accuracy-mode agreement must be exactly 1.0
+FULL_PRECISION = ("float32", "fp32", None)
+
+
+@dataclass
+class BenchOutcome:
+    results: dict[str, Any]
+    report: Path
+    plots: list[Path]
+    baseline_saved: Path | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+def accuracy_failures(results: dict[str, Any], run_dir: Path) -> list[str]:
+    """Cells of full-precision backends whose accuracy-mode agreement is below 1.0."""
+    try:
+        precision = {a.id: a.extra.get("precision") for a in load_manifest(run_dir).artifacts}
+    except Exception:  # noqa: BLE001 - the manifest was readable a moment ago; precision is then unknown
+        precision = {}
+    out = []
+    for backend, cells in results.get("cells", {}).items():
+        if precision.get(backend) not in FULL_PRECISION:
+            continue
+        for scenario, cell in cells.items():
+            acc = cell.get("accuracy")
+            if acc is not None and acc.get("agreement", 0.0) < 1.0:
+                out.append(f"{backend} {scenario}: agreement {acc['agreement']:.4f} on {acc['samples']} samples")
+    return out
+
+
+def bench_and_report(run_dir: str | Path, options: BenchOptions, baseline: str | None = None,
+                     tolerance: float = 0.05, save_baseline_to: str | None = None,
+                     progress: Progress | None = None) -> BenchOutcome:
+    run_dir = Path(run_dir)
+    progress = progress or Progress(enabled=False)
+    old = load_baseline(baseline) if baseline else None  # a bad baseline fails before minutes of benchmarking
+    results = run_bench(run_dir, options, progress)
+    comparison = None
+    if old is not None:
+        comparison = compare(old, results, tolerance)
+        results["baseline_comparison"] = {**comparison.to_json(), "baseline": str(baseline)}
+        write_json_atomic(run_dir / RESULTS_NAME, results)
+    plots = write_plots(run_dir, results)
+    report = write_report(run_dir, results)
+    outcome = BenchOutcome(results, report, plots)
+    outcome.failures = accuracy_failures(results, run_dir)
+    if save_baseline_to and not outcome.failures:
+        outcome.baseline_saved = save_baseline(results, save_baseline_to)
+    return outcome
+
+
+def raise_for_outcome(outcome: BenchOutcome) -> None:
+    if outcome.failures:
+        raise ValidationFailed("accuracy mode disagrees with the eager model: " + "; ".join(outcome.failures),
+                               "the artifact computes something else; see results.json and the accuracy logs")
+    comparison = outcome.results.get("baseline_comparison")
+    if comparison:
+        from modelport.benchmarks.regression import Change, Comparison
+
+        changes = [Change(c["metric"], c["baseline"], c["current"], c["higher_is_better"], "", c["regressed"])
+                   for c in comparison["compared"]]
+        Comparison(comparison["tolerance"], changes, [], []).raise_for_regressions()

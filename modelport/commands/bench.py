@@ -1,0 +1,132 @@
+"""``modelport bench``: every artifact of a run directory, and the eager model, in the MLPerf scenarios."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelport.commands.common import emit_json, json_option, quiet_option
+
+_BENCH_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option("--scenario", "scenarios", multiple=True, metavar="all|SingleStream|MultiStream|Offline|Server",
+                 help="Scenarios (repeatable or comma-separated) [default: all]."),
+    click.option("--profile", "profile_name", type=click.Choice(["tiny", "quick", "submission"]), default="quick",
+                 show_default=True, help="quick: seconds per cell; submission: MLPerf durations (600 s per run); "
+                 "tiny: for tests."),
+    click.option("--threads", type=click.IntRange(min=1), default=None,
+                 help="Intra-op threads for every backend [default: usable cores]."),
+    click.option("--inter-op-threads", type=click.IntRange(min=1), default=1, show_default=True,
+                 help="Inter-op threads."),
+    click.option("--device", default="cpu", show_default=True, help="cpu or cuda (onnxruntime CUDA EP, torch CUDA)."),
+    click.option("--max-batch", type=click.IntRange(min=1), default=32, show_default=True,
+                 help="Largest batch in Offline and Server (backends without a dynamic batch axis run batch 1)."),
+    click.option("--batch-timeout-ms", type=click.FloatRange(min=0), default=2.0, show_default=True,
+                 help="Server dynamic batching: how long a batch waits to fill after its first sample."),
+    click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                 help="Offline/Server worker threads sharing a backend."),
+    click.option("--server-latency-ms", type=float, default=None,
+                 help="Server latency bound [default: 5x the eager batch-1 latency, at least 10 ms; submission: "
+                 "mlperf.conf's for MLPerf models]."),
+    click.option("--duration-ms", type=int, default=None, help="Override the profile's min duration (every scenario)."),
+    click.option("--min-query-count", type=int, default=None, help="Override the profile's min query count."),
+    click.option("--samples-per-query", type=int, default=None, help="MultiStream samples per query [default: 8]."),
+    click.option("--total-samples", type=int, default=None, help="Samples in the query sample library."),
+    click.option("--accuracy-samples", type=int, default=None, help="Samples checked in accuracy mode."),
+    click.option("--server-trials", type=int, default=None, help="Most Server runs in the QPS search."),
+    click.option("--samples", "samples_file", type=click.Path(), default=None, metavar="FILE.npz",
+                 help="Samples to use instead of generated ones (arrays keyed by input name, stacked on axis 0)."),
+    click.option("--sample-seed", type=int, default=None, help="Seed of generated samples [default: the run's]."),
+    click.option("--user-conf", type=click.Path(), default=None,
+                 help="LoadGen user.conf applied last ('model.Scenario.key = value' lines)."),
+    click.option("--accuracy/--no-accuracy", default=True, show_default=True,
+                 help="Run LoadGen's accuracy mode and check responses against the eager model."),
+    click.option("--trust-pickle", is_flag=True, help="Allow rebuilding a pickled-model reference (runs its code)."),
+]
+
+
+def bench_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed(_BENCH_OPTIONS):
+        f = opt(f)
+    return f
+
+
+def make_options(artifact_ids: tuple[str, ...] | list[str] = (), **kw: Any) -> Any:
+    """``BenchOptions`` from the parsed ``bench_options``."""
+    from modelport.benchmarks import BenchOptions, get_profile, parse_scenarios
+    from modelport.benchmarks.settings import check_user_conf
+
+    profile = get_profile(kw["profile_name"], kw["duration_ms"], kw["min_query_count"], kw["samples_per_query"],
+                          kw["total_samples"], kw["accuracy_samples"], kw["server_trials"])
+    return BenchOptions(
+        scenarios=parse_scenarios(kw["scenarios"]), profile=profile, artifact_ids=list(artifact_ids) or None,
+        device=kw["device"], threads=kw["threads"], inter_op_threads=kw["inter_op_threads"],
+        max_batch=kw["max_batch"], batch_timeout_ms=kw["batch_timeout_ms"], workers=kw["workers"],
+        server_latency_ms=kw["server_latency_ms"], user_conf=check_user_conf(kw["user_conf"]),
+        samples_file=kw["samples_file"], seed=kw["sample_seed"], accuracy=kw["accuracy"],
+        trust_pickle=kw["trust_pickle"])
+
+
+def render_summary(outcome: Any) -> None:
+    """A few lines per backend on stdout; the full tables are in report.md."""
+    from modelport.benchmarks.metrics import HEADLINE
+
+    results = outcome.results
+    for backend, cells in results["cells"].items():
+        parts = []
+        for scenario, cell in cells.items():
+            key, unit, _ = HEADLINE[scenario]
+            v = cell["metrics"].get(key)
+            acc = cell.get("accuracy", {}).get("agreement")
+            val = f"{v:.4g} {unit}" if v is not None else "none"
+            parts.append(f"{scenario} {val}" + (f" (acc {acc:.3f})" if acc is not None else ""))
+        click.echo(f"  {backend:<16} " + "; ".join(parts))
+    comparison = results.get("baseline_comparison")
+    if comparison:
+        bad = comparison["regressions"]
+        click.echo(f"baseline: {len(comparison['compared'])} metrics compared, {len(bad)} regressed "
+                   f"(tolerance {comparison['tolerance']:.1%})")
+    click.echo(f"report: {outcome.report}")
+    if outcome.baseline_saved:
+        click.echo(f"baseline saved: {outcome.baseline_saved}")
+
+
+def outcome_json(outcome: Any) -> dict[str, Any]:
+    return {"results": outcome.results, "report": str(outcome.report), "plots": [str(p) for p in outcome.plots],
+            "baseline_saved": str(outcome.baseline_saved) if outcome.baseline_saved else None,
+            "accuracy_failures": outcome.failures}
+
+
+@click.command("bench")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--artifact", "artifact_ids", multiple=True, metavar="ID",
+              help="Benchmark only this artifact (repeatable); the eager reference always runs.")
+@bench_options
+@click.option("--baseline", type=click.Path(), default=None, metavar="RESULTS.json",
+              help="Compare with an earlier results.json; exit 5 naming each metric that regressed.")
+@click.option("--tolerance", default="5%", show_default=True, help="Allowed regression, e.g. 5% or 0.05.")
+@click.option("--save-baseline", type=click.Path(), default=None, metavar="PATH",
+              help="Write these results as a baseline for later --baseline checks.")
+@json_option
+@quiet_option
+def bench(run_dir: Path, artifact_ids: tuple[str, ...], baseline: str | None, tolerance: str,
+          save_baseline: str | None, as_json: bool, quiet: bool, **kw: Any) -> None:
+    """Benchmark every artifact in RUN_DIR (and the eager model) with the LoadGen.
+
+    Writes RUN_DIR/bench/<backend>/<Scenario>/ (MLPerf logs), results.json, report.md and plots/.
+    """
+    from modelport.benchmarks.regression import parse_tolerance
+    from modelport.benchmarks.workflow import bench_and_report, raise_for_outcome
+    from modelport.progress import Progress
+
+    options = make_options(artifact_ids, **kw)
+    tol = parse_tolerance(tolerance)
+    progress = Progress.for_cli(quiet, as_json)
+    outcome = bench_and_report(run_dir, options, baseline, tol, save_baseline, progress)
+    if as_json:
+        emit_json(outcome_json(outcome))
+    elif not quiet:
+        render_summary(outcome)
+    raise_for_outcome(outcome)
