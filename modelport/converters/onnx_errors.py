@@ -22,6 +22,27 @@ def aten_name(op: str) -> str:
     return op.replace(".", "::", 1) if "::" not in op else op
 
 
+def dynamo_has_lowering(op: str) -> bool:
+    """Whether the dynamo exporter's registry (onnxscript torchlib) lowers ``aten::op``; False when unknown."""
+    import torch
+
+    name = op.split("::", 1)[-1]
+    try:
+        from torch.onnx._internal.exporter import _registration  # private, hence the broad guard
+
+        overload = getattr(torch.ops.aten, name).default
+        return bool(_registration.ONNXRegistry.from_torchlib().is_registered(overload))
+    except Exception:  # noqa: BLE001 - any failure means we cannot tell
+        return False
+
+
+def first_opset_of(op: str) -> int | None:
+    import onnx.defs
+
+    versions = [s.since_version for s in onnx.defs.get_all_schemas_with_history() if s.name == op and s.domain == ""]
+    return min(versions) if versions else None
+
+
 def _chain(e: BaseException) -> str:
     parts = []
     seen = 0
@@ -43,8 +64,11 @@ def unsupported_op(e: BaseException, exporter: str, opset: int) -> ExportError |
             need = int(m["min"])
             return ExportError(f"{op} is not exportable at opset {at} (support added in opset {need})",
                                f"re-run with --opset {need}")
-        return ExportError(f"{op} has no ONNX lowering in the torchscript exporter at any opset (asked: {opset})",
-                           f"{_KEEP_IN_TORCH}; the dynamo exporter (--exporter dynamo --opset 18) may lower it")
+        if dynamo_has_lowering(op):
+            return ExportError(f"{op} has no ONNX lowering in the torchscript exporter at any opset (asked: {opset}), "
+                               "but the dynamo exporter has one", "re-run with --opset 18 (dynamo exporter)")
+        return ExportError(f"{op} has no ONNX lowering in any exporter (torchscript at any opset, dynamo)",
+                           _KEEP_IN_TORCH)
     m = _DYNAMO_NO_FUNCTION.search(text)
     if m:
         op = aten_name(m["op"].split(".default")[0])
@@ -77,7 +101,9 @@ def conversion_failed(e: BaseException, source: int, target: int) -> ExportError
             f"{m['op']} has no adapter to opset {m['v']}"
     else:
         m2 = _NO_PREVIOUS.search(text)
-        why = f"{m2['op']} does not exist before its first opset" if m2 else first_line(text)
-    floor = int(m["v"]) if m and "From" in m.group(0) else source
+        first = first_opset_of(m2["op"]) if m2 else None
+        why = (f"{m2['op']} does not exist before opset {first}" if first else
+               f"{m2['op']} has no earlier version") if m2 else first_line(text)
+    floor = int(m["v"]) if m and "From" in m.group(0) else (first if not m and m2 and first else source)
     return ExportError(f"the dynamo exporter produces opset >= {source}; conversion {source}->{target} failed: {why}",
                        f"use --exporter torchscript or --opset >= {floor}")

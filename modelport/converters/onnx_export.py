@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from modelport.converters.adapt import for_torchscript_onnx, is_script_module, program_from_script
 from modelport.converters.capture import capture, first_line
 from modelport.converters.exported import Exported
 from modelport.converters.onnx_errors import conversion_failed, export_failed
@@ -60,9 +61,13 @@ def _export_torchscript_based(module, args, specs, output_names, output_shapes, 
 
 
 def _export_dynamo(module, args, specs, output_names, opset, path, external: bool) -> None:
+    dynamic_shapes = dynamic_shapes_for(specs)
+    if is_script_module(module):
+        module = program_from_script(module, args, specs, "the dynamo ONNX exporter")
+        dynamic_shapes = None
     torch.onnx.export(module, args, str(path), dynamo=True, opset_version=opset,
                       input_names=[s.name for s in specs], output_names=list(output_names),
-                      dynamic_shapes=dynamic_shapes_for(specs), external_data=external, verbose=False)
+                      dynamic_shapes=dynamic_shapes, external_data=external, verbose=False)
 
 
 def _down_convert(src: Path, dest: Path, target: int) -> None:
@@ -78,7 +83,8 @@ def _down_convert(src: Path, dest: Path, target: int) -> None:
 
 
 def export_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec], output_names: list[str],
-                output_shapes: list[tuple[int, ...]], opset: int, exporter: str, scratch: Path, name: str) -> Exported:
+                output_shapes: list[tuple[int, ...]], opset: int, exporter: str, scratch: Path, name: str,
+                source_kind: str = "") -> Exported:
     """Export into ``scratch`` (an empty directory); every file left there belongs to the artifact."""
     path = scratch / name
     external = weight_bytes(module) > EXTERNAL_DATA_THRESHOLD
@@ -87,7 +93,8 @@ def export_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[I
     with capture() as cap:
         try:
             if exporter == "torchscript":
-                _export_torchscript_based(module, args, specs, output_names, output_shapes, opset, path)
+                _export_torchscript_based(for_torchscript_onnx(module, source_kind), args, specs, output_names,
+                                          output_shapes, opset, path)
             elif opset >= DYNAMO_NATIVE_MIN:
                 _export_dynamo(module, args, specs, output_names, opset, path, external)
             else:

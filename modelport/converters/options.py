@@ -135,6 +135,16 @@ class ConvertOptions:
             "targets": list(self.targets), "opsets": list(self.opsets), "exporter": self.exporter,
             "method": self.method, "simplify": self.simplify, "strict": self.strict, "seed": self.seed,
             "validate": self.validate, "atol": self.atol, "rtol": self.rtol,
-            "simplify_timeout_s": self.simplify_timeout_s,
-            **{k: v for k, v in self.source_options.items() if v not in (None, (), [], {}, False)},
+            "simplify_timeout_s": self.simplify_timeout_s, "out": str(self.out) if self.out else None,
+            **{k: _jsonable(v) for k, v in self.source_options.items() if v not in (None, (), [], {}, False)},
         }
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -56,6 +56,7 @@ class Prepared:
     output_shapes: list[tuple[int, ...]]
     args: tuple
     reference: Runner
+    source_kind: str = ""
     reference_outputs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
@@ -128,7 +129,7 @@ def prepare(loaded, options: ConvertOptions) -> Prepared:
                          f"{first_line(str(e))}", "check --input") from None
     reference.output_names = list(outs)
     return Prepared(loaded.module, specs, list(outs), [tuple(v.shape) for v in outs.values()],
-                    example_args(specs, options.seed), reference)
+                    example_args(specs, options.seed), reference, loaded.record.kind)
 
 
 # -- one export ----------------------------------------------------------------------------------------------
@@ -236,7 +237,7 @@ def stage_onnx(prep: Prepared, options: ConvertOptions, stage: Path, opset: int,
     scratch = _scratch(stage, f"onnx{opset}")
     try:
         e = export_onnx(prep.module, prep.args, prep.specs, prep.output_names, prep.output_shapes, opset, exporter,
-                        scratch, onnx_file_name(opset))
+                        scratch, onnx_file_name(opset), prep.source_kind)
         staged = Staged(e, scratch)
         progress.status(f"checking the opset-{opset} file (checker, onnxruntime, dynamic axes)")
         facts, runner = check_onnx(e.path, opset, exporter, prep.specs, options.seed)

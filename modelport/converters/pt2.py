@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from modelport.converters.adapt import is_script_module, program_from_script
 from modelport.converters.capture import capture, first_line
 from modelport.converters.example import dynamic_symbols
 from modelport.converters.exported import Exported
@@ -54,10 +55,13 @@ def export_failure(e: BaseException, what: str) -> ExportError:
 def export_pt2(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec], dest: Path) -> Exported:
     t0 = time.perf_counter()
     with capture() as cap:
-        try:
-            program = torch.export.export(module, args, dynamic_shapes=dynamic_shapes_for(specs))
-        except Exception as e:  # noqa: BLE001
-            raise export_failure(e, "torch.export cannot capture the model") from None
+        if is_script_module(module):
+            program = program_from_script(module, args, specs, "a .pt2 export")
+        else:
+            try:
+                program = torch.export.export(module, args, dynamic_shapes=dynamic_shapes_for(specs))
+            except Exception as e:  # noqa: BLE001
+                raise export_failure(e, "torch.export cannot capture the model") from None
         try:
             torch.export.save(program, str(dest))
         except Exception as e:  # noqa: BLE001
