@@ -49,6 +49,14 @@ class _Image(_Text1):
         return _tensors(self.model(pixel_values=pixel_values, return_dict=True))
 
 
+def _key(entry: Any) -> str:
+    """A missing key is a name; a mismatched one is (name, saved shape, model shape)."""
+    if isinstance(entry, tuple) and len(entry) == 3:
+        name, saved, wanted = entry
+        return f"{name} (saved {list(saved)}, model {list(wanted)})"
+    return str(entry)
+
+
 def _tensors(out: Any) -> tuple[torch.Tensor, ...]:
     return tuple(v for v in out.values() if isinstance(v, torch.Tensor))
 
@@ -69,6 +77,21 @@ def _offline() -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@contextlib.contextmanager
+def _quiet(tf: Any) -> Iterator[None]:
+    """No progress bars on our stderr; loading problems are reported by us, from the loading info."""
+    bars = tf.utils.logging.is_progress_bar_enabled()
+    verbosity = tf.utils.logging.get_verbosity()
+    tf.utils.logging.disable_progress_bar()
+    tf.utils.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        tf.utils.logging.set_verbosity(verbosity)
+        if bars:
+            tf.utils.logging.enable_progress_bar()
 
 
 def _transformers() -> Any:
@@ -97,13 +120,28 @@ def _read_model(path: Path) -> tuple[nn.Module, str]:
         cls = getattr(tf, arch, None) if arch else None
         cls_name = arch if cls is not None else "AutoModel"
         cls = cls or tf.AutoModel
+        # transformers reads .bin weights with weights_only itself; safetensors is preferred when present.
+        options = {"local_files_only": True, "output_loading_info": True,
+                   "use_safetensors": (path / "model.safetensors").is_file() or None}
         try:
-            # transformers reads .bin weights with weights_only itself; safetensors is preferred when present.
-            model = cls.from_pretrained(str(path), local_files_only=True,
-                                        use_safetensors=(path / "model.safetensors").is_file() or None)
+            with _quiet(tf):
+                try:
+                    model, info = cls.from_pretrained(str(path), **options)
+                except RuntimeError as e:
+                    if "ignore_mismatched_sizes" not in str(e):
+                        raise
+                    # Its size-mismatch report goes to the log; load again to get it as data, then refuse below.
+                    model, info = cls.from_pretrained(str(path), ignore_mismatched_sizes=True, **options)
         except Exception as e:
             raise InputError(f"cannot load the Hugging Face model in {str(path)!r} as {cls_name}: {first_line(e)}",
                              "check that the directory was written by save_pretrained") from None
+    # Weights the files lack would be left randomly initialised: as strict as a state_dict load.
+    problems = [f"{what}: {', '.join(sorted(_key(k) for k in info.get(key) or [])[:10])}"
+                for key, what in (("missing_keys", "missing keys"), ("mismatched_keys", "size mismatches"))
+                if info.get(key)]
+    if problems:
+        raise InputError(f"the weights in {str(path)!r} do not fit {cls_name}: {'; '.join(problems)}",
+                         "check config.json's architectures against the saved model")
     if hasattr(model.config, "use_cache"):
         model.config.use_cache = False  # caches are not tensors and not part of an exported graph
     return model, f"transformers:{cls_name}"

@@ -79,10 +79,24 @@ def _extract(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
     return sd, warnings
 
 
+_KEY_LIST = re.compile(r"^(?P<head>(?:Missing|Unexpected) key\(s\) in state_dict: )(?P<keys>.*)$")
+MAX_KEYS = 12  # a wrong class can miss hundreds of keys; the first few say enough
+
+
+def _shorten(line: str) -> str:
+    m = _KEY_LIST.match(line)
+    if not m:
+        return line
+    keys = [k.strip() for k in m["keys"].split(", ")]
+    if len(keys) <= MAX_KEYS:
+        return line
+    return f"{m['head']}{', '.join(keys[:MAX_KEYS])}, ... ({len(keys) - MAX_KEYS} more)"
+
+
 def _one_line_load_error(e: RuntimeError) -> str:
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    lines = [ln.strip().rstrip(".") for ln in str(e).splitlines() if ln.strip()]
     # The first line is "Error(s) in loading state_dict for X:"; the rest is what a user needs, verbatim.
-    body = "; ".join(ln.rstrip(".") for ln in lines[1:]) or (lines[0] if lines else type(e).__name__)
+    body = "; ".join(_shorten(ln) for ln in lines[1:]) or (lines[0] if lines else type(e).__name__)
     return re.sub(r"torch\.Size\((\[[^\]]*\])\)", r"\1", body)
 
 
