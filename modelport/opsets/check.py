@@ -287,7 +287,6 @@ def check_model(model_or_path: onnx.ModelProto | str | os.PathLike[str], target:
 def _judge(groups: dict[tuple, onnx.NodeProto], counts: Counter, imports: dict[str, int],
            types: dict[str, str], target: int | None) -> tuple[list[OpUsage], dict[str, list[int]]]:
     per_op: dict[tuple[str, str], set[int]] = {}
-    why: dict[tuple[str, str], list[str]] = {}
     target_problems: dict[tuple[str, str], list[str]] = {}
     for (d, op, *_), node in groups.items():
         history = sx.lookup(op, d)
@@ -319,7 +318,6 @@ def _judge(groups: dict[tuple, onnx.NodeProto], counts: Counter, imports: dict[s
         usages.append(OpUsage(op, d, counts[(d, op)], in_force.since_version if in_force else None,
                               history[0].since_version, sorted(valid), lo, reasons,
                               target_problems.get((d, op)) if target is not None and d == "" else None))
-        why[(d, op)] = reasons
     by_domain: dict[str, list[int]] = {}
     for d in {d for d, _ in per_op} | ({sx.DEFAULT_DOMAIN} if sx.DEFAULT_DOMAIN in imports else set()):
         allowed = set(range(1, sx.max_known_opset(d) + 1))

@@ -16,6 +16,7 @@ import onnx
 import onnx.defs
 from onnx import helper
 
+from modelport.errors import InputError
 from modelport.opsets import schemas as sx
 
 _OPTION = {
@@ -305,8 +306,6 @@ def diff(start: int, end: int, domains: list[str] | None = None) -> OpsetDiff:
             sx.require_opset(end, d, "end opset")
         ranges = {d: (start, end) for d in doms}
     if start > end:
-        from modelport.errors import InputError
-
         raise InputError(f"start opset {start} is above end opset {end}", "give the lower opset first")
     added, changed, removed = [], [], []
     for d in doms:
