@@ -8,9 +8,10 @@ built-in mlperf.conf), so those checks run in a fresh interpreter each.
 from __future__ import annotations
 
 import textwrap
+from types import SimpleNamespace
 
 import pytest
-from loadgen_helpers import OFFICIAL, UNDER_TEST, load_module, run_snippet
+from loadgen_helpers import OFFICIAL, UNDER_TEST, detail_errors, run_snippet
 
 MODULES = [UNDER_TEST, OFFICIAL] if UNDER_TEST != OFFICIAL else [OFFICIAL]
 
@@ -44,13 +45,27 @@ PRECEDENCE_CONF = textwrap.dedent(
 )
 
 
-def _settings(module: str, conf_text: str, tmp_path, model: str, scenario: str, conf_type: int = 2):
-    lg = load_module(module)
+_DUMP = """
+ts = lg.TestSettings()
+rc = ts.FromConfig(PATH, MODEL, SCENARIO, CONF_TYPE)
+result = {'rc': rc}
+for name in dir(ts):
+    value = getattr(ts, name)
+    if not name.startswith('_') and not callable(value):
+        result[name] = value.name if hasattr(value, 'name') else value
+"""
+
+
+def _settings(module: str, conf_text: str | None, tmp_path, model: str, scenario: str, conf_type: int = 2):
+    """FromConfig in a fresh interpreter (errors it logs would otherwise land in the next StartTest's
+    detail log of this process); returns (rc, settings as a namespace)."""
     path = tmp_path / "user.conf"
-    path.write_text(conf_text)
-    ts = lg.TestSettings()
-    rc = ts.FromConfig(str(path), model, scenario, conf_type)
-    return rc, ts, lg
+    if conf_text is not None:
+        path.write_text(conf_text)
+    code = _DUMP.replace("PATH", repr(str(path))).replace("MODEL", repr(model))
+    code = code.replace("SCENARIO", repr(scenario)).replace("CONF_TYPE", str(conf_type))
+    got = run_snippet(module, code, tmp_path)
+    return got.pop("rc"), SimpleNamespace(**got)
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -64,14 +79,14 @@ def _settings(module: str, conf_text: str, tmp_path, model: str, scenario: str, 
     ],
 )
 def test_lookup_order_exact_then_star_scenario_then_model_star(module, model, scenario, min_duration, tmp_path):
-    rc, ts, _ = _settings(module, PRECEDENCE_CONF, tmp_path, model, scenario)
+    rc, ts = _settings(module, PRECEDENCE_CONF, tmp_path, model, scenario)
     assert rc == 0
     assert ts.min_duration_ms == min_duration
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_values_units_and_integer_parsing(module, tmp_path):
-    rc, ts, lg = _settings(module, PRECEDENCE_CONF, tmp_path, "resnet50", "Server")
+    rc, ts = _settings(module, PRECEDENCE_CONF, tmp_path, "resnet50", "Server")
     assert rc == 0
     assert ts.max_query_count == 16  # base-0 strtoul: hex accepted
     assert ts.performance_sample_count_override == 15  # integer keys truncate "15.7"
@@ -82,14 +97,14 @@ def test_values_units_and_integer_parsing(module, tmp_path):
     # percentiles are given in % and looked up under every scenario name
     assert ts.single_stream_target_latency_percentile == pytest.approx(0.95, rel=1e-12)
     assert ts.multi_stream_samples_per_query == 4
-    assert ts.mode == lg.TestMode.AccuracyOnly
+    assert ts.mode == "AccuracyOnly"
     # "key=value" without spaces is silently ignored
     assert ts.min_query_count == 100
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_seeds_and_log_probability_only_from_mlperf_conf(module, tmp_path):
-    rc, ts, _ = _settings(module, PRECEDENCE_CONF, tmp_path, "resnet50", "Server")
+    rc, ts = _settings(module, PRECEDENCE_CONF, tmp_path, "resnet50", "Server")
     assert rc == 0
     assert ts.qsl_rng_seed == 0
     assert ts.sample_index_rng_seed == 0
@@ -98,9 +113,8 @@ def test_seeds_and_log_probability_only_from_mlperf_conf(module, tmp_path):
 
 @pytest.mark.parametrize("module", MODULES)
 def test_missing_file_is_enoent(module, tmp_path):
-    lg = load_module(module)
-    ts = lg.TestSettings()
-    assert ts.FromConfig(str(tmp_path / "absent.conf"), "resnet50", "Server", 2) == -2
+    rc, ts = _settings(module, None, tmp_path, "resnet50", "Server")
+    assert rc == -2
     assert ts.min_duration_ms == 10000
 
 
@@ -114,7 +128,7 @@ def test_missing_file_is_enoent(module, tmp_path):
     ],
 )
 def test_invalid_value_is_einval_and_applies_nothing(module, bad, tmp_path):
-    rc, ts, _ = _settings(module, bad, tmp_path, "resnet50", "Server")
+    rc, ts = _settings(module, bad, tmp_path, "resnet50", "Server")
     assert rc == -22
     assert ts.min_duration_ms == 10000
     assert ts.min_query_count == 100
@@ -123,7 +137,7 @@ def test_invalid_value_is_einval_and_applies_nothing(module, bad, tmp_path):
 @pytest.mark.parametrize("module", MODULES)
 def test_comment_lines_are_skipped(module, tmp_path):
     conf = "# whole-line comment\n#tight = 3\n\n*.*.min_duration = 5\n"
-    rc, ts, _ = _settings(module, conf, tmp_path, "resnet50", "Server")
+    rc, ts = _settings(module, conf, tmp_path, "resnet50", "Server")
     assert rc == 0
     assert ts.min_duration_ms == 5
 
@@ -196,3 +210,34 @@ def test_conf_type_2_does_not_load_builtin(module, tmp_path):
     assert got["min_query_count"] == 5
     assert got["min_duration_ms"] == 10000
     assert got["qsl_rng_seed"] == 0
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_config_errors_are_logged_in_the_next_test(module, tmp_path):
+    (tmp_path / "bad.conf").write_text("*.*.min_query_count = abc\n")
+    code = """
+ts = lg.TestSettings()
+codes = [ts.FromConfig('bad.conf', 'm', 'SingleStream', 2), ts.FromConfig('none.conf', 'm', 'SingleStream', 2)]
+sut = lg.ConstructSUT(lambda qs: lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, 0, 0) for q in qs]),
+                      lambda: None)
+qsl = lg.ConstructQSL(8, 8, lambda s: None, lambda s: None)
+ls = lg.LogSettings()
+ls.enable_trace = False
+details = []
+for run in ('first', 'second'):
+    ts = lg.TestSettings()
+    ts.min_duration_ms = 0
+    ts.min_query_count = 5
+    ls.log_output.prefix = run + '_'
+    lg.StartTestWithLogSettings(sut, qsl, ts, ls)
+    details.append(open(run + '_detail.txt').read())
+result = [codes, details]
+"""
+    codes, (first, second) = run_snippet(module, code, tmp_path)
+    assert codes == [-22, -2]
+    errors = [(e["key"], e["value"]) for e in detail_errors(first)]
+    assert errors == [
+        ("error_invalid_config", "value needs to be integer or double, line=1"),
+        ("error_invalid_config", "can't open file none.conf"),
+    ]
+    assert detail_errors(second) == []
