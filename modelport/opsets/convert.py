@@ -150,11 +150,9 @@ def _ops_changed(model: onnx.ModelProto, a: int, b: int) -> list[dict[str, Any]]
 
 
 def _session(model_bytes_or_path: bytes | str):
-    import onnxruntime as ort
+    from modelport.runners.ort_runner import OrtRunner
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model_bytes_or_path, opts, providers=["CPUExecutionProvider"])
+    return OrtRunner(model_bytes_or_path).session
 
 
 def convert(path: str | os.PathLike[str], opset: int, out: str | os.PathLike[str] | None, seed: int = 0,

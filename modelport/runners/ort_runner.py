@@ -36,10 +36,11 @@ def providers_for(device: str) -> list[str]:
 class OrtRunner(Runner):
     kind = "onnxruntime"
 
-    def __init__(self, path: str | Path, options: RunnerOptions = RunnerOptions()) -> None:
+    def __init__(self, model: str | Path | bytes, options: RunnerOptions = RunnerOptions()) -> None:
+        """``model`` is a path, or a serialized ModelProto (for models that exist only in memory)."""
         import onnxruntime as ort
 
-        self.path = str(path)
+        self.path = model if isinstance(model, bytes) else str(model)
         self.options = options
         self.session = ort.InferenceSession(self.path, sess_options=session_options(options),
                                             providers=providers_for(options.device))
