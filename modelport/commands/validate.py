@@ -1,0 +1,157 @@
+"""``modelport validate``: prove artifacts compute the same function as the eager model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from modelport.commands.common import emit_json, json_option, quiet_option
+from modelport.errors import InputError, ValidationFailed
+
+
+def _batch_sizes(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        sizes = [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        raise InputError(f"--batch-sizes {text!r} must be comma-separated integers like 1,8") from None
+    if not sizes or any(n < 1 for n in sizes):
+        raise InputError(f"--batch-sizes {text!r} must list positive batch sizes")
+    return sizes
+
+
+def _reference_from_source(source: str, state_dict: str | None, model_class: str | None, model_args: str | None,
+                           inputs: tuple[str, ...], dynamic: tuple[str, ...], dynamic_batch: bool,
+                           trust_pickle: bool, seed: int):
+    """Load the eager model as convert does; ``--input`` replaces the source's own input spec."""
+    from modelport.converters.sources import load_source, parse_model_args
+    from modelport.spec import apply_dynamic, parse_dynamic_option, parse_input_option
+
+    loaded = load_source(source, state_dict=state_dict, model_class=model_class,
+                         model_args=parse_model_args(model_args), trust_pickle=trust_pickle, seed=seed)
+    specs = [parse_input_option(t) for t in inputs] if inputs else list(loaded.inputs)
+    if inputs or dynamic or dynamic_batch:
+        specs = apply_dynamic(specs, [parse_dynamic_option(t) for t in dynamic], dynamic_batch)
+    return loaded, specs
+
+
+def _onnx_output_names(path: str) -> list[str]:
+    import onnx
+
+    try:
+        return [o.name for o in onnx.load(path, load_external_data=False).graph.output]
+    except Exception:  # noqa: BLE001 - a broken file is reported when its runner fails to load it
+        return []
+
+
+@click.command("validate")
+@click.argument("targets", nargs=-1, metavar="RUN_DIR | --reference SOURCE ARTIFACT...")
+@click.option("--reference", "reference", metavar="SOURCE",
+              help="Validate ARTIFACT files against this model (zoo:NAME, or a file as for convert).")
+@click.option("--state-dict", type=click.Path(), help="With --reference: weights file for --model-class.")
+@click.option("--model-class", help="With --reference: MODULE:CLASS or path/to/file.py:CLASS.")
+@click.option("--model-args", help="With --reference: constructor keyword arguments as a JSON object.")
+@click.option("--input", "input_specs", multiple=True, metavar="NAME:SHAPE[:DTYPE[:LOW,HIGH]]",
+              help="With --reference: an input of the model (repeatable); default: the source's own spec.")
+@click.option("--dynamic", multiple=True, metavar="NAME:AXIS[:SYMBOL]", help="With --input: a dynamic axis.")
+@click.option("--dynamic-batch", is_flag=True, help="With --input: axis 0 of every input is dynamic.")
+@click.option("--output-names", help="With --reference: comma-separated output names, when the source has none.")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled model (executes its code).")
+@click.option("--inputs", "inputs_file", type=click.Path(), metavar="FILE.npz",
+              help="Also validate on these arrays (keyed by input name).")
+@click.option("--atol", multiple=True, metavar="[OUTPUT:]VALUE",
+              help="Absolute tolerance, for every output or one (repeatable). Default per dtype (fp32 1e-5).")
+@click.option("--rtol", multiple=True, metavar="[OUTPUT:]VALUE", help="Relative tolerance, like --atol.")
+@click.option("--seed", type=int, default=None, help="Input seed (default: the run's seed, or 0).")
+@click.option("--batch-sizes", metavar="N,M", help="Other batch sizes for a dynamic batch (default: 1 and 2b+1).")
+@click.option("--topk", type=click.IntRange(min=1), default=None,
+              help="Report top-K agreement of classification-like outputs (and use it in the gate).")
+@click.option("--min-agreement", type=float, default=None, metavar="FRACTION",
+              help="Quality gate: top-k agreement with the reference over --samples must be at least this.")
+@click.option("--samples", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Seeded samples for --min-agreement.")
+@click.option("--class-output", "class_outputs", multiple=True, metavar="OUTPUT",
+              help="An output holding logits (repeatable); default: from the zoo task.")
+@click.option("--artifact", "artifact_ids", multiple=True, metavar="ID", help="With RUN_DIR: only this artifact.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads for the runners.")
+@json_option
+@quiet_option
+def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | None, model_class: str | None,
+             model_args: str | None, input_specs: tuple[str, ...], dynamic: tuple[str, ...], dynamic_batch: bool,
+             output_names: str | None, trust_pickle: bool, inputs_file: str | None, atol: tuple[str, ...],
+             rtol: tuple[str, ...], seed: int | None, batch_sizes: str | None, topk: int | None,
+             min_agreement: float | None, samples: int, class_outputs: tuple[str, ...],
+             artifact_ids: tuple[str, ...], threads: int | None, as_json: bool, quiet: bool) -> None:
+    """Run the eager model and every artifact on the same seeded inputs and compare each output.
+
+    \b
+    modelport validate RUN_DIR                      every artifact of a convert run
+    modelport validate --reference zoo:tiny-cnn model.onnx model.pt
+    Exit status 4 when any artifact differs; the message names the artifact, output, statistic and tolerance.
+    """
+    from modelport.progress import Progress
+    from modelport.runners import RunnerOptions
+    from modelport.validators import (
+        ValidationOptions,
+        kind_from_path,
+        parse_tolerances,
+        validate_artifacts,
+        validate_run,
+    )
+    from modelport.validators.comparator import zoo_defaults
+    from modelport.validators.render import render_table
+
+    if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
+        raise InputError(f"--min-agreement {min_agreement:g} must be a fraction between 0 and 1", "e.g. 0.99")
+    options = ValidationOptions(
+        atol=parse_tolerances(atol, "--atol"), rtol=parse_tolerances(rtol, "--rtol"), seed=seed,
+        batch_sizes=_batch_sizes(batch_sizes), inputs_file=inputs_file, topk=topk, min_agreement=min_agreement,
+        samples=samples, class_outputs=list(class_outputs) or None, trust_pickle=trust_pickle,
+        artifact_ids=list(artifact_ids) or None, runner=RunnerOptions(threads=threads))
+    progress = Progress.for_cli(quiet, as_json)
+
+    if reference is None:
+        if len(targets) != 1:
+            raise InputError("give one RUN_DIR, or --reference SOURCE followed by artifact files",
+                             "e.g. modelport validate runs/resnet50")
+        source_only = [n for n, v in (("--state-dict", state_dict), ("--model-class", model_class),
+                                      ("--model-args", model_args), ("--input", input_specs),
+                                      ("--output-names", output_names)) if v]
+        if source_only:
+            raise InputError(f"{', '.join(source_only)} describe a --reference source; a run directory already "
+                             "records its source", "drop them, or use --reference SOURCE ARTIFACT...")
+        report = validate_run(Path(targets[0]), options=options, progress=progress)
+    else:
+        if not targets:
+            raise InputError("--reference needs at least one artifact file to validate",
+                             "e.g. modelport validate --reference zoo:tiny-cnn model.onnx")
+        if artifact_ids:
+            raise InputError("--artifact selects artifacts of a RUN_DIR; with --reference name the files instead")
+        loaded, specs = _reference_from_source(reference, state_dict, model_class, model_args, input_specs,
+                                               dynamic, dynamic_batch, trust_pickle, seed or 0)
+        artifacts, ids = [], set()
+        for path in targets:
+            kind = kind_from_path(path)
+            art_id = Path(path).name
+            while art_id in ids:
+                art_id += "'"
+            ids.add(art_id)
+            artifacts.append((kind, path, art_id))
+        names = ([n.strip() for n in output_names.split(",") if n.strip()] if output_names
+                 else list(loaded.output_names))
+        if not names:
+            names = next((_onnx_output_names(p) for k, p, _ in artifacts if k == "onnx"), [])
+        task, zoo_name = zoo_defaults(reference)
+        options.task, options.model_name = task, zoo_name
+        report = validate_artifacts(loaded.module, specs, names, artifacts, options, progress)
+        report.reference["source"] = reference
+    progress.done()
+
+    if as_json:
+        emit_json(report.to_json())
+    elif not quiet:
+        click.echo(render_table(report))
+    if not report.passed:
+        raise ValidationFailed(report.failure_message())

@@ -1,0 +1,149 @@
+"""The inputs a validation runs on: seeded input sets that differ, batch sizes that exercise dynamic axes,
+the user's own arrays from an ``.npz`` file, and the samples of the agreement gate.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import InputError
+from modelport.spec import InputSpec, make_inputs
+
+#: Seeds of the generated sets are offsets from the run's seed, so every set differs and is reproducible.
+GATE_SEED_OFFSET = 1000
+
+
+@dataclass
+class InputSet:
+    name: str
+    feed: dict[str, np.ndarray]
+    seed: int | None  # None for the user's arrays
+    sign: int
+    batch: int | None  # axis 0 when every input has a batch axis of the same size
+    source: str = "generated"  # generated | npz
+
+    @property
+    def shapes(self) -> dict[str, list[int]]:
+        return {k: [int(d) for d in v.shape] for k, v in self.feed.items()}
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "seed": self.seed, "sign": self.sign,
+                "batch": self.batch, "shapes": self.shapes,
+                "dtypes": {k: v.dtype.name for k, v in self.feed.items()}}
+
+
+def example_batch(specs: list[InputSpec]) -> int | None:
+    dims = {s.shape[0] for s in specs if s.shape}
+    return dims.pop() if len(dims) == 1 else None
+
+
+def other_batch_sizes(specs: list[InputSpec]) -> list[int]:
+    """For a dynamic batch axis: 1 and a size larger than the example's (2 x example + 1), both unlike it."""
+    b = example_batch(specs)
+    if b is None or not any(s.batch_dynamic for s in specs):
+        return []
+    return [n for n in (1, 2 * b + 1) if n != b]
+
+
+def _other_dims(specs: list[InputSpec]) -> dict[str, tuple[int, ...]]:
+    """Shapes with every dynamic non-batch axis (sequence length, image size) shrunk to about half.
+
+    Axes that share a symbol get the same size, so ``input_ids`` and ``attention_mask`` stay consistent.
+    Shrinking, not growing, keeps sequence models inside their position-embedding table.
+    """
+    sizes: dict[str, int] = {}
+    for s in specs:
+        for axis, sym in s.dynamic_axes.items():
+            if axis != 0:
+                sizes.setdefault(sym, max(1, s.shape[axis] // 2))
+    if not sizes:
+        return {}
+    shapes = {}
+    for s in specs:
+        shape = list(s.shape)
+        for axis, sym in s.dynamic_axes.items():
+            if axis != 0:
+                shape[axis] = sizes[sym]
+        shapes[s.name] = tuple(shape)
+    return shapes
+
+
+def generated_sets(specs: list[InputSpec], seed: int, batch_sizes: list[int] | None = None) -> list[InputSet]:
+    """The seeded sets: the example batch twice (the second negated, with another seed), each other batch
+    size for a dynamic batch axis, and a set with the other dynamic axes resized when there are any.
+
+    ``batch_sizes`` replaces the automatic other batch sizes (it is ignored when the batch axis is static).
+    """
+    b = example_batch(specs)
+    sets = [InputSet("example", make_inputs(specs, seed), seed, 1, b),
+            InputSet("negated", make_inputs(specs, seed + 1, sign=-1), seed + 1, -1, b)]
+    dynamic_batch = any(s.batch_dynamic for s in specs)
+    others = other_batch_sizes(specs) if batch_sizes is None else [n for n in batch_sizes if n != b]
+    if dynamic_batch:
+        for i, n in enumerate(others):
+            sign = 1 if i % 2 == 0 else -1
+            sets.append(InputSet(f"batch-{n}", make_inputs(specs, seed + 2 + i, batch=n, sign=sign),
+                                 seed + 2 + i, sign, n))
+    shapes = _other_dims(specs)
+    if shapes:
+        s = seed + 2 + len(others)
+        feed = make_inputs(specs, s, shapes=shapes)
+        sets.append(InputSet("other-dims", feed, s, 1, b))
+    return sets
+
+
+def load_npz(path: str | Path, specs: list[InputSpec]) -> InputSet:
+    """The user's arrays, keyed by input name; names, ranks, static dimensions and dtypes must fit the spec."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"--inputs {str(path)!r} does not exist")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            feed = {k: np.asarray(data[k]) for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise InputError(f"--inputs {str(path)!r} is not a readable .npz file: {e}",
+                         "write it with numpy.savez(path, NAME=array, ...)") from None
+    expected = [s.name for s in specs]
+    missing = [n for n in expected if n not in feed]
+    extra = [n for n in feed if n not in expected]
+    if missing or extra:
+        raise InputError(f"--inputs {p.name}: arrays {sorted(feed)} do not match the model's inputs {expected}"
+                         + (f" (missing {missing})" if missing else "") + (f" (unexpected {extra})" if extra else ""))
+    batches = set()
+    for s in specs:
+        a = feed[s.name]
+        if a.dtype != s.np_dtype:
+            raise InputError(f"--inputs {p.name}: array {s.name!r} has dtype {a.dtype.name}, the input needs "
+                             f"{s.dtype}", f"convert it with .astype(numpy.{s.dtype})")
+        if a.ndim != len(s.shape):
+            raise InputError(f"--inputs {p.name}: array {s.name!r} has shape {list(a.shape)}, the input needs "
+                             f"{len(s.shape)} dimensions like {list(s.shape)}")
+        for axis, (got, want) in enumerate(zip(a.shape, s.shape, strict=True)):
+            if axis not in s.dynamic_axes and got != want:
+                raise InputError(f"--inputs {p.name}: array {s.name!r} has shape {list(a.shape)}, but axis {axis} "
+                                 f"is static at {want} (expected shape {list(s.shape)})")
+        if a.ndim:
+            batches.add(a.shape[0])
+        feed[s.name] = np.ascontiguousarray(a)
+    return InputSet("user", {n: feed[n] for n in expected}, None, 1, batches.pop() if len(batches) == 1 else None,
+                    source="npz")
+
+
+def gate_batches(specs: list[InputSpec], seed: int, samples: int) -> Iterator[dict[str, np.ndarray]]:
+    """``samples`` seeded rows for the agreement gate, in batches: up to 16 rows when the batch axis is
+    dynamic, else the example batch (the last batch is then trimmed after running)."""
+    b = example_batch(specs) or 1
+    dynamic = any(s.batch_dynamic for s in specs)
+    step = min(16, samples) if dynamic else b
+    done, i = 0, 0
+    while done < samples:
+        n = min(step, samples - done) if dynamic else step
+        yield make_inputs(specs, seed + GATE_SEED_OFFSET + i, batch=n if dynamic else None)
+        done += n
+        i += 1

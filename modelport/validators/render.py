@@ -1,0 +1,66 @@
+"""The terminal table of a validation report: one row per artifact x output, worst case over the input sets."""
+
+from __future__ import annotations
+
+from modelport.validators.results import ArtifactResult, ValidationReport
+
+
+def _g(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2e}"
+
+
+def _rows(art: ArtifactResult) -> list[list[str]]:
+    by_output: dict[str, dict] = {}
+    for s in art.input_sets:
+        for o in s.outputs:
+            row = by_output.setdefault(o.name, {"abs": None, "rel": None, "mis": 0, "tot": 0, "ok": True,
+                                                "tol": f"{o.atol:g}/{o.rtol:g}", "top": {}})
+            if o.max_abs is not None:
+                row["abs"] = max(row["abs"] or 0.0, o.max_abs)
+                row["rel"] = max(row["rel"] or 0.0, o.max_rel or 0.0)
+            row["mis"] += o.mismatched
+            row["tot"] += o.total
+            row["ok"] &= o.passed
+            for k, v in o.topk.items():
+                row["top"][k] = min(row["top"].get(k, 1.0), v)
+    rows = []
+    failed_runs = [s.input_set for s in art.input_sets if s.error is not None]
+    for name, r in by_output.items():
+        status = "ok" if r["ok"] and not failed_runs else "FAIL"
+        top = " ".join(f"{k}={v:.3f}" for k, v in sorted(r["top"].items()))
+        rows.append([art.id, name, _g(r["abs"]), _g(r["rel"]), f"{r['mis']}/{r['tot']}", r["tol"], top or "-",
+                     status])
+    if not by_output:
+        rows.append([art.id, "-", "-", "-", "-", "-", "-", "FAIL"])
+    return rows
+
+
+def render_table(report: ValidationReport) -> str:
+    """A fixed-width table plus the lines a user needs when something failed."""
+    sets = ", ".join(f"{s['name']} (batch {s['batch']}{', negated' if s.get('sign', 1) < 0 else ''})"
+                     for s in report.input_sets)
+    lines = [f"input sets (seed {report.settings.get('seed')}): {sets}"]
+    header = ["ARTIFACT", "OUTPUT", "MAX ABS", "MAX REL", "MISMATCHED", "ATOL/RTOL", "TOP-K", "STATUS"]
+    rows = [r for art in report.artifacts for r in _rows(art)]
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))] if rows else []
+    if rows:
+        lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+        lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    for art in report.artifacts:
+        for c in art.checks:
+            if not c.passed:
+                lines.append(f"{art.id}: check {c.name} FAILED: {c.detail}")
+        if not art.passed:
+            lines.extend(f"{art.id}: export warning: {w}" for w in art.export_warnings)
+        for a in art.agreement:
+            lines.append(f"{art.id}: {a.output} top-{a.k} agreement {a.agreement:.4f} over {a.samples} samples "
+                         f"(min {a.threshold:g}) {'ok' if a.passed else 'FAIL'}")
+    for w in report.warnings:
+        lines.append(f"warning: {w}")
+    if report.passed:
+        lines.append(f"PASSED: {len(report.artifacts)} artifact(s) match the eager reference "
+                     f"({report.wall_time_s:.1f}s)")
+    else:
+        lines.append(f"FAILED ({len(report.failures)}):")
+        lines.extend(f"  - {f.message}" for f in report.failures)
+    return "\n".join(lines)
