@@ -227,3 +227,25 @@ def test_accuracy_log_sampling_in_performance_mode(lg_run):
     issued = [q[0] for q in some["issued"]]
     # seq_id numbers samples in issue order: each record names the sample issued at that position
     assert all(issued[seq] == idx for seq, idx, _ in records)
+
+
+def test_multistream_performance_queries_are_contiguous_runs_of_the_padded_set(lg_run):
+    spq = 3
+    result = lg_run(
+        {
+            "settings": {
+                "scenario": "MultiStream",
+                "multi_stream_samples_per_query": spq,
+                "min_duration_ms": 0,
+                "min_query_count": 200,
+                "sample_index_rng_seed": 9,
+            },
+            "qsl": QSL,
+        }
+    )
+    padded = result["loads"][0]
+    assert len(padded) == 16 + spq - 1 and padded[16:] == padded[: spq - 1]
+    runs = {tuple(padded[i : i + spq]) for i in range(16)}
+    assert len(result["issued"]) == 200
+    assert all(tuple(q) in runs for q in result["issued"])
+    assert len({tuple(q) for q in result["issued"]}) > 8  # random starts, not one fixed query
