@@ -1,8 +1,9 @@
 """Server: the highest target QPS that keeps the latency percentile under the bound, found by several runs.
 
-Each LoadGen run evaluates one target QPS. The search starts from a throughput estimate, widens (x1.25) while
-runs pass or halves while they fail until it has a passing and a failing QPS, then bisects between them
-until the bracket is within 5% or the trial budget is spent. Every tried QPS is reported.
+Each LoadGen run evaluates one target QPS. The search starts from a throughput estimate, widens while runs
+pass (x1.25 first, since the estimate is usually close, then doubling) or halves while they fail until it has
+a passing and a failing QPS, then bisects between them until the bracket is within 5% or the trial budget
+is spent. Every tried QPS is reported.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-GROW = 1.25
+GROW_FIRST = 1.25
+GROW = 2.0
 PRECISION = 0.05
 
 
@@ -60,7 +62,7 @@ def search(run_trial: Callable[[float], Trial], start_qps: float, max_trials: in
         else:
             hi = q if hi is None else min(hi, q)
         if hi is None:
-            q = _round_qps(q * GROW)
+            q = _round_qps(q * (GROW_FIRST if len(trials) == 1 else GROW))
         elif lo is None:
             q = _round_qps(q / 2)
         else:

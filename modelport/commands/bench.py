@@ -57,7 +57,10 @@ def make_options(artifact_ids: tuple[str, ...] | list[str] = (), **kw: Any) -> A
     """``BenchOptions`` from the parsed ``bench_options``."""
     from modelport.benchmarks import BenchOptions, get_profile, parse_scenarios
     from modelport.benchmarks.settings import check_user_conf
+    from modelport.errors import InputError
 
+    if kw["server_latency_ms"] is not None and kw["server_latency_ms"] <= 0:
+        raise InputError("--server-latency-ms must be positive", "e.g. --server-latency-ms 100")
     profile = get_profile(kw["profile_name"], kw["duration_ms"], kw["min_query_count"], kw["samples_per_query"],
                           kw["total_samples"], kw["accuracy_samples"], kw["server_trials"])
     return BenchOptions(
