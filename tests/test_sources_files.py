@@ -189,6 +189,8 @@ def test_pt2_derives_input_specs_with_a_dynamic_batch(tmp_path):
     assert spec.name == "x" and spec.dtype == "float32"
     assert spec.shape == (3, 3, 32, 32)  # the example batch, as saved with the program
     assert spec.dynamic_axes == {0: "batch"}
+    loaded.module.eval()  # harmless on a loaded program, whose own eval() would raise
+    assert not loaded.module.training
     for batch in (1, 5):
         out_loaded = run(loaded.module, [spec], batch=batch)[0]
         torch.testing.assert_close(out_loaded, run(original, [spec], batch=batch)[0], rtol=0, atol=0)

@@ -9,7 +9,7 @@ import torch
 from sources_helpers import run
 
 from modelport.converters.sources import detect_kind, load_source, reload_source
-from modelport.errors import InputError
+from modelport.errors import InputError, UnsafePickleError
 
 transformers = pytest.importorskip("transformers")
 
@@ -106,3 +106,21 @@ def test_hf_source_hash_changes_with_the_weights(bert_dir):
     (path / "extra.txt").write_text("changed")
     with pytest.raises(InputError, match="has changed since the run was made"):
         reload_source(loaded.record)
+
+
+def test_hf_pickle_weights_are_never_unpickled_with_code(bert_dir, monkeypatch):
+    import importlib
+
+    from sources_helpers import write_user_module
+
+    _, path = bert_dir
+    monkeypatch.syspath_prepend(str(path.parent))
+    booby = importlib.import_module(write_user_module(path.parent)).Booby()
+    marker = path.parent / "marker"
+    booby._marker = str(marker)
+    (path / "model.safetensors").unlink()
+    torch.save({"bert.embeddings.word_embeddings.weight": booby}, path / "pytorch_model.bin")
+    with pytest.raises(UnsafePickleError, match=r"the .bin weights in .* hold pickled Python objects, not only "
+                                                r"tensors \(they name user_models_\w+\.Booby, torch.nn"):
+        load_source(str(path))
+    assert not marker.exists()

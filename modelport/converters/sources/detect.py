@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import struct
 import zipfile
 from pathlib import Path
@@ -65,7 +66,8 @@ def _legacy_kind(path: Path) -> str:
 
 
 def first_line(e: BaseException) -> str:
-    text = str(e).strip() or type(e).__name__
+    """The first line of an exception's text, without terminal colour codes (torch bolds some warnings)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip() or type(e).__name__
     return text.splitlines()[0][:300]
 
 

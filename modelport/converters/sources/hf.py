@@ -13,9 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from modelport.converters.sources import pickled
 from modelport.converters.sources.base import LoadedModel, finish, sha256_path, switch_to_eval
 from modelport.converters.sources.detect import first_line
-from modelport.errors import InputError
+from modelport.errors import InputError, UnsafePickleError
 from modelport.manifest import SourceRecord
 from modelport.spec import InputSpec, make_inputs
 
@@ -133,6 +134,8 @@ def _read_model(path: Path) -> tuple[nn.Module, str]:
                     # Its size-mismatch report goes to the log; load again to get it as data, then refuse below.
                     model, info = cls.from_pretrained(str(path), ignore_mismatched_sizes=True, **options)
         except Exception as e:
+            if "Weights only load failed" in str(e):
+                raise _unsafe_bin(path) from None
             raise InputError(f"cannot load the Hugging Face model in {str(path)!r} as {cls_name}: {first_line(e)}",
                              "check that the directory was written by save_pretrained") from None
     # Weights the files lack would be left randomly initialised: as strict as a state_dict load.
@@ -145,6 +148,16 @@ def _read_model(path: Path) -> tuple[nn.Module, str]:
     if hasattr(model.config, "use_cache"):
         model.config.use_cache = False  # caches are not tensors and not part of an exported graph
     return model, f"transformers:{cls_name}"
+
+
+def _unsafe_bin(path: Path) -> UnsafePickleError:
+    """transformers refused a .bin that needs code to unpickle; name what it holds, as for any pickle."""
+    names = list(dict.fromkeys(g for f in sorted(path.glob("*.bin")) for g in pickled.unsafe_globals(f)))
+    listing = f" (they name {', '.join(names)})" if names else ""
+    return UnsafePickleError(f"the .bin weights in {str(path)!r} hold pickled Python objects, not only "
+                             f"tensors{listing}; loading them would execute code from the files",
+                             "re-save the model with save_pretrained (safetensors), or load it yourself and pass a "
+                             "state_dict with --state-dict FILE --model-class MODULE:CLASS")
 
 
 def _adapt(model: nn.Module) -> tuple[nn.Module, list[InputSpec]]:

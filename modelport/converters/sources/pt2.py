@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +124,20 @@ def input_specs(program: torch.export.ExportedProgram) -> tuple[list[InputSpec],
     return specs, []
 
 
+def _set_mode_flags(self: nn.Module, mode: bool = True) -> nn.Module:
+    # The graph stays in its inference form; only the flags move, so callers that eval() (exporters) work.
+    for m in self.modules():
+        m.training = mode
+    return self
+
+
 def _module(program: torch.export.ExportedProgram) -> tuple[nn.Module, bool]:
     gm = program.module()
-    return gm, to_eval(gm)
+    was_training = to_eval(gm)
+    # The exported module's own train()/eval() raise NotImplementedError.
+    gm.train = types.MethodType(_set_mode_flags, gm)
+    gm.eval = types.MethodType(lambda self: _set_mode_flags(self, False), gm)
+    return gm, was_training
 
 
 def load(spec: str, path: Path) -> LoadedModel:
