@@ -272,3 +272,28 @@ def test_sha256_of_a_directory_covers_names_and_contents(tmp_path):
     (d / "b").rename(d / "c")
     assert sha256_path(d) != h
     assert json.dumps(h)  # a plain hex string, manifest-ready
+
+
+def test_class_file_can_import_its_neighbours(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "blocks.py").write_text("from torch import nn\n\ndef block(n):\n    return nn.Linear(n, n)\n")
+    (tmp_path / "pkg" / "net.py").write_text(
+        "from torch import nn\nfrom blocks import block\n\n\nclass Net(nn.Module):\n"
+        "    def __init__(self, n=8):\n        super().__init__()\n        self.a = block(n)\n\n"
+        "    def forward(self, x):\n        return self.a(x).relu()\n")
+    spec = f"{tmp_path / 'pkg' / 'net.py'}:Net"
+    from modelport.converters.sources.classes import import_model_class
+
+    original = import_model_class(spec)()
+    torch.save(original.state_dict(), tmp_path / "w.pt")
+    loaded = load_source(None, state_dict=str(tmp_path / "w.pt"), model_class=spec)
+    assert_same_outputs(loaded.module, original, USER_INPUT)
+
+
+def test_safetensors_with_a_dataparallel_prefix(tmp_path):
+    safetensors = pytest.importorskip("safetensors.torch")
+    original = zoo.get("branchy").build(seed=8)
+    safetensors.save_file(torch.nn.DataParallel(original).state_dict(), str(tmp_path / "w.safetensors"))
+    loaded = load_source(str(tmp_path / "w.safetensors"), model_class="modelport.zoo.tiny:Branchy")
+    assert any("'module.'" in w for w in loaded.warnings)
+    assert_same_outputs(loaded.module, original, loaded.inputs)

@@ -29,12 +29,18 @@ _WRAPPER_PREFIXES = {"module.": "DataParallel/DistributedDataParallel", "_orig_m
 def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Tensors from a state_dict file, never unpickling code; and the warnings about what was unwrapped."""
     if is_safetensors(path):
-        from safetensors.torch import load_file  # noqa: PLC0415 - optional dependency, only for this format
-
         try:
-            return dict(load_file(str(path), device="cpu")), []
+            from safetensors.torch import load_file  # optional dependency, only for this format
+        except ImportError:
+            raise InputError(f"{str(path)!r} is a safetensors file, which needs the safetensors package",
+                             "pip install safetensors") from None
+        try:
+            return _extract(load_file(str(path), device="cpu"), path)
+        except InputError:
+            raise
         except Exception as e:
-            raise InputError(f"{str(path)!r} is not a readable safetensors file: {first_line(e)}") from None
+            raise InputError(f"{str(path)!r} is not a readable safetensors file: {first_line(e)}",
+                             "re-save it with safetensors.torch.save_file") from None
     kind = detect_kind(path)
     if kind == "pickle":
         raise pickled.refusal(path, "holds pickled Python objects, not only tensors")
