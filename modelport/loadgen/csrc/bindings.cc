@@ -176,8 +176,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "modelport LoadGen C++ core (see modelport.loadgen for the public API)";
   if (!py::ReadyTypes()) throw pyb::error_already_set();
 
-  static pyb::exception<LoadGenError> loadgen_error(m, "LoadGenError", PyExc_RuntimeError);
-  g_loadgen_error = loadgen_error.ptr();
+  g_loadgen_error = pyb::register_exception<LoadGenError>(m, "LoadGenError", PyExc_RuntimeError).ptr();
   pyb::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);

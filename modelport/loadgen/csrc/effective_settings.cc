@@ -187,12 +187,10 @@ void EffectiveSettings::LogRequested(Logger& log) const {
   MLG_DETAIL(log, "requested_sample_concatenate_permutation", JsonBool(s.sample_concatenate_permutation));
   if (s.use_token_latencies) {
     MLG_DETAIL(log, "requested_use_token_latencies", JsonBool(s.use_token_latencies));
-    MLG_DETAIL(log, "requested_server_ttft_latency", JsonInt(s.server_ttft_latency));
-    MLG_DETAIL(log, "requested_server_tpot_latency", JsonInt(s.server_tpot_latency));
-  }
-  if (s.infer_token_latencies) {
-    MLG_DETAIL(log, "requested_infer_token_latencies", JsonBool(s.infer_token_latencies));
-    MLG_DETAIL(log, "requested_token_latency_scaling_factor", JsonInt(s.token_latency_scaling_factor));
+    if (s.scenario != TestScenario::Offline) {
+      MLG_DETAIL(log, "requested_server_ttft_latency", JsonInt(s.server_ttft_latency));
+      MLG_DETAIL(log, "requested_server_tpot_latency", JsonInt(s.server_tpot_latency));
+    }
   }
 }
 

@@ -201,7 +201,7 @@ bool Issuer::EndChecks(int64_t now_ns) {
 
 PassResult Issuer::Run() {
   MLG_DETAIL(log_, "generated_query_count", JsonInt(gen_.query_count()));
-  MLG_DETAIL(log_, "generated_samples_per_query", JsonInt(s_.samples_per_query));
+  MLG_DETAIL(log_, "generated_samples_per_query", JsonInt(gen_.samples_per_query()));
   MLG_DETAIL(log_, "generated_query_duration", JsonInt(gen_.duration_ns()));
 
   pass_ = std::make_unique<PassState>(NextEpoch(), gen_.sample_count(), gen_.query_count(), s_.use_token_latencies);

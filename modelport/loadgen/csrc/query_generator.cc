@@ -54,7 +54,7 @@ QueryGenerator::QueryGenerator(const EffectiveSettings& s, const LoadableSet& se
 
   int64_t gen_duration_ns = (server_ ? 1 : 2) * s.target_duration_ms * 1000000;
   uint64_t min_queries = s.min_query_count;
-  if (accuracy_ || s.performance_issue_unique || s.performance_issue_same) {
+  if (accuracy_ || s.performance_issue_unique) {
     gen_duration_ns = 0;
     min_queries = spq_ ? loaded / spq_ : 0;
   }

@@ -307,9 +307,9 @@ void PerformanceSummary::LogSummary(Logger& log) const {
         line(Pct(p.percentile) + " percentile first token latency (ns)   : " + num(p.sample));
       }
       line("");
-      line("Min Time to Output Token (ns)                : " + num(tpot_min_));
-      line("Max Time to Output Token (ns)                : " + num(tpot_max_));
-      line("Mean Time to Output Token (ns)               : " + num(tpot_mean_));
+      line("Min Time per Output Token (ns)                : " + num(tpot_min_));
+      line("Max Time per Output Token (ns)                : " + num(tpot_max_));
+      line("Mean Time per Output Token (ns)               : " + num(tpot_mean_));
       for (const auto& p : tpot_percentiles_) {
         line(Pct(p.percentile) + " percentile time to output token (ns)   : " + num(p.sample));
       }
