@@ -325,8 +325,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: short durations, one repetition")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (default 3)")
-    parser.add_argument("--ss-expected-latency-ns", type=float, default=5000.0,
-                        help="SingleStream expected latency: sizes the pre-generated query list (default 5000)")
+    parser.add_argument(
+        "--ss-expected-latency-ns",
+        type=float,
+        default=2000.0,
+        help="SingleStream expected latency: sizes the pre-generated query list (2 x duration / latency queries);"
+        " a run faster than this runs out of queries and is INVALID (default 2000)",
+    )
     parser.add_argument("--server-duration-ms", type=int, default=2000, help="min_duration of each Server run")
     parser.add_argument("--server-start-qps", type=float, default=20000.0, help="first target_qps tried")
     args = parser.parse_args()
