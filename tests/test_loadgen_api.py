@@ -150,3 +150,39 @@ def test_our_extensions(lg):
     assert lg.TestSettings().completion_timeout_s == 300.0
     for name in ("ConstructBatchSUT", "DestroyBatchSUT", "QuerySamplesCompleteBatch"):
         assert callable(getattr(lg, name)), name
+
+
+_RESPONSE_CB = """
+import numpy as np
+payload = np.arange(16, dtype='<u4')
+seen = []
+def cb(response):
+    seen.append((response.id in ids, response.size))
+ids = set()
+def issue(qs):
+    ids.update(q.id for q in qs)
+    lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, payload.ctypes.data + 4 * q.index, 4) for q in qs], cb)
+sut = lg.ConstructSUT(issue, lambda: None)
+qsl = lg.ConstructQSL(16, 16, lambda s: None, lambda s: None)
+ls = lg.LogSettings()
+ls.enable_trace = False
+counts = []
+for mode in (lg.TestMode.AccuracyOnly, lg.TestMode.PerformanceOnly):
+    seen.clear()
+    ts = lg.TestSettings()
+    ts.mode = mode
+    ts.min_duration_ms = 0
+    ts.min_query_count = 40
+    lg.StartTestWithLogSettings(sut, qsl, ts, ls)
+    counts.append([len(seen), all(ok and size == 4 for ok, size in seen)])
+result = counts
+"""
+
+
+@pytest.mark.parametrize("module", sorted({UNDER_TEST, OFFICIAL}))
+def test_response_callback_runs_only_for_accuracy_logged_samples(module, tmp_path):
+    from loadgen_helpers import run_snippet
+
+    accuracy, performance = run_snippet(module, _RESPONSE_CB, tmp_path)
+    assert accuracy == [16, True]  # every sample is logged in accuracy mode
+    assert performance == [0, True]  # accuracy_log_probability 0: none in performance mode
