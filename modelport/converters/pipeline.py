@@ -177,6 +177,9 @@ def _gate(prep: Prepared, runner: Runner, options: ConvertOptions, what: str, wa
     if not eq.passed:
         tracer = [w for w in warnings if w.startswith("TracerWarning")]
         extra = f" (captured: {tracer[0]})" if tracer else ""
+        if tracer and hint is None:
+            hint = ("the exporter traced one path through a data-dependent branch; keep the model in PyTorch "
+                    "(--to torchscript --method script) or rewrite the branch with torch.where / torch.cond")
         raise ValidationFailed(f"{what} does not match the eager model "
                                f"{describe_failure(eq.first_failure(), options.atol, options.rtol)}{extra}", hint)
     return eq

@@ -1,0 +1,110 @@
+"""Bad input to convert: one line naming the problem and the way out, a non-zero exit, nothing left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from convert_helpers import entries, manifest, run_cli
+
+from modelport import zoo
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if not line.startswith("modelport: warning:")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("modelport: error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_output_directory_that_cannot_be_written(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--out", blocker / "run")
+    assert code == 2
+    assert "is not writable" in _one_error_line(err) and "choose another --out" in err
+    assert entries(tmp_path) == ["file"]
+
+
+def test_existing_non_empty_output_directory_is_not_overwritten(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--out", out)
+    assert code == 2 and "already exists and is not empty" in _one_error_line(err)
+    assert entries(out) == ["keep.txt"]
+
+
+def test_an_empty_existing_output_directory_is_used(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    code, _, err = run_cli(capsys, "convert", "zoo:branchy", "--to", "torchscript", "--out", out, "--no-validate")
+    assert code == 0, err
+    assert entries(out) == ["manifest.json", "model.ts"]
+    assert entries(tmp_path) == ["run"]  # no temporary directory left beside it
+
+
+def test_a_failure_halfway_through_a_multi_target_run_keeps_nothing(tmp_path: Path, capsys) -> None:
+    # the scripted TorchScript export succeeds; then the TorchScript-based ONNX exporter, which traces, records one
+    # side of Branchy's data-dependent branch and fails the equivalence gate: the run keeps nothing
+    code, _, err = run_cli(capsys, "convert", "zoo:branchy", "--to", "torchscript", "--to", "onnx",
+                           "--out", tmp_path / "run")
+    line = _one_error_line(err)
+    assert code == 4 and "the opset-17 ONNX export (torchscript) does not match the eager model" in line
+    assert "data-dependent branch" in line
+    assert entries(tmp_path) == []
+
+
+def test_an_interrupted_run_leaves_nothing(tmp_path: Path, capsys, monkeypatch) -> None:
+    import modelport.converters.pipeline as pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "stage_pt2", interrupted)  # after the TorchScript and ONNX artifacts exist
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--to", "all", "--out", tmp_path / "run")
+    assert code == 130  # click reports the KeyboardInterrupt as "aborted"
+    assert entries(tmp_path) == []
+
+
+def test_pickled_model_without_trust_flag(tmp_path: Path, capsys) -> None:
+    torch.save(zoo.get("tiny-cnn").build(seed=0), tmp_path / "whole.pt")
+    code, _, err = run_cli(capsys, "convert", tmp_path / "whole.pt", "--input", "input:2x3x32x32",
+                           "--out", tmp_path / "run")
+    assert code == 2
+    line = _one_error_line(err)
+    assert "modelport.zoo.tiny.TinyCNN" in line and "--trust-pickle" in line and "--state-dict" in line
+    assert entries(tmp_path) == ["whole.pt"]
+
+
+def test_source_without_an_input_spec(tmp_path: Path, capsys) -> None:
+    import convert_models as cm
+
+    torch.save(cm.Triu().state_dict(), tmp_path / "w.pt")
+    code, _, err = run_cli(capsys, "convert", "--state-dict", tmp_path / "w.pt", "--model-class",
+                           f"{cm.__file__}:Triu", "--out", tmp_path / "run")
+    assert code == 2 and "pass --input NAME:SHAPE" in _one_error_line(err)
+    assert entries(tmp_path) == ["w.pt"]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--opset", "thirteen"], "--opset 'thirteen' is not a number or 'min'"),
+    (["--input", "input:2xAx32"], "must be integers"),
+    (["--dynamic", "nope:0"], "--dynamic names input 'nope'"),
+    (["--input", "input:2x4x32x32"], "the model fails on its example inputs"),
+])
+def test_bad_options(args: list[str], expected: str, tmp_path: Path, capsys) -> None:
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", *args, "--out", tmp_path / "run")
+    assert code == 2 and expected in _one_error_line(err)
+    assert entries(tmp_path) == []
+
+
+def test_no_validate_skips_the_comparisons_but_not_the_structural_checks(tmp_path: Path, capsys) -> None:
+    code, _, err = run_cli(capsys, "convert", "zoo:branchy", "--to", "torchscript", "--method", "trace",
+                           "--no-validate", "--out", tmp_path / "run")
+    assert code == 0, err
+    art = manifest(tmp_path / "run")["artifacts"][0]
+    assert "equivalence" not in art["extra"] and any(w.startswith("TracerWarning") for w in art["warnings"])
+    assert not (tmp_path / "run" / "validation.json").exists()
