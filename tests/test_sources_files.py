@@ -297,3 +297,22 @@ def test_safetensors_with_a_dataparallel_prefix(tmp_path):
     loaded = load_source(str(tmp_path / "w.safetensors"), model_class="modelport.zoo.tiny:Branchy")
     assert any("'module.'" in w for w in loaded.warnings)
     assert_same_outputs(loaded.module, original, loaded.inputs)
+
+
+def test_checkpoint_with_python_objects_needs_trust(tmp_path):
+    import argparse
+
+    from modelport.errors import UnsafePickleError
+
+    original = zoo.get("branchy").build(seed=4)
+    torch.save({"args": argparse.Namespace(lr=0.1), "state_dict": original.state_dict()}, tmp_path / "ckpt.pt")
+    options = {"state_dict": str(tmp_path / "ckpt.pt"), "model_class": "modelport.zoo.tiny:Branchy"}
+    with pytest.raises(UnsafePickleError, match=r"holds pickled Python objects, not only tensors \(it names "
+                                                r"argparse.Namespace\).*--trust-pickle"):
+        load_source(None, **options)
+    loaded = load_source(None, trust_pickle=True, **options)
+    assert loaded.record.trusted_pickle and any("'state_dict' entry" in w for w in loaded.warnings)
+    assert_same_outputs(loaded.module, original, loaded.inputs)
+    with pytest.raises(UnsafePickleError):
+        reload_source(loaded.record)  # a manifest is no consent to run the file's code
+    assert_same_outputs(reload_source(loaded.record, trust_pickle=True), original, loaded.inputs)

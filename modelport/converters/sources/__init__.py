@@ -73,7 +73,7 @@ def load_source(source: str | None, *, state_dict: str | None = None, model_clas
         weights = state_dict or source
         if weights is None:
             raise InputError("--model-class needs the weights to load into it", "pass --state-dict FILE")
-        return state_dict_source.load(spec or weights, weights, model_class, model_args)
+        return state_dict_source.load(spec or weights, weights, model_class, model_args, trust_pickle)
     if state_dict is not None:
         raise InputError(f"--state-dict {state_dict!r} needs the class its weights belong to", _NEEDS_CLASS_HINT)
     if source is None:
@@ -104,7 +104,7 @@ def reload_source(record: SourceRecord, *, trust_pickle: bool = False, seed: int
         raise InputError(f"unknown source kind {record.kind!r} in the manifest", "re-run modelport convert")
     path = verify_sha256(record)
     if record.kind == "state_dict":
-        return state_dict_source.rebuild(record, path)
+        return state_dict_source.rebuild(record, path, trust_pickle)
     if record.kind == "pickle":
         return pickled.rebuild(path, trust_pickle)
     if record.kind == "torchscript":

@@ -52,18 +52,23 @@ def _unwrap(obj: object, warnings: list[str]) -> nn.Module:
     return obj
 
 
-def load_trusted(path: Path) -> tuple[nn.Module, list[str]]:
+def unpickle_trusted(path: Path) -> object:
+    """``torch.load`` with code execution: only ever called when the user passed ``--trust-pickle``."""
     try:
-        obj = torch.load(path, weights_only=False, map_location="cpu")
+        return torch.load(path, weights_only=False, map_location="cpu")
     except (ModuleNotFoundError, AttributeError) as e:
         # Pickles name classes by module path: the module must be importable here as it was when saved.
         name = getattr(e, "name", None)
-        raise InputError(f"the pickled model in {str(path)!r} needs code that cannot be imported: {first_line(e)}",
+        raise InputError(f"the pickle in {str(path)!r} needs code that cannot be imported: {first_line(e)}",
                          f"make {'module ' + repr(name) if name else 'its module'} importable (install it or add "
                          "its directory to PYTHONPATH), or use --state-dict FILE --model-class MODULE:CLASS") from None
     except Exception as e:
         raise InputError(f"cannot unpickle {str(path)!r}: {type(e).__name__}: {first_line(e)}",
                          "re-save the model, or use --state-dict FILE --model-class MODULE:CLASS") from None
+
+
+def load_trusted(path: Path) -> tuple[nn.Module, list[str]]:
+    obj = unpickle_trusted(path)
     if isinstance(obj, dict):
         raise InputError(f"{str(path)!r} holds a dict (a state_dict or checkpoint), not a model",
                          "pass --model-class MODULE:CLASS (and --model-args JSON) to load it into its class")

@@ -26,8 +26,12 @@ _CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
 _WRAPPER_PREFIXES = {"module.": "DataParallel/DistributedDataParallel", "_orig_mod.": "torch.compile"}
 
 
-def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Tensors from a state_dict file, never unpickling code; and the warnings about what was unwrapped."""
+def read_weights(path: Path, trust_pickle: bool = False) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Tensors from a state_dict file, and the warnings about what was unwrapped.
+
+    Code is unpickled only with ``trust_pickle``: training checkpoints often carry objects beside the weights
+    (an ``argparse.Namespace`` of hyper-parameters, say), and those need it.
+    """
     if is_safetensors(path):
         try:
             from safetensors.torch import load_file  # optional dependency, only for this format
@@ -42,6 +46,8 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
             raise InputError(f"{str(path)!r} is not a readable safetensors file: {first_line(e)}",
                              "re-save it with safetensors.torch.save_file") from None
     kind = detect_kind(path)
+    if kind == "pickle" and trust_pickle:
+        return _extract(pickled.unpickle_trusted(path), path)
     if kind == "pickle":
         raise pickled.refusal(path, "holds pickled Python objects, not only tensors")
     if kind != "state_dict":
@@ -128,8 +134,9 @@ def _zoo_metadata(class_spec: str, model_args: dict[str, Any], cls: Any) -> tupl
     return [], []
 
 
-def build(class_spec: str, weights_path: Path, model_args: dict[str, Any]) -> tuple[nn.Module, list[str]]:
-    sd, warnings = read_weights(weights_path)
+def build(class_spec: str, weights_path: Path, model_args: dict[str, Any],
+          trust_pickle: bool = False) -> tuple[nn.Module, list[str]]:
+    sd, warnings = read_weights(weights_path, trust_pickle)
     # A freshly constructed module starts in training mode by nn.Module convention; that is not the
     # "arrived in training mode" a saved model can be in, so it is switched silently.
     module = classes.construct(class_spec, model_args).eval()
@@ -137,18 +144,20 @@ def build(class_spec: str, weights_path: Path, model_args: dict[str, Any]) -> tu
     return module, warnings
 
 
-def load(spec: str, weights: str, class_spec: str, model_args: dict[str, Any] | None) -> LoadedModel:
+def load(spec: str, weights: str, class_spec: str, model_args: dict[str, Any] | None,
+         trust_pickle: bool = False) -> LoadedModel:
     path = existing_path(weights, "state_dict file")
     class_spec = classes.normalize_spec(class_spec)
     args = dict(model_args or {})
-    module, warnings = build(class_spec, path, args)
+    module, warnings = build(class_spec, path, args, trust_pickle)
     inputs, outputs = _zoo_metadata(class_spec, args, classes.import_model_class(class_spec))
     record = SourceRecord(kind="state_dict", spec=spec, path=str(path), sha256=sha256_path(path),
-                          model_class=class_spec, model_args=args, state_dict=str(path))
+                          model_class=class_spec, model_args=args, state_dict=str(path),
+                          trusted_pickle=trust_pickle and detect_kind(path) == "pickle")
     return finish(module, inputs, outputs, record, warnings)
 
 
-def rebuild(record: SourceRecord, path: Path) -> nn.Module:
+def rebuild(record: SourceRecord, path: Path, trust_pickle: bool = False) -> nn.Module:
     assert record.model_class is not None
-    module, _ = build(record.model_class, path, dict(record.model_args))
+    module, _ = build(record.model_class, path, dict(record.model_args), trust_pickle)
     return module.eval()
