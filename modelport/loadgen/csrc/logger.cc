@@ -101,17 +101,17 @@ std::string Logger::Line(const std::string& key, const std::string& value_json, 
 }
 
 void Logger::Detail(const std::string& key, const std::string& value_json, const char* file, int line) {
-  Push(Item{Item::kDetail, Line(key, value_json, false, false, file, line)});
+  Push(Text(Item::kDetail, Line(key, value_json, false, false, file, line)));
 }
 
 void Logger::Error(const std::string& key, const std::string& message, const char* file, int line) {
   errors_.fetch_add(1, std::memory_order_relaxed);
-  Push(Item{Item::kDetail, Line(key, JsonString(message), true, false, file, line)});
+  Push(Text(Item::kDetail, Line(key, JsonString(message), true, false, file, line)));
 }
 
 void Logger::Warning(const std::string& key, const std::string& message, const char* file, int line) {
   warnings_.fetch_add(1, std::memory_order_relaxed);
-  Push(Item{Item::kDetail, Line(key, JsonString(message), false, true, file, line)});
+  Push(Text(Item::kDetail, Line(key, JsonString(message), false, true, file, line)));
 }
 
 void Logger::Summary(const std::string& line) {
@@ -122,7 +122,8 @@ void Logger::Summary(const std::string& line) {
 
 void Logger::Accuracy(uint64_t seq_id, uint64_t qsl_idx, std::vector<uint8_t> data, bool with_tokens,
                       int64_t n_tokens, std::vector<uint8_t>* token_data) {
-  Item item{Item::kAccuracy, {}};
+  Item item;
+  item.kind = Item::kAccuracy;
   item.seq_id = seq_id;
   item.qsl_idx = qsl_idx;
   item.data = std::move(data);
@@ -137,7 +138,7 @@ void Logger::Accuracy(uint64_t seq_id, uint64_t qsl_idx, std::vector<uint8_t> da
 
 void Logger::Trace(std::string events) {
   if (!trace_enabled_ || events.empty()) return;
-  Push(Item{Item::kTrace, std::move(events)});
+  Push(Text(Item::kTrace, std::move(events)));
 }
 
 void Logger::Push(Item item) {

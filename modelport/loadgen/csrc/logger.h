@@ -52,7 +52,7 @@ class Logger {
 
  private:
   struct Item {
-    enum Kind { kDetail, kAccuracy, kTrace } kind;
+    enum Kind { kDetail, kAccuracy, kTrace } kind = kDetail;
     std::string text;
     uint64_t seq_id = 0, qsl_idx = 0;
     std::vector<uint8_t> data;
@@ -61,6 +61,12 @@ class Logger {
     bool has_token_data = false;
     std::vector<uint8_t> token_data;
   };
+  static Item Text(Item::Kind kind, std::string text) {
+    Item item;
+    item.kind = kind;
+    item.text = std::move(text);
+    return item;
+  }
   void Push(Item item);
   void WriterLoop();
   void WriteItem(Item& item);

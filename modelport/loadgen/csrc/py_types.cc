@@ -6,8 +6,9 @@ namespace mlg::py {
 
 namespace {
 
-PyTypeObject g_sample_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
-PyTypeObject g_response_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
+// Zero-initialised; Ready() fills in the header and slots.
+PyTypeObject g_sample_type{};
+PyTypeObject g_response_type{};
 
 // Python int (or anything with __index__, e.g. numpy.uint64) -> uint64.
 // Floats and negative values are rejected, as the official binding does.
@@ -185,6 +186,7 @@ PyMethodDef g_response_methods[] = {{"__reduce__", ResponseReduce, METH_NOARGS, 
 
 bool Ready(PyTypeObject* t, const char* name, Py_ssize_t size, newfunc tp_new, reprfunc repr, PyGetSetDef* getset,
            PyMethodDef* methods, const char* doc) {
+  Py_SET_REFCNT(reinterpret_cast<PyObject*>(t), 1);
   t->tp_name = name;
   t->tp_basicsize = size;
   t->tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE;
