@@ -1,4 +1,4 @@
-"""Tell the kind of a model file or directory from its layout, without unpickling anything."""
+"""Tell the kind of a model file or directory from its layout, without running any code from it."""
 
 from __future__ import annotations
 

@@ -50,6 +50,11 @@ class _Image(_Text1):
         return _tensors(self.model(pixel_values=pixel_values, return_dict=True))
 
 
+def _listing(what: str, keys: list[str], limit: int = 10) -> str:
+    more = f", ... ({len(keys) - limit} more)" if len(keys) > limit else ""
+    return f"{what}: {', '.join(keys[:limit])}{more}"
+
+
 def _key(entry: Any) -> str:
     """A missing key is a name; a mismatched one is (name, saved shape, model shape)."""
     if isinstance(entry, tuple) and len(entry) == 3:
@@ -139,7 +144,7 @@ def _read_model(path: Path) -> tuple[nn.Module, str]:
             raise InputError(f"cannot load the Hugging Face model in {str(path)!r} as {cls_name}: {first_line(e)}",
                              "check that the directory was written by save_pretrained") from None
     # Weights the files lack would be left randomly initialised: as strict as a state_dict load.
-    problems = [f"{what}: {', '.join(sorted(_key(k) for k in info.get(key) or [])[:10])}"
+    problems = [_listing(what, sorted(_key(k) for k in info[key]))
                 for key, what in (("missing_keys", "missing keys"), ("mismatched_keys", "size mismatches"))
                 if info.get(key)]
     if problems:
@@ -188,8 +193,14 @@ def _probe_outputs(model: nn.Module, specs: list[InputSpec]) -> list[str]:
     """Output names are the fields of the model's output object; one small forward pass reveals them."""
     feed = make_inputs(specs, seed=0)
     kwargs = {s.name: torch.from_numpy(feed[s.name]) for s in specs}
-    with torch.inference_mode():
-        out = model(**kwargs, return_dict=True)
+    try:
+        with torch.inference_mode():
+            out = model(**kwargs, return_dict=True)
+    except Exception as e:  # the model's own code failed on standard inputs
+        shapes = ", ".join(f"{s.name}: {s.dtype}{list(s.shape)}" for s in specs)
+        raise InputError(f"the Hugging Face model {type(model).__name__} fails on example inputs ({shapes}): "
+                         f"{type(e).__name__}: {first_line(e)}",
+                         "wrap it in your own nn.Module and use --state-dict/--model-class") from None
     return _output_names(out)
 
 

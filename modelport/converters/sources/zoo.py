@@ -19,12 +19,11 @@ def get(spec: str) -> zoo.ZooEntry:
 
 def load(spec: str, model_args: dict[str, Any] | None, seed: int) -> LoadedModel:
     entry = get(spec)
-    name = entry.name
-    args = entry.args(model_args)
     module = entry.build(seed=seed, model_args=model_args)
-    record = SourceRecord(kind="zoo", spec=f"{PREFIX}{name}", model_class=entry.model_class, model_args=args)
+    record = SourceRecord(kind="zoo", spec=f"{PREFIX}{entry.name}", model_class=entry.model_class,
+                          model_args=entry.args(model_args))
     return finish(module, entry.input_specs(model_args), list(entry.output_names), record)
 
 
 def rebuild(record: SourceRecord, seed: int) -> nn.Module:
-    return zoo.get(record.spec.removeprefix(PREFIX)).build(seed=seed, model_args=record.model_args).eval()
+    return get(record.spec).build(seed=seed, model_args=record.model_args).eval()
