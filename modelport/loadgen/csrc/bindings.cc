@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "completion.h"
+#include "early_stopping.h"
 #include "errors.h"
 #include "loadgen.h"
 #include "py_adapters.h"
@@ -308,4 +309,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("QuerySamplesCompleteBatch", &CompleteBatch, pyb::arg("ids"), pyb::arg("data") = pyb::none(),
         pyb::arg("sizes") = pyb::none(), pyb::arg("n_tokens") = pyb::none());
   m.attr("LOADGEN_VERSION") = kLoadgenVersion;
+  // Internal: early-stopping figures, exposed for tests.
+  m.def("_min_passing_queries", [](int64_t t, double p) { return MinPassingQueries(t, p); });
+  m.def("_early_stopping_discard", [](int64_t n, double p) { return EarlyStoppingDiscardCount(n, p); });
 }
