@@ -108,3 +108,25 @@ def test_no_validate_skips_the_comparisons_but_not_the_structural_checks(tmp_pat
     art = manifest(tmp_path / "run")["artifacts"][0]
     assert "equivalence" not in art["extra"] and any(w.startswith("TracerWarning") for w in art["warnings"])
     assert not (tmp_path / "run" / "validation.json").exists()
+
+
+def test_gate_tolerance_defaults_and_overrides() -> None:
+    from modelport.converters.options import ConvertOptions
+    from modelport.converters.pipeline import gate_tolerances
+    from modelport.manifest import SourceRecord
+
+    resnet = SourceRecord(kind="zoo", spec="zoo:resnet50")
+    cnn = SourceRecord(kind="zoo", spec="zoo:tiny-cnn")
+    user = SourceRecord(kind="state_dict", spec="w.pt")
+    assert gate_tolerances(ConvertOptions(), resnet) == (1e-3, 1e-5)  # the validators' per-model allowance
+    assert gate_tolerances(ConvertOptions(), cnn) == (1e-5, 1e-5)
+    assert gate_tolerances(ConvertOptions(), user) == (1e-5, 1e-5)
+    assert gate_tolerances(ConvertOptions(atol=1e-4, rtol=1e-3), resnet) == (1e-4, 1e-3)
+
+
+def test_tolerance_option_reaches_the_gate(tmp_path: Path, capsys) -> None:
+    # with atol 0 and rtol 0 even the last-bit differences of onnxruntime fail the gate, and the message says so
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-transformer", "--atol", "0", "--rtol", "0",
+                           "--out", tmp_path / "run")
+    assert code == 4 and "tolerance abs 0 and rel 0" in _one_error_line(err)
+    assert entries(tmp_path) == []

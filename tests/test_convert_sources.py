@@ -103,3 +103,16 @@ def test_state_dict_class_mismatch_is_refused(tmp_path: Path, cnn: torch.nn.Modu
                            "--out", tmp_path / "run")
     assert code == 2 and "size mismatch for fc.weight" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_multi_input_int64_model_with_two_dynamic_axes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "convert", "zoo:bert-small", "--to", "torchscript", "--to", "onnx",
+                           "--out", tmp_path / "run", "--quiet")
+    assert code == 0, err
+    m = manifest(tmp_path / "run")
+    art = m["artifacts"][1]
+    model = assert_onnx_file(tmp_path / "run", art, 17)
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        assert dim_params(model, name) == ["batch", "sequence"]
+    assert art["extra"]["shapes_checked"][:2] == ["batch 1", "batch 8"] and len(art["extra"]["shapes_checked"]) == 3
+    assert_matches_eager(tmp_path / "run", zoo.get("bert-small").build(seed=0))

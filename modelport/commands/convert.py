@@ -34,12 +34,16 @@ from modelport.progress import Progress, warn
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights of zoo models and inputs.")
 @click.option("--validate/--no-validate", default=True, show_default=True,
               help="Compare every artifact with the eager model (two input sets; full report when available).")
+@click.option("--atol", type=float, help="Absolute tolerance of the equivalence checks [default: 1e-5, or the "
+              "zoo model's own, e.g. resnet50 1e-3].")
+@click.option("--rtol", type=float, help="Relative tolerance of the equivalence checks [default: 1e-5].")
 @json_option
 @quiet_option
 def convert(source: str | None, targets: tuple[str, ...], opsets: tuple[str, ...], out: Path | None, exporter: str,
             method: str, state_dict: str | None, model_class: str | None, model_args: str | None,
             trust_pickle: bool, inputs: tuple[str, ...], dynamic: tuple[str, ...], dynamic_batch: bool,
-            simplify: bool, strict: bool, seed: int, validate: bool, as_json: bool, quiet: bool) -> None:
+            simplify: bool, strict: bool, seed: int, validate: bool, atol: float | None, rtol: float | None,
+            as_json: bool, quiet: bool) -> None:
     """Export SOURCE (zoo:NAME, a model file or directory) to TorchScript, ONNX and/or .pt2.
 
     Every export is checked (opset in the file, onnx.checker, onnxruntime, dynamic axes, outputs equal to
@@ -56,7 +60,8 @@ def convert(source: str | None, targets: tuple[str, ...], opsets: tuple[str, ...
         "dynamic": [parse_dynamic_option(d) for d in dynamic], "dynamic_batch": dynamic_batch,
     }
     options = ConvertOptions(targets=targets, opsets=opsets, exporter=exporter, method=method, simplify=simplify,
-                             strict=strict, seed=seed, validate=validate, out=out, source_options=source_options)
+                             strict=strict, seed=seed, validate=validate, out=out, atol=atol, rtol=rtol,
+                             source_options=source_options)
     progress = Progress.for_cli(quiet, as_json)
     result = run_convert(source, options, progress)
     progress.done()

@@ -23,6 +23,7 @@ _NOISE = (
     "isinstance(treespec, LeafSpec)",
     "torch.jit.load",
     "TypedStorage is deprecated",
+    "since it shares the same shape constraints with another axis",
 )
 
 

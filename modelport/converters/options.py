@@ -108,9 +108,10 @@ class ConvertOptions:
     seed: int = 0
     validate: bool = True
     out: Path | None = None
-    #: the minimal equivalence check inside convert (Polygraphy-style: fail where abs > atol AND rel > rtol)
-    atol: float = 1e-5
-    rtol: float = 1e-5
+    #: the equivalence gate inside convert (Polygraphy-style: fail where abs > atol AND rel > rtol);
+    #: None = 1e-5, or the zoo model's own default where the validators define one (ResNet-50: atol 1e-3)
+    atol: float | None = None
+    rtol: float | None = None
     simplify_timeout_s: float = 300.0
     #: source options, passed to ``modelport.converters.sources.load_source``
     source_options: dict[str, Any] = field(default_factory=dict)
@@ -129,6 +130,9 @@ class ConvertOptions:
                     resolve_exporter(int(op), self.exporter)
         if self.simplify_timeout_s <= 0:
             raise InputError("the simplification timeout must be positive")
+        for flag, value in (("--atol", self.atol), ("--rtol", self.rtol)):
+            if value is not None and not value >= 0:
+                raise InputError(f"{flag} must be a number >= 0, got {value}")
 
     def settings(self) -> dict[str, Any]:
         return {
