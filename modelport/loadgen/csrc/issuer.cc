@@ -355,8 +355,10 @@ PassResult Issuer::Collect() {
 void Issuer::EmitTrace() {
   const int64_t base_us =
       duration_cast<nanoseconds>(pass_->start - log_.origin()).count();
+  // Handed to the writer in chunks so memory stays bounded on big passes.
+  constexpr uint64_t kChunkEvents = 8192;
   std::string out;
-  out.reserve(samples_issued_ * 200);
+  out.reserve(kChunkEvents * 200);
   char buf[320];
   for (uint64_t i = 0; i < samples_issued_; ++i) {
     const SampleSlot& slot = pass_->samples[i];
@@ -372,6 +374,11 @@ void Issuer::EmitTrace() {
                   static_cast<long long>(q.issued_ns - q.scheduled_ns),
                   static_cast<long long>(slot.complete_ns - q.scheduled_ns));
     out += buf;
+    if ((i + 1) % kChunkEvents == 0) {
+      log_.Trace(std::move(out));
+      out = std::string();
+      out.reserve(kChunkEvents * 200);
+    }
   }
   log_.Trace(std::move(out));
 }

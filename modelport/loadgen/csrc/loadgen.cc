@@ -6,6 +6,7 @@
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 
 #include "config_file.h"
@@ -176,6 +177,10 @@ class TestRun {
 
 void StartTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSettings& requested,
                const LogSettings& log_settings, const std::string& audit_config_filename) {
+  // Completions are routed to the one running test, so tests cannot overlap.
+  static std::mutex running;
+  std::unique_lock<std::mutex> only_one(running, std::try_to_lock);
+  if (!only_one.owns_lock()) throw LoadGenError("StartTest: another test is already running in this process");
   const std::string datetime = IsoDateTimeNow();
   Logger log(log_settings, datetime);  // throws before anything is issued
   LogVersion(log);
