@@ -130,3 +130,36 @@ def test_tolerance_option_reaches_the_gate(tmp_path: Path, capsys) -> None:
                            "--out", tmp_path / "run")
     assert code == 4 and "tolerance abs 0 and rel 0" in _one_error_line(err)
     assert entries(tmp_path) == []
+
+
+def test_a_failed_full_validation_keeps_the_artifacts(tmp_path: Path, capsys, monkeypatch) -> None:
+    """When the validators' report fails, the exports are kept (they passed their own checks) and exit is 4."""
+    import modelport.validators as validators
+
+    class Failed:
+        passed = False
+
+        def failure_message(self) -> str:
+            return "onnx-opset17: output 'logits' max abs 3e-4 exceeds atol 1e-5"
+
+    calls = []
+
+    def fake_validate_run(run_dir, manifest=None, reference=None, options=None, progress=None):
+        calls.append((Path(run_dir), reference is not None))
+        return Failed()
+
+    monkeypatch.setattr(validators, "validate_run", fake_validate_run)
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--out", tmp_path / "run")
+    assert code == 4 and "max abs 3e-4 exceeds atol 1e-5" in _one_error_line(err)
+    assert calls == [(tmp_path / "run", True)]  # run on the finished directory, with the eager module passed in
+    assert entries(tmp_path / "run") == ["manifest.json", "model.opset17.onnx"]
+
+
+def test_opset_min_stops_at_an_op_no_opset_can_export(tmp_path: Path, capsys) -> None:
+    import convert_models as cm
+
+    torch.save(cm.QR().state_dict(), tmp_path / "w.pt")
+    code, _, err = run_cli(capsys, "convert", "--state-dict", tmp_path / "w.pt", "--model-class",
+                           f"{cm.__file__}:QR", "--input", "x:2x4x4", "--opset", "min", "--out", tmp_path / "run")
+    assert code == 3 and "aten::linalg_qr has no ONNX lowering in any exporter" in _one_error_line(err)
+    assert entries(tmp_path) == ["w.pt"]

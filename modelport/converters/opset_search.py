@@ -17,6 +17,10 @@ from modelport.converters.options import DEFAULT_OPSET, DYNAMO_NATIVE_MIN, DYNAM
 from modelport.errors import ExportError, ModelportError
 
 _NEEDS = re.compile(r"support added in opset (\d+)")
+#: failures that another opset may cure; anything else (no lowering anywhere, a capture failure, a numeric
+#: mismatch, a static dynamic axis) ends the search at once
+_OPSET_RELATED = ("support added in opset", "onnx.checker rejects", "onnxruntime cannot load", "conversion 18->",
+                  "but the dynamo exporter has one", "wrote opset", "has no ONNX lowering in the torchscript")
 
 
 @dataclass
@@ -67,6 +71,8 @@ def find_min_opset(try_export: Callable[[int], Any], exporter_for: Callable[[int
         try:
             res = try_export(op)
         except ModelportError as e:
+            if not any(p in e.format_message() for p in _OPSET_RELATED):
+                raise
             failures[op] = e.format_message()
             attempts.append(Attempt(op, exp, False, failures[op]))
             return None
