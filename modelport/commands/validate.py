@@ -131,14 +131,9 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
             raise InputError("--artifact selects artifacts of a RUN_DIR; with --reference name the files instead")
         loaded, specs = _reference_from_source(reference, state_dict, model_class, model_args, input_specs,
                                                dynamic, dynamic_batch, trust_pickle, seed or 0)
-        artifacts, ids = [], set()
-        for path in targets:
-            kind = kind_from_path(path)
-            art_id = Path(path).name
-            while art_id in ids:
-                art_id += "'"
-            ids.add(art_id)
-            artifacts.append((kind, path, art_id))
+        if len(set(targets)) != len(targets):
+            raise InputError("an artifact file is named twice", "name each file once")
+        artifacts = [(kind_from_path(path), path, path) for path in targets]  # the id is the path as typed
         names = ([n.strip() for n in output_names.split(",") if n.strip()] if output_names
                  else list(loaded.output_names))
         if not names:

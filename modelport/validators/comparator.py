@@ -170,17 +170,8 @@ def _validate(module: nn.Module, specs: list[InputSpec], output_names: list[str]
     report.input_sets = [s.describe() for s in sets]
 
     step(f"running the eager reference on {len(sets)} input sets")
-    ref_out = {s.name: _run_reference(ref_runner, s) for s in sets}
+    ref_out = _reference_outputs(ref_runner, sets, report)
     output_names = list(ref_runner.output_names)
-    again = _run_reference(ref_runner, sets[0])
-    same, worst = checks.identical(ref_out[sets[0].name], again)
-    report.reference = {"kind": "eager", "class": type(module).__name__, "deterministic": same,
-                        "outputs": output_names}
-    if not same:
-        report.failures.append(Failure(None, "reference", (
-            f"the reference model is not deterministic: two eager runs on input set {sets[0].name!r} differ by up "
-            f"to {worst:.3g}; nothing can be validated against it (look for randomness in forward())")))
-
     tolerances = Tolerances(options.atol, options.rtol, MODEL_ATOL.get(options.model_name or ""), options.model_name)
     tolerances.check_names(output_names)
     class_outs = _class_outputs(options, ref_out[sets[0].name], output_names)
@@ -188,12 +179,7 @@ def _validate(module: nn.Module, specs: list[InputSpec], output_names: list[str]
     gate_ref: dict[str, np.ndarray] = {}
     if options.min_agreement is not None:
         step(f"running the eager reference on {options.samples} agreement samples")
-        gate_ref = _run_gate(ref_runner, specs, seed, options, class_outs, user_set)
-        for name, logits in gate_ref.items():
-            if len(np.unique(logits.reshape(-1, logits.shape[-1]).argmax(axis=1))) == 1:
-                report.warnings.append(
-                    f"the reference predicts the same class of {name!r} for every agreement sample, so the gate "
-                    "checks only that class; pass real inputs with --inputs FILE.npz")
+        gate_ref = _gate_reference(ref_runner, specs, seed, options, class_outs, user_set, report)
     ref_runner.close()
     report.settings = _settings(options, seed, tolerances, ref_out[sets[0].name], class_outs, specs)
 
@@ -204,6 +190,40 @@ def _validate(module: nn.Module, specs: list[InputSpec], output_names: list[str]
         report.artifacts.append(result)
     report.wall_time_s = time.perf_counter() - t0
     return report
+
+
+def _reference_outputs(runner: TorchModuleRunner, sets: list[InputSet],
+                       report: ValidationReport) -> dict[str, dict[str, np.ndarray]]:
+    """The reference's outputs per input set; records whether it is deterministic and any NaN/Inf it makes."""
+    ref_out = {s.name: _run_reference(runner, s) for s in sets}
+    for s in sets:
+        for name, arr in ref_out[s.name].items():
+            if np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
+                report.warnings.append(f"the reference's output {name!r} has {int((~np.isfinite(arr)).sum())} "
+                                       f"NaN/Inf values on input set {s.name!r}; they only match the same values")
+    same, worst = checks.identical(ref_out[sets[0].name], _run_reference(runner, sets[0]))
+    report.reference = {"kind": "eager", "class": type(runner.module).__name__, "deterministic": same,
+                        "outputs": list(runner.output_names)}
+    if not same:
+        report.failures.append(Failure(None, "reference", (
+            f"the reference model is not deterministic: two eager runs on input set {sets[0].name!r} differ by up "
+            f"to {worst:.3g}; nothing can be validated against it (look for randomness in forward())")))
+    return ref_out
+
+
+def _gate_reference(runner: TorchModuleRunner, specs: list[InputSpec], seed: int, options: ValidationOptions,
+                    class_outs: list[str], user_set: InputSet | None,
+                    report: ValidationReport) -> dict[str, np.ndarray]:
+    try:
+        gate_ref = _run_gate(runner, specs, seed, options, class_outs, user_set)
+    except Exception as e:  # noqa: BLE001
+        raise InputError(f"the reference model fails on the agreement samples: {_first_line(e)}") from None
+    for name, logits in gate_ref.items():
+        if len(np.unique(logits.reshape(-1, logits.shape[-1]).argmax(axis=1))) == 1:
+            report.warnings.append(
+                f"the reference predicts the same class of {name!r} for every agreement sample, so the gate "
+                "checks only that class; pass real inputs with --inputs FILE.npz")
+    return gate_ref
 
 
 def _run_reference(runner: TorchModuleRunner, s: InputSet) -> dict[str, np.ndarray]:
@@ -277,7 +297,9 @@ def _validate_candidate(cand: Candidate, specs: list[InputSpec], output_names: l
                                                                                  example_b, "run"), s.name))
         for o in res.outputs:
             if not o.passed:
-                hint = _hint(cand, s, example_passed, example_b, o.failed_on or "values")
+                # a frozen branch gives a different function, not rounding noise: only then blame tracing
+                gross = o.failed_on != "values" or o.cosine is None or o.cosine < 0.999
+                hint = _hint(cand, s, example_passed, example_b, o.failed_on or "values") if gross else ""
                 failures.append(Failure(cand.id, o.failed_on or "values",
                                         f"artifact {cand.id!r} output {o.name!r} on input set {s.name!r}"
                                         f"{_batch_text(s)}: {o.describe_failure()}{hint}", s.name, o.name))
