@@ -300,3 +300,29 @@ def test_completions_from_many_short_lived_threads(h, lg):
     assert len(h.issued) == 11000
     assert not detail_errors(h.detail(outdir))
     h.check_healthy()
+
+
+def test_overlapping_start_test_is_refused(h, lg, tmp_path):
+    # completions are routed to the one running test, so a second concurrent StartTest must be refused
+    outcome = []
+
+    def issue(qs):
+        if not outcome:
+            ts = make_settings(lg, {"scenario": "SingleStream", "min_duration_ms": 0, "min_query_count": 5})
+
+            def second():
+                try:
+                    lg.StartTestWithLogSettings(h.sut, h.qsl, ts, make_log_settings(lg, tmp_path / "second"))
+                    outcome.append("ran")
+                except lg.LoadGenError as exc:
+                    outcome.append(str(exc))
+
+            t = threading.Thread(target=second)
+            t.start()
+            t.join(10)
+        h.complete_now(qs)
+
+    h.on_issue = issue
+    h.start()
+    assert len(outcome) == 1 and "already running" in outcome[0]
+    h.check_healthy()
