@@ -413,6 +413,21 @@ def test_trace_is_valid_chrome_json_when_enabled(lg_run):
     assert any(e.get("ph") == "X" for e in events)
 
 
+def test_large_trace_is_valid_json(lg_run):
+    if UNDER_TEST == OFFICIAL:
+        pytest.skip("the official trace is not valid JSON")
+    result = lg_run(
+        {
+            "settings": {"scenario": "Offline", "min_duration_ms": 0, "min_query_count": 20000},
+            "qsl": [64, 64],
+            "log": {"enable_trace": True},
+        }
+    )
+    assert len(result["trace"]) > 1 << 20  # large enough to be written in several pieces
+    events = json.loads(result["trace"])["traceEvents"]
+    assert len(events) >= 20000  # at least one event per sample
+
+
 def test_no_trace_events_by_request(lg_run):
     result = lg_run(
         {
