@@ -203,6 +203,17 @@ def test_unloadable_artifact_file_is_an_input_error(tmp_path):
         validate_artifacts(entry.build(), entry.input_specs(), ["logits"], [("onnx", str(bad), "broken")])
 
 
+def test_artifact_with_other_input_names_fails_the_names_check(tmp_path):
+    entry = zoo.get("tiny-cnn")
+    module, specs = entry.build(), entry.input_specs()
+    renamed = [specs[0].__class__("images", specs[0].shape, dynamic_axes={0: "batch"})]
+    export_onnx(module, renamed, ["logits"], tmp_path / "m.onnx")
+    report = validate_artifacts(module, specs, ["logits"], [("onnx", str(tmp_path / "m.onnx"), "m")])
+    assert not report.passed
+    assert "the artifact's inputs are ['images'], the model's ['input']" in report.failure_message()
+    assert report.artifacts[0].input_sets == []
+
+
 class Noisy(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + torch.rand_like(x) * 1e-3

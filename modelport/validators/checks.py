@@ -49,6 +49,17 @@ def onnx_dynamic_axes(path: str | Path, specs: list[InputSpec]) -> CheckResult:
     return CheckResult("dynamic_axes", True, f"{declared} dynamic axes are symbolic in the graph")
 
 
+def input_names(spec: list[str], candidate: list[str]) -> CheckResult:
+    """The artifact takes inputs the spec names (an exporter may drop an unused one, never rename one)."""
+    unknown = [n for n in candidate if n not in spec]
+    if unknown:
+        return CheckResult("input_names", False, f"the artifact's inputs are {candidate}, the model's {spec} "
+                           f"(unknown: {unknown})")
+    dropped = [n for n in spec if n not in candidate]
+    return CheckResult("input_names", True, f"inputs {candidate}" + (f" (unused, dropped: {dropped})" if dropped
+                                                                        else ""))
+
+
 def output_names(reference: list[str], candidate: list[str]) -> CheckResult:
     if list(candidate) == list(reference):
         return CheckResult("output_names", True, f"outputs {reference}")

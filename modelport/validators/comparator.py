@@ -279,36 +279,44 @@ def _validate_candidate(cand: Candidate, specs: list[InputSpec], output_names: l
     if cand.kind == "onnx":
         result.checks.append(checks.onnx_checker(cand.path))
         result.checks.append(checks.onnx_dynamic_axes(cand.path, specs))
+    inputs_check = checks.input_names([s.name for s in specs], runner.input_names)
+    result.checks.append(inputs_check)
     result.checks.append(checks.output_names(output_names, runner.output_names))
     for c in result.checks:
         if not c.passed:
             failures.append(Failure(cand.id, "check", f"artifact {cand.id!r}: {c.detail}"))
 
-    example_b = example_batch(specs)
+    if not inputs_check.passed:  # inputs it cannot be fed: running it would only repeat that
+        runner.close()
+        result.passed = False
+        return result
     for s in sets:
         res = _run_set(cand, runner, s, ref_out[s.name], tolerances, options, class_outs)
         result.input_sets.append(res)
-        if res.passed:
-            continue
-        example_passed = result.input_sets[0].passed
-        if res.error is not None:
-            failures.append(Failure(cand.id, "run", f"artifact {cand.id!r} fails on input set {s.name!r} "
-                                    f"(shapes {s.shapes}): {res.error}" + _hint(cand, s, example_passed,
-                                                                                 example_b, "run"), s.name))
-        for o in res.outputs:
-            if not o.passed:
-                # a frozen branch gives a different function, not rounding noise: only then blame tracing
-                gross = o.failed_on != "values" or o.cosine is None or o.cosine < 0.999
-                hint = _hint(cand, s, example_passed, example_b, o.failed_on or "values") if gross else ""
-                failures.append(Failure(cand.id, o.failed_on or "values",
-                                        f"artifact {cand.id!r} output {o.name!r} on input set {s.name!r}"
-                                        f"{_batch_text(s)}: {o.describe_failure()}{hint}", s.name, o.name))
+        if not res.passed:
+            _record_set_failures(cand, s, res, result.input_sets[0].passed, example_batch(specs), failures)
 
     if options.min_agreement is not None:
         result.agreement = _gate(cand, runner, specs, options, class_outs, gate_ref, user_set, failures)
     runner.close()
     result.passed = not any(f.artifact == cand.id for f in failures)
     return result
+
+
+def _record_set_failures(cand: Candidate, s: InputSet, res: InputSetResult, example_passed: bool,
+                         example_b: int | None, failures: list[Failure]) -> None:
+    if res.error is not None:
+        failures.append(Failure(cand.id, "run", f"artifact {cand.id!r} fails on input set {s.name!r} (shapes "
+                                f"{s.shapes}): {res.error}{_hint(cand, s, example_passed, example_b, 'run')}",
+                                s.name))
+    for o in res.outputs:
+        if o.passed:
+            continue
+        # a frozen branch gives a different function, not rounding noise: only then blame tracing
+        gross = o.failed_on != "values" or o.cosine is None or o.cosine < 0.999
+        hint = _hint(cand, s, example_passed, example_b, o.failed_on or "values") if gross else ""
+        failures.append(Failure(cand.id, o.failed_on or "values", f"artifact {cand.id!r} output {o.name!r} on input "
+                                f"set {s.name!r}{_batch_text(s)}: {o.describe_failure()}{hint}", s.name, o.name))
 
 
 def _run_set(cand: Candidate, runner: Runner, s: InputSet, ref: dict[str, np.ndarray], tolerances: Tolerances,
