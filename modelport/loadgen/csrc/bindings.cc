@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <vector>
 
 #include "completion.h"
@@ -22,11 +23,15 @@ namespace {
 PyObject* g_loadgen_error = nullptr;
 
 // Raises LoadGenError for rejected entries; valid ones are already recorded.
-PyObject* FinishReport(const CompletionReport& report, const char* api) {
-  if (report.rejected == 0) Py_RETURN_NONE;
+std::string ReportMessage(const CompletionReport& report) {
   std::string msg = report.first_reason;
   if (report.rejected > 1) msg += " (and " + std::to_string(report.rejected - 1) + " more rejected)";
-  (void)api;
+  return msg;
+}
+
+PyObject* FinishReport(const CompletionReport& report) {
+  if (report.rejected == 0) Py_RETURN_NONE;
+  const std::string msg = ReportMessage(report);
   PyErr_SetString(g_loadgen_error, msg.c_str());
   return nullptr;
 }
@@ -51,28 +56,36 @@ bool ReadResponses(PyObject* seq_obj, std::vector<QuerySampleResponse>* out, con
   return true;
 }
 
-// QuerySamplesComplete(responses, response_cb=None): raw CPython entry point,
-// the hottest call of a Python SUT.
-PyObject* QuerySamplesCompleteFn(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  PyObject* responses = nargs > 0 ? args[0] : nullptr;
-  PyObject* cb = nargs > 1 ? args[1] : nullptr;
+// Positional/keyword parsing of (responses, response_cb=None).
+bool ParseCompleteArgs(const char* api, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                       PyObject** responses, PyObject** cb) {
+  *responses = nargs > 0 ? args[0] : nullptr;
+  *cb = nargs > 1 ? args[1] : nullptr;
   if (kwnames) {
     for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(kwnames); ++k) {
       const char* name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, k));
       if (name && std::strcmp(name, "responses") == 0) {
-        responses = args[nargs + k];
+        *responses = args[nargs + k];
       } else if (name && std::strcmp(name, "response_cb") == 0) {
-        cb = args[nargs + k];
+        *cb = args[nargs + k];
       } else {
-        PyErr_Format(PyExc_TypeError, "QuerySamplesComplete() got an unexpected keyword argument '%s'", name);
-        return nullptr;
+        PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%s'", api, name ? name : "?");
+        return false;
       }
     }
   }
-  if (!responses || nargs > 2) {
-    PyErr_SetString(PyExc_TypeError, "QuerySamplesComplete(responses, response_cb=None)");
-    return nullptr;
+  if (!*responses || nargs > 2) {
+    PyErr_Format(PyExc_TypeError, "%s(responses, response_cb=None)", api);
+    return false;
   }
+  return true;
+}
+
+// QuerySamplesComplete(responses, response_cb=None): raw CPython entry point,
+// the hottest call of a Python SUT.
+PyObject* QuerySamplesCompleteFn(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  PyObject *responses, *cb;
+  if (!ParseCompleteArgs("QuerySamplesComplete", args, nargs, kwnames, &responses, &cb)) return nullptr;
   QuerySampleResponse one;
   std::vector<QuerySampleResponse> many;
   const QuerySampleResponse* data = nullptr;
@@ -104,17 +117,16 @@ PyObject* QuerySamplesCompleteFn(PyObject*, PyObject* const* args, Py_ssize_t na
   }
   CompletionReport report = CompleteSamples(data, count, cb ? &callback : nullptr);
   if (cb_failed) return nullptr;
-  return FinishReport(report, "QuerySamplesComplete");
+  return FinishReport(report);
 }
 
-PyObject* FirstTokenCompleteFn(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject*) {
-  if (nargs < 1 || nargs > 2) {
-    PyErr_SetString(PyExc_TypeError, "FirstTokenComplete(responses, response_cb=None)");
-    return nullptr;
-  }
+// response_cb is accepted and, as in the official LoadGen, never called.
+PyObject* FirstTokenCompleteFn(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  PyObject *responses, *cb;
+  if (!ParseCompleteArgs("FirstTokenComplete", args, nargs, kwnames, &responses, &cb)) return nullptr;
   std::vector<QuerySampleResponse> many;
-  if (!ReadResponses(args[0], &many, "FirstTokenComplete")) return nullptr;
-  return FinishReport(CompleteFirstTokens(many.data(), many.size()), "FirstTokenComplete");
+  if (!ReadResponses(responses, &many, "FirstTokenComplete")) return nullptr;
+  return FinishReport(CompleteFirstTokens(many.data(), many.size()));
 }
 
 PyMethodDef g_fast_methods[] = {
@@ -156,11 +168,7 @@ void CompleteBatch(U64Array ids, pyb::object data, pyb::object sizes, pyb::objec
     pyb::gil_scoped_release nogil;
     report = CompleteSamples(cols, nullptr);
   }
-  if (report.rejected) {
-    std::string msg = report.first_reason;
-    if (report.rejected > 1) msg += " (and " + std::to_string(report.rejected - 1) + " more rejected)";
-    throw LoadGenError(msg);
-  }
+  if (report.rejected) throw LoadGenError(ReportMessage(report));
 }
 
 void RunTest(uint64_t sut_handle, uint64_t qsl_handle, const TestSettings& settings, const LogSettings& log,
