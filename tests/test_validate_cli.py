@@ -61,6 +61,10 @@ def test_mismatch_exits_4_with_one_line_naming_artifact_output_statistic_toleran
     assert err.startswith("modelport: error: artifact 'onnx-opset17' output 'logits' on input set 'example'")
     assert "max abs error 0.001 > atol 1e-05" in err
     assert "FAIL" in out and "FAILED (" in out
+    # the table's detail line gives every statistic of the failing output
+    detail = next(line for line in out.splitlines() if line.startswith("onnx-opset17 logits on example"))
+    for stat in ("max abs", "max rel", "mean abs", "p99 abs", "mismatched 2/20", "worst [", "cosine", "needs atol"):
+        assert stat in detail, detail
     code, out, err = run_cli(capsys, str(cnn_copy), "--json")
     assert code == 4 and json.loads(out)["passed"] is False
     assert json.loads((cnn_copy / REPORT_NAME).read_text())["failure"] in err
@@ -119,3 +123,17 @@ def test_bad_run_directories_and_inputs(capsys, cnn_copy, tmp_path):
     assert code == 2 and "does not exist" in err
     code, _, err = run_cli(capsys, "--reference", "zoo:tiny-cnn", str(tmp_path / "ok.npz"))
     assert code == 2 and "cannot tell the artifact kind" in err
+
+
+def test_convert_then_validate_from_the_command_line(capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main(["convert", "zoo:bert-small", "--to", "onnx", "--out", str(tmp_path / "run"), "--no-validate", "-q"])
+    assert e.value.code == 0
+    capsys.readouterr()
+    code, out, err = run_cli(capsys, str(tmp_path / "run"), "--json", "--min-agreement", "0.99", "--samples", "16")
+    assert code == 0, err
+    report = json.loads(out)
+    [agreement] = [a for a in report["artifacts"] if a["id"] == "onnx-opset17"]
+    # question answering: start and end logits are both classification-like (argmax over the sequence)
+    assert [g["output"] for g in agreement["agreement"]] == ["start_logits", "end_logits"]
+    assert all(g["samples"] == 16 and g["agreement"] == 1.0 for g in agreement["agreement"])

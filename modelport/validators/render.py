@@ -35,6 +35,22 @@ def _rows(art: ArtifactResult) -> list[list[str]]:
     return rows
 
 
+def _failure_details(art: ArtifactResult) -> list[str]:
+    """Every statistic of each failing output, on its first failing input set."""
+    lines, seen = [], set()
+    for s in art.input_sets:
+        for o in s.outputs:
+            if o.passed or o.name in seen or o.failed_on != "values":
+                continue
+            seen.add(o.name)
+            lines.append(f"{art.id} {o.name} on {s.input_set} (batch {s.batch}): max abs {_g(o.max_abs)}, "
+                         f"max rel {_g(o.max_rel)}, mean abs {_g(o.mean_abs)}, p99 abs {_g(o.p99_abs)}, "
+                         f"mismatched {o.mismatched}/{o.total}, worst {o.worst_index} "
+                         f"({o.worst_cand:.6g} vs {o.worst_ref:.6g}), cosine {o.cosine:.6f}; "
+                         f"needs atol >= {_g(o.required_atol)} at rtol {o.rtol:g}")
+    return lines
+
+
 def render_table(report: ValidationReport) -> str:
     """A fixed-width table plus the lines a user needs when something failed."""
     sets = ", ".join(f"{s['name']} (batch {s['batch']}{', negated' if s.get('sign', 1) < 0 else ''})"
@@ -47,6 +63,7 @@ def render_table(report: ValidationReport) -> str:
         lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
         lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
     for art in report.artifacts:
+        lines.extend(_failure_details(art))
         for c in art.checks:
             if not c.passed:
                 lines.append(f"{art.id}: check {c.name} FAILED: {c.detail}")
