@@ -17,7 +17,7 @@ def onnx_checker(path: str | Path) -> CheckResult:
 
     try:
         onnx.checker.check_model(str(path), full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+    except Exception as e:  # noqa: BLE001 - ValidationError, InferenceError, a protobuf DecodeError: all a rejection
         first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
         return CheckResult("onnx_checker", False, f"onnx.checker rejects the file: {first.strip()[:300]}")
     return CheckResult("onnx_checker", True, "onnx.checker full_check passed")
@@ -31,7 +31,10 @@ def onnx_dynamic_axes(path: str | Path, specs: list[InputSpec]) -> CheckResult:
     """
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf errors have no common base worth naming
+        return CheckResult("dynamic_axes", False, f"cannot read the ONNX graph: {type(e).__name__}: {e}"[:300])
     graph_inputs = {i.name: i for i in model.graph.input}
     static = []
     for s in specs:
