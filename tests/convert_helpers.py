@@ -43,6 +43,8 @@ def specs_of(m: dict) -> list[InputSpec]:
 def _outputs(out: object) -> list[np.ndarray]:
     if isinstance(out, torch.Tensor):
         return [out.detach().numpy()]
+    if hasattr(out, "to_tuple"):  # a Hugging Face ModelOutput
+        out = out.to_tuple()
     return [o.detach().numpy() for o in out]
 
 

@@ -116,3 +116,21 @@ def test_multi_input_int64_model_with_two_dynamic_axes(tmp_path: Path, capsys: p
         assert dim_params(model, name) == ["batch", "sequence"]
     assert art["extra"]["shapes_checked"][:2] == ["batch 1", "batch 8"] and len(art["extra"]["shapes_checked"]) == 3
     assert_matches_eager(tmp_path / "run", zoo.get("bert-small").build(seed=0))
+
+
+def test_hugging_face_directory_to_every_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=64, max_position_embeddings=64)
+    model = transformers.BertForSequenceClassification(cfg).eval()
+    model.save_pretrained(tmp_path / "hf")
+    code, _, err = run_cli(capsys, "convert", tmp_path / "hf", "--to", "all", "--out", tmp_path / "run", "--quiet")
+    assert code == 0, err
+    m = manifest(tmp_path / "run")
+    assert m["source"]["kind"] == "hf"
+    pt2 = m["artifacts"][2]
+    # the position table (64) bounds the dynamic sequence axis; torch.export's range fix is taken and recorded
+    assert any("'sequence' is bounded by the model: max 64" in w for w in pt2["warnings"])
+    assert_onnx_file(tmp_path / "run", m["artifacts"][1], 17)
+    assert_matches_eager(tmp_path / "run", model)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from modelport.converters.capture import capture, first_line
 from modelport.converters.example import feed_for, other_shapes
+from modelport.converters.pt2 import STATIC_AXIS_HINT
 from modelport.errors import ExportError
 from modelport.runners import Runner, load_runner
 from modelport.spec import InputSpec
@@ -69,8 +70,7 @@ def check_structure(path: Path, opset: int, exporter: str, specs: list[InputSpec
             if not param:
                 shown = value if value is not None else "unknown"
                 raise ExportError(f"input '{s.name}' axis {axis} was requested dynamic but exported static ({shown})",
-                                  "the model fixes this size (e.g. a view/reshape with a constant); drop the "
-                                  "--dynamic/--dynamic-batch request or make the model shape-generic")
+                                  STATIC_AXIS_HINT)
     for vi in [*model.graph.input, *model.graph.output]:
         syms = {str(i): p for i, (p, _) in enumerate(_dims(vi)) if p}
         if syms:

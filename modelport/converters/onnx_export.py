@@ -22,7 +22,7 @@ from modelport.converters.capture import capture, first_line
 from modelport.converters.exported import Exported
 from modelport.converters.onnx_errors import conversion_failed, export_failed
 from modelport.converters.options import DYNAMO_NATIVE_MIN
-from modelport.converters.pt2 import dynamic_shapes_for
+from modelport.converters.pt2 import export_failure, export_program
 from modelport.errors import ExportError
 from modelport.spec import InputSpec
 
@@ -60,14 +60,46 @@ def _export_torchscript_based(module, args, specs, output_names, output_shapes, 
                       dynamic_axes=dynamic_axes or None)
 
 
-def _export_dynamo(module, args, specs, output_names, opset, path, external: bool) -> None:
-    dynamic_shapes = dynamic_shapes_for(specs)
+def _export_dynamo(module, args, specs, output_names, opset, path, external: bool, notes: list[str]) -> None:
+    # torch.export first, by us: the same capture as the .pt2 target, including the retry with the model's own
+    # bounds on dynamic axes; the ONNX exporter then translates the program
     if is_script_module(module):
-        module = program_from_script(module, args, specs, "the dynamo ONNX exporter")
-        dynamic_shapes = None
-    torch.onnx.export(module, args, str(path), dynamo=True, opset_version=opset,
+        program = program_from_script(module, args, specs, "the dynamo ONNX exporter")
+    else:
+        try:
+            program = export_program(module, args, specs, notes)
+        except ExportError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise export_failure(e, "the dynamo exporter cannot capture the model with torch.export") from None
+    torch.onnx.export(program, args, str(path), dynamo=True, opset_version=opset,
                       input_names=[s.name for s in specs], output_names=list(output_names),
-                      dynamic_shapes=dynamic_shapes, external_data=external, verbose=False)
+                      external_data=external, verbose=False)
+    name_dynamic_dims(path, specs)
+
+
+def name_dynamic_dims(path: Path, specs: list[InputSpec]) -> None:
+    """Give the dynamo exporter's generated dim names (``s77``) the spec's symbols (``batch``), file-wide."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    inputs = {vi.name: vi for vi in model.graph.input}
+    rename: dict[str, str] = {}
+    for s in specs:
+        vi = inputs.get(s.name)
+        if vi is None:
+            continue
+        dims = vi.type.tensor_type.shape.dim
+        for axis, sym in s.dynamic_axes.items():
+            if axis < len(dims) and dims[axis].dim_param and dims[axis].dim_param != sym:
+                rename.setdefault(dims[axis].dim_param, sym)
+    if not rename:
+        return
+    for vi in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        for d in vi.type.tensor_type.shape.dim:
+            if d.dim_param in rename:
+                d.dim_param = rename[d.dim_param]
+    onnx.save(model, str(path))  # external data references are kept as they are
 
 
 def _down_convert(src: Path, dest: Path, target: int) -> None:
@@ -96,14 +128,14 @@ def export_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[I
                 _export_torchscript_based(for_torchscript_onnx(module, source_kind), args, specs, output_names,
                                           output_shapes, opset, path)
             elif opset >= DYNAMO_NATIVE_MIN:
-                _export_dynamo(module, args, specs, output_names, opset, path, external)
+                _export_dynamo(module, args, specs, output_names, opset, path, external, notes)
             else:
                 if external:
                     raise ExportError(f"down-converting a model over 2 GB to opset {opset} is not supported",
                                       "use --exporter torchscript or --opset >= 18")
                 native = scratch.parent / f".{name}.opset{DYNAMO_NATIVE_MIN}.tmp"
                 try:
-                    _export_dynamo(module, args, specs, output_names, DYNAMO_NATIVE_MIN, native, False)
+                    _export_dynamo(module, args, specs, output_names, DYNAMO_NATIVE_MIN, native, False, notes)
                     _down_convert(native, path, opset)
                 finally:
                     native.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -16,8 +17,18 @@ from modelport.errors import ExportError
 from modelport.spec import InputSpec
 
 
-def dynamic_shapes_for(specs: list[InputSpec]) -> tuple[dict[int, torch.export.Dim] | None, ...] | None:
-    """``torch.export`` dynamic shapes from the spec; one ``Dim`` per symbol, shared across inputs that name it."""
+def _dim_name(sym: str, axis: int) -> str:
+    """A symbol as a valid ``Dim`` name (an identifier)."""
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in sym) or f"d{axis}"
+    return f"d_{name}" if name[0].isdigit() else name
+
+
+def dynamic_shapes_for(specs: list[InputSpec], ranges: dict[str, dict[str, int]] | None = None,
+                       ) -> tuple[dict[int, torch.export.Dim] | None, ...] | None:
+    """``torch.export`` dynamic shapes from the spec; one ``Dim`` per symbol, shared across inputs that name it.
+
+    ``ranges`` bounds some symbols (``{"sequence": {"max": 64}}``), from torch.export's own suggested fixes.
+    """
     if not any(s.dynamic_axes for s in specs):
         return None
     dims: dict[str, torch.export.Dim] = {}
@@ -28,11 +39,10 @@ def dynamic_shapes_for(specs: list[InputSpec]) -> tuple[dict[int, torch.export.D
             continue
         entry = {}
         for axis, sym in sorted(s.dynamic_axes.items()):
-            name = "".join(c if c.isalnum() or c == "_" else "_" for c in sym) or f"d{axis}"
-            if name[0].isdigit():
-                name = f"d_{name}"
+            name = _dim_name(sym, axis)
             if name not in dims:
-                dims[name] = torch.export.Dim(name, min=1)
+                bounds = {"min": 1, **(ranges or {}).get(name, {})}
+                dims[name] = torch.export.Dim(name, **bounds)
             entry[axis] = dims[name]
         out.append(entry)
     return tuple(out)
@@ -52,14 +62,61 @@ def export_failure(e: BaseException, what: str) -> ExportError:
     return ExportError(f"{what}: {text}", hint)
 
 
+_SUGGESTED_PIN = re.compile(r"^\s*(\w+) = (\d+)\s*$", re.M)
+STATIC_AXIS_HINT = ("the model fixes this size (e.g. a view/reshape with a constant); drop the "
+                    "--dynamic/--dynamic-batch request or make the model shape-generic")
+_SUGGESTED_RANGE = re.compile(r"^\s*(\w+) = Dim\('(\w+)'((?:, (?:min|max)=\d+)*)\)\s*$", re.M)
+
+
+def suggested_ranges(message: str) -> dict[str, dict[str, int]]:
+    """torch.export's "Suggested fixes" that only bound a dimension (``seq = Dim('seq', max=64)``).
+
+    Fixes that pin a dimension to a constant (``seq = 16``) are not taken: that axis cannot be dynamic.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for m in _SUGGESTED_RANGE.finditer(message):
+        bounds = dict(kv.split("=") for kv in m.group(3).replace(" ", "").split(",") if kv)
+        out[m.group(2)] = {k: int(v) for k, v in bounds.items()}
+    return out
+
+
+def export_program(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec],
+                   notes: list[str]) -> torch.export.ExportedProgram:
+    """``torch.export.export`` with the spec's dynamic axes; when the model bounds an axis (a position table of
+    64 entries bounds the sequence), take torch's suggested range once and record it in ``notes``."""
+    try:
+        return torch.export.export(module, args, dynamic_shapes=dynamic_shapes_for(specs))
+    except Exception as e:  # noqa: BLE001
+        if "Constraints violated" not in str(e):
+            raise
+        pinned = _SUGGESTED_PIN.findall(str(e))
+        if pinned:
+            sym, size = pinned[0]
+            axes = [(s.name, a) for s in specs for a, name in s.dynamic_axes.items() if _dim_name(name, a) == sym]
+            where = axes[0] if axes else (sym, "?")
+            raise ExportError(f"input '{where[0]}' axis {where[1]} was requested dynamic but exported static ({size})",
+                              STATIC_AXIS_HINT) from None
+        ranges = suggested_ranges(str(e))
+        if not ranges:
+            raise
+    program = torch.export.export(module, args, dynamic_shapes=dynamic_shapes_for(specs, ranges))
+    for name, bounds in ranges.items():
+        notes.append(f"dynamic axis {name!r} is bounded by the model: " +
+                     ", ".join(f"{k} {v}" for k, v in sorted(bounds.items())) + " (torch.export's suggested fix)")
+    return program
+
+
 def export_pt2(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec], dest: Path) -> Exported:
     t0 = time.perf_counter()
+    notes: list[str] = []
     with capture() as cap:
         if is_script_module(module):
             program = program_from_script(module, args, specs, "a .pt2 export")
         else:
             try:
-                program = torch.export.export(module, args, dynamic_shapes=dynamic_shapes_for(specs))
+                program = export_program(module, args, specs, notes)
+            except ExportError:
+                raise
             except Exception as e:  # noqa: BLE001
                 raise export_failure(e, "torch.export cannot capture the model") from None
         try:
@@ -67,4 +124,4 @@ def export_pt2(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[In
         except Exception as e:  # noqa: BLE001
             raise ExportError(f"cannot save the .pt2 program: {first_line(str(e))}") from None
     return Exported("pt2", dest, [dest], time.perf_counter() - t0, dynamic_axes=dynamic_symbols(specs),
-                    warnings=cap.warnings)
+                    warnings=notes + cap.warnings)
