@@ -18,7 +18,8 @@ from modelport.progress import Progress, warn
               help="ONNX opset (repeatable), or 'min' for the lowest that exports and matches.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory [default: runs/<model>-<timestamp>].")
 @click.option("--exporter", type=click.Choice(["auto", "torchscript", "dynamo"]), default="auto", show_default=True,
-              help="ONNX exporter; auto: TorchScript-based for opsets 7-17, dynamo for 18 and above.")
+              help="ONNX exporter; auto: TorchScript-based for opsets 7-17, dynamo for 18 and above "
+              "(dynamo below 18: exported at 18, down-converted, verified).")
 @click.option("--method", type=click.Choice(["auto", "script", "trace"]), default="auto", show_default=True,
               help="TorchScript capture; auto: script, falling back to trace with a recorded warning.")
 @click.option("--state-dict", type=click.Path(path_type=str), help="A state_dict file (loaded with weights_only).")

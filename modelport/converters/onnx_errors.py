@@ -81,11 +81,6 @@ def export_failed(e: BaseException, exporter: str, opset: int) -> ExportError:
     if err is not None:
         return err
     text = _chain(e)
-    if exporter == "dynamo" and "step 1/3" in text:
-        from modelport.converters.pt2 import export_failure
-
-        base = export_failure(e, "the dynamo exporter cannot capture the model with torch.export")
-        return ExportError(base.message.split("; ")[0], "use --exporter torchscript (opsets 7-20)")
     # dynamo wraps the real problem in a long "step N/3" preamble; the summary line after it is the useful one
     summary = re.search(r"<class '[^']+'>: ([^\n]+)", text)
     line = first_line(summary.group(1)) if summary else first_line(str(e))
