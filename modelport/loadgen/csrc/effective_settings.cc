@@ -251,6 +251,13 @@ void EffectiveSettings::LogSummaryParameters(Logger& log) const {
   line("performance_issue_same_index : ", num(performance_issue_same_index));
   line("performance_sample_count : ", num(performance_sample_count));
   line("accuracy_sample_count : ", num(accuracy_sample_count));
+  if (sample_concatenate_permutation) {
+    log.Summary(
+        "WARNING: sample_concatenate_permutation was set to true. \n"
+        "Generated samples per query might be different as the one in the setting.\n"
+        "Check the generated_samples_per_query line in the detailed log for the real\n"
+        "samples_per_query value");
+  }
 }
 
 }  // namespace mlg
