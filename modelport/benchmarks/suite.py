@@ -183,9 +183,9 @@ def _bench_backend(ctx: _Context, backend: Backend) -> None:
         max_batch = backend.max_batch(opts.max_batch)
         spq = profile.samples_per_query
         ctx.progress.status(f"{backend.id}: warming up")
-        backend.warm_up(batch_buckets(max_batch) + ([spq] if backend.batchable else []))
-        est = backend.estimate(max_batch)
-        ms_est = backend.estimate(spq) if backend.batchable and "MultiStream" in opts.scenarios else None
+        warm = backend.warm_up(batch_buckets(max_batch) + ([spq] if backend.batchable else []))
+        est = backend.estimate(max_batch, warm)
+        ms_est = backend.estimate(spq, warm) if backend.batchable and "MultiStream" in opts.scenarios else None
         if backend.id == EAGER_ID and ctx.server_latency_ms is None:
             ctx.server_latency_ms = nice_ceiling(max(MIN_BOUND_MS, BOUND_FACTOR * est.latency_s * 1e3))
             ctx.bound_source = (f"{BOUND_FACTOR:g} x eager batch-1 latency ({est.latency_s * 1e3:.3g} ms), "
