@@ -163,3 +163,12 @@ def test_opset_min_stops_at_an_op_no_opset_can_export(tmp_path: Path, capsys) ->
                            f"{cm.__file__}:QR", "--input", "x:2x4x4", "--opset", "min", "--out", tmp_path / "run")
     assert code == 3 and "aten::linalg_qr has no ONNX lowering in any exporter" in _one_error_line(err)
     assert entries(tmp_path) == ["w.pt"]
+
+
+def test_default_run_directory(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):  # two runs in the same second do not collide
+        code, out, err = run_cli(capsys, "convert", "zoo:branchy", "--to", "torchscript", "--no-validate", "--json")
+        assert code == 0, err
+    runs = entries(tmp_path / "runs")
+    assert len(runs) == 2 and all(r.startswith("branchy-") for r in runs)
