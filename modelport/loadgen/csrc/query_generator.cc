@@ -145,10 +145,8 @@ int64_t QueryGenerator::Next(std::vector<QuerySampleIndex>* out) {
     case TestScenario::Offline: {
       const size_t n = loaded.size();
       if (n == 0) break;
-      const size_t first = out->size();
       if (s_.performance_issue_same) {
-        out->insert(out->end(), std::min<uint64_t>(n, spq_), at(same));
-        out->resize(first + spq_, 0);
+        out->insert(out->end(), spq_, at(same));
         break;
       }
       const uint64_t repeats = spq_ / n, remainder = spq_ % n;
