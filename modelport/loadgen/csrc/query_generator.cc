@@ -74,6 +74,10 @@ QueryGenerator::QueryGenerator(const EffectiveSettings& s, const LoadableSet& se
     }
   }
 
+  // Equal issue in SingleStream: generate whole rounds of the loaded set.
+  if (s.sample_concatenate_permutation && s.scenario == TestScenario::SingleStream && loaded > 0) {
+    min_queries = (min_queries + loaded - 1) / loaded * loaded;
+  }
   if (s.sample_concatenate_permutation && s.scenario == TestScenario::Offline && loaded > 0 && spq_ % loaded != 0) {
     spq_ += loaded - spq_ % loaded;
   }
