@@ -17,16 +17,21 @@ bool ToU64(PyObject* v, uint64_t* out, const char* what) {
     PyErr_Format(PyExc_TypeError, "%s must be an int, not float", what);
     return false;
   }
-  PyObject* index = PyNumber_Index(v);
-  if (!index) return false;
-  if (_PyLong_Sign(index) < 0) {
-    Py_DECREF(index);
-    PyErr_Format(PyExc_TypeError, "%s must not be negative", what);
+  PyObject* index = v;
+  if (PyLong_CheckExact(v)) {
+    Py_INCREF(index);
+  } else if (!(index = PyNumber_Index(v))) {
     return false;
   }
   unsigned long long x = PyLong_AsUnsignedLongLong(index);
   Py_DECREF(index);
-  if (x == static_cast<unsigned long long>(-1) && PyErr_Occurred()) return false;
+  if (x == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+    if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+      PyErr_Clear();
+      PyErr_Format(PyExc_TypeError, "%s must be an int in [0, 2**64)", what);
+    }
+    return false;
+  }
   *out = x;
   return true;
 }
