@@ -115,8 +115,8 @@ class TestRun {
     PerformanceSummary lower = PerformancePass(base);
     if (!lower.PerfConstraintsMet()) {
       MLG_ERROR(log_, "error_runtime",
-                "FindPeakPerformance: Initial lower bound does not satisfy performance constraints, msg: Reduce "
-                "target QPS to improve latency.");
+                "FindPeakPerformance: Initial lower bound does not satisfy performance constraints, msg: " +
+                    lower.PerfConstraintsRecommendation());
       Report(lower);
       return;
     }
@@ -160,7 +160,7 @@ class TestRun {
   }
 
  private:
-  static std::string Qps(const EffectiveSettings& s) { return FormatDouble(s.target_qps); }
+  static std::string Qps(const EffectiveSettings& s) { return std::to_string(s.target_qps); }
 
   void Report(const PerformanceSummary& summary) {
     summary.LogSummary(log_);

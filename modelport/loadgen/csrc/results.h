@@ -25,6 +25,7 @@ class PerformanceSummary {
   PerformanceSummary(std::string sut_name, const EffectiveSettings& settings, PassResult result);
 
   bool PerfConstraintsMet() const { return perf_constraints_met_; }
+  const std::string& PerfConstraintsRecommendation() const { return perf_constraints_rec_; }
   const EffectiveSettings& settings() const { return s_; }
   void LogSummary(Logger& log) const;
   void LogDetail(Logger& log) const;
