@@ -53,6 +53,8 @@ SCHEMA_VERSION = 1
 #: default Server latency bound: this many times the eager model's batch-1 latency, at least MIN_BOUND_MS
 BOUND_FACTOR = 5.0
 MIN_BOUND_MS = 10.0
+#: a Server trial lasts at least this many latency bounds
+TRIAL_BOUNDS = 5
 
 
 @dataclass
@@ -266,13 +268,18 @@ def _server_cell(ctx: _Context, backend: Backend, sut: BaseSUT, folder: Path, es
                  offline_qps: float | None) -> dict[str, Any]:
     p, opts = ctx.options.profile, ctx.options
     bound_ms = ctx.server_latency_ms or 100.0
+    # A run much shorter than the bound cannot fail it: the backlog of an overloaded SUT has no time to grow
+    # past the bound. So a trial lasts at least TRIAL_BOUNDS bounds (within a cap for the short profiles).
+    trial_ms = p.duration_ms["Server"]
+    if trial_ms < TRIAL_BOUNDS * bound_ms:
+        trial_ms = int(min(TRIAL_BOUNDS * bound_ms, max(trial_ms, p.server_trial_cap_ms)))
     runs: dict[float, LoadGenRun] = {}
 
     def settings_for(qps: float, mode: str = "PerformanceOnly") -> CellSettings:
         # Little's law: far more outstanding queries than qps x bound means the bound is already lost, so
         # LoadGen may stop such a run early instead of draining a long backlog
         max_async = int(4 * qps * bound_ms / 1e3) + 2 * backend.max_batch(opts.max_batch) + 16
-        return CellSettings("Server", mode, p.duration_ms["Server"], p.min_query_count["Server"],
+        return CellSettings("Server", mode, trial_ms, p.min_query_count["Server"],
                             percentile=p.percentiles["Server"], server_target_qps=qps,
                             server_latency_ns=int(bound_ms * 1e6), server_max_async_queries=max_async,
                             seeds=_seeds(ctx), user_conf=opts.user_conf)
@@ -300,7 +307,8 @@ def _server_cell(ctx: _Context, backend: Backend, sut: BaseSUT, folder: Path, es
     cell = _cell_json(ctx, best_run)
     cell["metrics"]["max_valid_qps"] = result.best_qps
     cell["metrics"]["latency_bound_ms"] = bound_ms
-    cell["search"] = {"start_qps": round(start, 3), "trials": [t.to_json() for t in result.trials],
+    cell["search"] = {"start_qps": round(start, 3), "trial_duration_ms": trial_ms,
+                      "trials": [t.to_json() for t in result.trials],
                       "best_qps": result.best_qps,
                       "rule": "latency percentile <= bound" + (" and VALID" if p.search_requires_valid else "")}
     cell["batch_sizes"] = dict(sorted(getattr(sut, "batch_sizes", {}).items()))
