@@ -155,6 +155,16 @@ RUNS = {
         "respond": "index",
         "tokens": 4,
     },
+    "tokens_offline": {
+        "settings": {
+            "scenario": "Offline",
+            "use_token_latencies": True,
+            "min_duration_ms": 20,
+            "offline_expected_qps": 20000,
+        },
+        "respond": "index",
+        "tokens": 4,
+    },
     "tokens_server": {
         "settings": {
             "scenario": "Server",
@@ -236,7 +246,7 @@ def test_every_key_the_checker_reads_is_there_once_with_its_type(runs, name):
         wanted.update(PERF_KEYS)
         wanted.update(SCENARIO_PERF_KEYS[scenario])
         if "tokens" in RUNS[name]:
-            del wanted["early_stopping_result"]  # token runs log the TTFT/TPOT results instead
+            wanted.pop("early_stopping_result", None)  # token runs log the TTFT/TPOT results instead
     for key, kind in {**wanted, **REPEATED_KEYS}.items():
         found = [r for r in records if r["key"] == key]
         assert len(found) == 1 or (key in REPEATED_KEYS and found), f"{key}: {len(found)} records"
@@ -293,13 +303,21 @@ def test_an_invalid_run_says_so_and_carries_its_error(runs):
     assert re.search(r"^\d+ ERRORS? encountered\. See detailed log\.$", summary, re.M)
 
 
-def test_token_server_run_has_the_llm_latency_keys(runs):
+def test_token_runs_have_the_llm_metric_and_latency_keys(runs):
     values = first_values(read_records(runs["tokens_server"]["detail"]))
     assert values["requested_use_token_latencies"] is True
-    for key in ("result_first_token_99.00_percentile_latency_ns", "result_time_per_output_token_99.00_percentile_ns"):
+    # LLM benchmarks report tokens/s instead of samples/s; Server ones are held to TTFT/TPOT limits
+    for key in (
+        "result_completed_tokens_per_second",
+        "result_first_token_99.00_percentile_latency_ns",
+        "result_time_per_output_token_99.00_percentile_ns",
+    ):
         assert _is(values[key], (int, float)) and values[key] > 0, key
     assert isinstance(values["early_stopping_ttft_result"], str)
     assert isinstance(values["early_stopping_tpot_result"], str)
+    offline = first_values(read_records(runs["tokens_offline"]["detail"]))
+    assert _is(offline["result_tokens_per_second"], (int, float))
+    assert offline["result_tokens_per_second"] == pytest.approx(4 * offline["result_samples_per_second"], rel=1e-4)
 
 
 @pytest.mark.parametrize("name", ["SingleStream", "Offline", "accuracy"])
