@@ -39,10 +39,8 @@ def search_range(exporter: str) -> tuple[int, int]:
 
 def lower_bound(path: Path) -> int | None:
     """The opsets module's minimum for an exported file, or None if it cannot say."""
-    try:
-        from modelport.opsets import check_model
-    except ImportError:
-        return None
+    from modelport.opsets import check_model
+
     try:
         report = check_model(path, confirm=False)
     except ModelportError:

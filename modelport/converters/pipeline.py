@@ -151,10 +151,8 @@ def gate_tolerances(options: ConvertOptions, record) -> tuple[float, float]:
     if atol is None:
         atol = DEFAULT_TOLERANCE
         if record.kind == "zoo":
-            try:
-                from modelport.validators.tolerances import MODEL_ATOL
-            except ImportError:
-                MODEL_ATOL = {}  # noqa: N806 - same name as the table it stands in for
+            from modelport.validators.tolerances import MODEL_ATOL
+
             atol = MODEL_ATOL.get(record.spec.removeprefix("zoo:"), atol)
     return atol, options.rtol if options.rtol is not None else DEFAULT_TOLERANCE
 
@@ -391,11 +389,9 @@ def _convert(source: str | None, options: ConvertOptions, progress: Progress, ou
 
 def run_validators(out: Path, manifest: RunManifest, prep: Prepared, options: ConvertOptions,
                    progress: Progress) -> dict[str, Any] | None:
-    """The full report from ``modelport.validators`` when it is installed; a failure keeps the artifacts."""
-    try:
-        from modelport.validators import ValidationOptions, validate_run
-    except ImportError:
-        return None
+    """The full report from ``modelport.validators``; a failure keeps the artifacts."""
+    from modelport.validators import ValidationOptions, validate_run
+
     progress.step("validating every artifact against the eager model")
     vopts = ValidationOptions(atol={"": options.atol} if options.atol is not None else {},
                               rtol={"": options.rtol} if options.rtol is not None else {},

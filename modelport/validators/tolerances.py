@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import InputError
+from modelport.zoo import ZOO
 
 #: (atol, rtol) per dtype kind. fp32 matches Polygraphy's and Optimum's 1e-5.
 DTYPE_DEFAULTS: dict[str, tuple[float, float]] = {
@@ -23,10 +24,8 @@ DTYPE_DEFAULTS: dict[str, tuple[float, float]] = {
 }
 EXACT = (0.0, 0.0)
 
-#: Per-model fp32 atol for zoo models whose outputs are large enough that float32 accumulation order alone
-#: exceeds 1e-5 (like Optimum's per-model ATOL_FOR_VALIDATION). ResNet-50's seeded logits reach ~200 in
-#: magnitude; onnxruntime's fused conv+bn differs from eager by up to ~1e-4 there (measured), ~5e-7 relative.
-MODEL_ATOL: dict[str, float] = {"resnet50": 1e-3}
+#: Per-model fp32 atol of the zoo models that declare one (``ZooEntry.atol``).
+MODEL_ATOL: dict[str, float] = {e.name: e.atol for e in ZOO.values() if e.atol is not None}
 
 
 def dtype_default(dtype: np.dtype | str) -> tuple[float, float]:

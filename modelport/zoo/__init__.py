@@ -45,6 +45,9 @@ class ZooEntry:
     output_names: tuple[str, ...]
     task: str  # classification | question-answering | features
     default_args: dict[str, Any] = field(default_factory=dict)
+    #: fp32 atol for validation when the outputs are large enough that accumulation order alone exceeds 1e-5
+    #: (like Optimum's per-model ATOL_FOR_VALIDATION); None = the dtype default.
+    atol: float | None = None
 
     def args(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         return {**self.default_args, **(overrides or {})}
@@ -82,7 +85,9 @@ def _bert_inputs(args: dict[str, Any]) -> list[InputSpec]:
 
 _ENTRIES = [
     ZooEntry("resnet50", "ResNet-50 v1.5 (torchvision layout), 224x224 ImageNet classifier, 25.6 M parameters",
-             "modelport.zoo.resnet:ResNet50", lambda a: _image(a, 224), ("logits",), "classification"),
+             "modelport.zoo.resnet:ResNet50", lambda a: _image(a, 224), ("logits",), "classification",
+             # Seeded logits reach ~200; onnxruntime's fused conv+bn differs from eager by ~1e-4 there (~5e-7 rel).
+             atol=1e-3),
     ZooEntry("bert", "BERT encoder + SQuAD QA head; small config (4 layers, 256 hidden, seq 128); "
              "--model-args '{\"config\": \"large\"}' for BERT-Large (seq 384)",
              "modelport.zoo.bert:BertForQuestionAnswering", _bert_inputs, ("start_logits", "end_logits"),
