@@ -64,6 +64,20 @@ def test_bad_options_fail_in_one_line_before_benchmarking(fixed_run, args, messa
     assert (results.stat().st_mtime_ns if results.exists() else None) == before  # nothing was benchmarked
 
 
+def test_user_conf_is_applied_and_a_broken_one_refused(fixed_run, tmp_path):
+    conf = tmp_path / "user.conf"
+    conf.write_text("# ours\n*.SingleStream.min_query_count = 37\n")
+    res = invoke("bench", str(fixed_run), *SHORT, "--scenario", "SingleStream", "--no-accuracy", "--user-conf",
+                 str(conf), "--json")
+    assert res.exit_code == 0, res.output
+    cell = json.loads(res.stdout)["results"]["cells"]["onnx-opset17"]["SingleStream"]
+    assert cell["effective_settings"]["min_query_count"] == 37 and cell["metrics"]["query_count"] >= 37
+    assert "accuracy" not in cell
+    conf.write_text("*.SingleStream.min_query_count = 37 # trailing comment\n")
+    res = invoke("bench", str(fixed_run), *SHORT, "--user-conf", str(conf))
+    assert res.exit_code == 2 and "could not be parsed" in res.output
+
+
 def test_not_a_run_directory(tmp_path):
     res = invoke("bench", str(tmp_path / "missing"))
     assert res.exit_code == 2 and "does not exist" in res.output

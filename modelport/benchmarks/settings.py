@@ -184,9 +184,14 @@ class CellSettings:
 
 
 def check_user_conf(path: str | None) -> str | None:
+    """The absolute path of a user.conf that LoadGen's parser accepts (checked before any benchmark runs)."""
     if path is None:
         return None
     p = Path(path)
     if not p.is_file():
         raise InputError(f"--user-conf {path!r} does not exist")
+    rc = lg.lg.TestSettings().FromConfig(str(p.resolve()), "*", "SingleStream", 2)
+    if rc != 0:
+        raise InputError(f"--user-conf {path!r} could not be parsed (LoadGen returned {rc})",
+                         "lines are 'model.Scenario.key = value' with spaces around '='; no trailing comments")
     return str(p.resolve())
