@@ -58,8 +58,8 @@ def _same(value: int) -> dict[str, int]:
 PROFILES = {
     "tiny": Profile("tiny", _same(250), _same(1), samples_per_query=4, total_samples=16, accuracy_samples=8,
                     server_trials=3, server_trial_cap_ms=1000),
-    "quick": Profile("quick", {"SingleStream": 1500, "MultiStream": 1500, "Offline": 1500, "Server": 1000},
-                     _same(1), total_samples=64, accuracy_samples=16, server_trials=4),
+    "quick": Profile("quick", {"SingleStream": 1500, "MultiStream": 1500, "Offline": 1500, "Server": 2000},
+                     _same(1), total_samples=64, accuracy_samples=16, server_trials=5),
     "submission": Profile("submission", _same(600_000),
                           {"SingleStream": 100, "MultiStream": 662, "Offline": 1, "Server": 100},
                           total_samples=1024, accuracy_samples=1024, server_trials=8, search_requires_valid=True,

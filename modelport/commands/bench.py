@@ -28,7 +28,7 @@ _BENCH_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
                  help="Offline/Server worker threads sharing a backend."),
     click.option("--server-latency-ms", type=float, default=None,
-                 help="Server latency bound [default: 5x the eager batch-1 latency, at least 10 ms; submission: "
+                 help="Server latency bound [default: 10x the eager batch-1 latency, at least 10 ms; submission: "
                  "mlperf.conf's for MLPerf models]."),
     click.option("--duration-ms", type=int, default=None, help="Override the profile's min duration (every scenario)."),
     click.option("--min-query-count", type=int, default=None, help="Override the profile's min query count."),
