@@ -10,10 +10,10 @@ import click
 from modelport.commands.bench import bench_options, make_options, outcome_json, render_summary
 from modelport.commands.common import emit_json, json_option, quiet_option
 
-#: what ``modelport run`` converts and benchmarks when no SOURCE is given: BERT QA (small config), an MLPerf
-#: model whose whole quick run (3 artifacts + eager x 4 scenarios, Server search, accuracy) took 1 min 48 s on
-#: 2 busy cores. ResNet-50 took 7-10 min there (eager PyTorch alone is ~60 ms a sample on 2 idle cores).
-DEFAULT_SOURCE = "zoo:bert"
+#: what ``modelport run`` converts and benchmarks when no SOURCE is given. The whole quick run of ResNet-50
+#: (3 artifacts + eager x 4 scenarios, Server search, accuracy mode) took 2 min 16 s on 2 quiet cores, but
+#: 7-10 min while other jobs kept those cores busy; ``modelport run zoo:bert`` takes about 1 min.
+DEFAULT_SOURCE = "zoo:resnet50"
 
 
 @click.command("run")
@@ -39,7 +39,7 @@ def run(source: str | None, targets: tuple[str, ...], opsets: tuple[str, ...], o
         state_dict: str | None, model_class: str | None, model_args: str | None, seed: int,
         baseline: str | None, tolerance: str, save_baseline: str | None, as_json: bool, quiet: bool,
         **kw: Any) -> None:
-    """Convert SOURCE (default: zoo:bert), validate every artifact, benchmark them all, write the report.
+    """Convert SOURCE (default: zoo:resnet50), validate every artifact, benchmark them all, write the report.
 
     SOURCE is what convert takes (zoo:NAME, a model file or directory). Prints the run directory; its
     report.md has a table per scenario with every artifact next to the eager model.
