@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
+from modelport.benchmarks import BenchOptions, get_profile
+from modelport.benchmarks.suite import run_bench
 from modelport.cli import cli
+from modelport.manifest import ArtifactFile, load_manifest
+from modelport.progress import Progress
 
 SHORT = ["--profile", "tiny", "--duration-ms", "100", "--server-trials", "2", "--total-samples", "8",
          "--accuracy-samples", "4", "--threads", "1"]
@@ -91,8 +97,43 @@ def test_cuda_without_a_gpu_is_a_clear_error(fixed_run):
     assert res.exit_code == 2 and "no CUDA GPU" in res.output
 
 
+def test_accuracy_mode_catches_an_artifact_of_another_model(fixed_run, tmp_path):
+    """An ONNX file of tiny-cnn with other weights, recorded as this run's artifact: fast, wrong, exit 4."""
+
+    other = tmp_path / "other"
+    res = invoke("convert", "zoo:tiny-cnn", "--to", "onnx", "--input", "input:1x3x32x32:float32:-2,2",
+                 "--seed", "1", "--out", str(other), "--no-validate", "--quiet")
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "run"
+    shutil.copytree(fixed_run, run)
+    shutil.copy(other / "model.opset17.onnx", run / "model.opset17.onnx")
+    manifest = load_manifest(run)
+    manifest.artifacts[0].files = [ArtifactFile.of(run, "model.opset17.onnx")]
+    manifest.save(run)
+    res = invoke("bench", str(run), *SHORT, "--scenario", "Offline")
+    assert res.exit_code == 4, res.output
+    assert "onnx-opset17 Offline: agreement" in res.output and "eager Offline" not in res.output
+    results = json.loads((run / "results.json").read_text())
+    assert results["cells"]["onnx-opset17"]["Offline"]["accuracy"]["agreement"] < 1.0
+    assert (run / "report.md").is_file()
+
+
+def test_progress_names_each_cell_and_the_server_qps_on_a_terminal(fixed_run, tmp_path):
+
+    run = tmp_path / "run"
+    shutil.copytree(fixed_run, run)
+    stream = io.StringIO()
+    profile = get_profile("tiny", duration_ms=100, server_trials=2, total_samples=8, accuracy_samples=2)
+
+    run_bench(run, BenchOptions(["Offline", "Server"], profile, threads=1), Progress(enabled=True, stream=stream))
+    text = stream.getvalue()
+    for backend in ("eager", "onnx-opset17"):
+        assert f"{backend} Offline: running" in text and f"{backend} Server: trying" in text
+        assert f"{backend} Offline:" in text and "samples/s" in text
+    assert " QPS (bound " in text
+
+
 def test_modified_artifact_is_refused(fixed_run, tmp_path):
-    import shutil
 
     copy = tmp_path / "run"
     shutil.copytree(fixed_run, copy)
