@@ -24,8 +24,11 @@ SCENARIOS = ("SingleStream", "MultiStream", "Offline", "Server")
 MLPERF_SEEDS = {"qsl_rng_seed": 2085463073848966840, "sample_index_rng_seed": 2747215439041700203,
                 "schedule_rng_seed": 16159082839903944936}
 
-#: mlperf.conf's per-model Server latency bounds, for zoo models that are MLPerf models.
+#: mlperf.conf's per-model rules, for zoo models that are MLPerf models: Server latency bound (ms), Offline
+#: min query count, performance sample count.
 MLPERF_SERVER_LATENCY_MS = {"resnet50": 15.0, "bert": 130.0}
+MLPERF_OFFLINE_MIN_QUERIES = {"resnet50": 24576, "bert": 10833}
+MLPERF_PERFORMANCE_SAMPLES = {"resnet50": 1024, "bert": 10833}
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,20 @@ class Profile:
     #: Server trials are stretched to several latency bounds, but not beyond this (ms)
     server_trial_cap_ms: int = 10_000
     mlperf_seeds: bool = False
-    mlperf_latency_bounds: bool = False
+    mlperf_model_rules: bool = False  # apply mlperf.conf's per-model rules to MLPerf zoo models
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def for_model(self, zoo_name: str | None) -> Profile:
+        """With ``mlperf_model_rules``: mlperf.conf's Offline query count and sample count for MLPerf models."""
+        if not self.mlperf_model_rules or zoo_name not in MLPERF_PERFORMANCE_SAMPLES:
+            return self
+        queries = {**self.min_query_count, "Offline": MLPERF_OFFLINE_MIN_QUERIES[zoo_name]}
+        samples = MLPERF_PERFORMANCE_SAMPLES[zoo_name]
+        every = self.accuracy_samples >= self.total_samples  # accuracy over the whole library stays so
+        return replace(self, min_query_count=queries, total_samples=samples,
+                       accuracy_samples=samples if every else min(self.accuracy_samples, samples))
 
 
 def _same(value: int) -> dict[str, int]:
@@ -63,7 +76,7 @@ PROFILES = {
     "submission": Profile("submission", _same(600_000),
                           {"SingleStream": 100, "MultiStream": 662, "Offline": 1, "Server": 100},
                           total_samples=1024, accuracy_samples=1024, server_trials=8, search_requires_valid=True,
-                          mlperf_seeds=True, mlperf_latency_bounds=True),
+                          mlperf_seeds=True, mlperf_model_rules=True),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,7 @@ def run_bench(run_dir: str | Path, options: BenchOptions, progress: Progress | N
     task, zoo_name = zoo_defaults(manifest.source.spec if manifest.source.kind == "zoo" else None)
     tolerances = Tolerances(model_atol=MODEL_ATOL.get(zoo_name or ""), model_name=zoo_name)
     seed = manifest.seed if options.seed is None else options.seed
+    options = replace(options, profile=options.profile.for_model(zoo_name))
     profile = options.profile
     qsl = SampleLibrary(manifest.inputs, profile.total_samples, profile.total_samples, seed, options.samples_file)
     ctx = _Context(run_dir, manifest, options, qsl, QSLHandle(qsl), Reference(task, tolerances), progress)
@@ -118,7 +119,7 @@ def run_bench(run_dir: str | Path, options: BenchOptions, progress: Progress | N
         if options.server_latency_ms <= 0:
             raise InputError("--server-latency-ms must be positive")
         ctx.server_latency_ms, ctx.bound_source = options.server_latency_ms, "--server-latency-ms"
-    elif profile.mlperf_latency_bounds and zoo_name in MLPERF_SERVER_LATENCY_MS:
+    elif profile.mlperf_model_rules and zoo_name in MLPERF_SERVER_LATENCY_MS:
         ctx.server_latency_ms, ctx.bound_source = MLPERF_SERVER_LATENCY_MS[zoo_name], f"mlperf.conf ({zoo_name})"
     bench_dir = run_dir / BENCH_DIR
     bench_dir.mkdir(exist_ok=True)
