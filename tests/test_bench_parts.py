@@ -174,7 +174,11 @@ def test_options_parsing():
         parse_scenarios(["Interactive"])
     p = get_profile("quick", duration_ms=50, accuracy_samples=1000)
     assert set(p.duration_ms.values()) == {50} and p.accuracy_samples == p.total_samples
-    assert get_profile("submission").duration_ms["Offline"] == 600_000
+    sub = get_profile("submission")
+    assert sub.duration_ms["Offline"] == 600_000 and sub.min_query_count["MultiStream"] == 662
+    r50 = sub.for_model("resnet50")
+    assert r50.min_query_count["Offline"] == 24576 and r50.total_samples == r50.accuracy_samples == 1024
+    assert sub.for_model("tiny-cnn") == sub and get_profile("quick").for_model("resnet50") == get_profile("quick")
     with pytest.raises(InputError, match="unknown profile"):
         get_profile("fast")
     assert speedup(2.0, 4.0, higher_is_better=False) == 2.0 and speedup(2.0, 4.0, higher_is_better=True) == 0.5

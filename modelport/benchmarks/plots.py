@@ -53,6 +53,12 @@ def latency_cdf(run_dir: Path, results: dict[str, Any], scenario: str, out: Path
     for backend, lat in series:
         ax.step(lat, np.arange(1, len(lat) + 1) / len(lat), where="post", label=f"{backend} (n={len(lat)})")
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # "30", not "3x10^1"
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("latency (ms, log scale)" + (", per query" if scenario == "MultiStream" else ""))
     ax.set_ylabel("fraction of " + ("queries" if scenario == "MultiStream" else "samples"))
     ax.set_ylim(0, 1.02)
