@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,15 @@ class LoadGenRun:
         return self.detail.get("result_validity") == "VALID"
 
 
-def run_loadgen(sut: BaseSUT, qsl: QSLHandle, settings: CellSettings, folder: Path) -> LoadGenRun:
+def _ticker(sut: BaseSUT, status: Callable[[str], None], label: str, stop: threading.Event) -> None:
+    t0 = time.perf_counter()
+    while not stop.wait(0.5):
+        status(f"{label} · {sut.samples_run} samples done · {time.perf_counter() - t0:.0f} s")
+
+
+def run_loadgen(sut: BaseSUT, qsl: QSLHandle, settings: CellSettings, folder: Path,
+                status: Callable[[str], None] | None = None, label: str = "") -> LoadGenRun:
+    """One StartTest into ``folder``; ``status`` (a progress line) is updated twice a second while it runs."""
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("mlperf_log_*"):
         stale.unlink()
@@ -40,14 +50,25 @@ def run_loadgen(sut: BaseSUT, qsl: QSLHandle, settings: CellSettings, folder: Pa
     log.log_output.outdir = str(folder)
     log.log_output.copy_summary_to_stdout = False
     log.enable_trace = False
+    test_settings = settings.to_test_settings()
     sut.reset()
+    stop = threading.Event()
+    ticker = None
+    if status is not None:
+        status(label)
+        ticker = threading.Thread(target=_ticker, args=(sut, status, label, stop), daemon=True)
+        ticker.start()
     t0 = time.perf_counter()
     try:
-        lg.lg.StartTestWithLogSettings(sut.handle, qsl.handle, settings.to_test_settings(), log)
+        lg.lg.StartTestWithLogSettings(sut.handle, qsl.handle, test_settings, log)
     except Exception as e:
         if isinstance(e, ModelportError):
             raise
         raise ModelportError(f"LoadGen failed in {settings.scenario} {settings.mode}: {e}") from None
+    finally:
+        stop.set()
+        if ticker is not None:
+            ticker.join()
     wall = time.perf_counter() - t0
     if sut.error is not None:
         e = sut.error

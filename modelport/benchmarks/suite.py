@@ -215,16 +215,14 @@ def _bench_backend(ctx: _Context, backend: Backend) -> None:
                     cell = _server_cell(ctx, backend, sut, layout, folder, est, offline_qps)
                 else:
                     settings = _perf_settings(ctx, scenario, est, ms_est)
-                    ctx.progress.status(f"{backend.id} {scenario}: running")
-                    run = run_loadgen(sut, ctx.qsl_handle, settings, folder / "performance")
+                    run = _run(ctx, sut, settings, folder / "performance", f"{backend.id} {scenario}: running")
                     cell = _cell_json(ctx, run)
                     if scenario == "Offline":
                         offline_qps = run.detail.get("result_samples_per_second")
                         cell["batch_sizes"] = dict(sorted(getattr(sut, "batch_sizes", {}).items()))
                     if opts.accuracy:
                         acc_settings = _accuracy_settings(ctx, settings)
-                        ctx.progress.status(f"{backend.id} {scenario}: accuracy")
-                        acc = run_loadgen(sut, ctx.qsl_handle, acc_settings, folder / "accuracy")
+                        acc = _run(ctx, sut, acc_settings, folder / "accuracy", f"{backend.id} {scenario}: accuracy")
                         cell["accuracy"] = {**check_accuracy(acc.folder, layout, ctx.reference).to_json(),
                                             "log_dir": _rel(ctx, acc.folder)}
             finally:
@@ -234,6 +232,11 @@ def _bench_backend(ctx: _Context, backend: Backend) -> None:
             ctx.progress.step(f"{backend.id} {scenario}: {_one_line(scenario, cell)}")
     finally:
         backend.close()
+
+
+def _run(ctx: _Context, sut: BaseSUT, settings: CellSettings, folder: Path, label: str) -> LoadGenRun:
+    status = ctx.progress.status if ctx.progress.enabled else None
+    return run_loadgen(sut, ctx.qsl_handle, settings, folder, status, label)
 
 
 def _seeds(ctx: _Context) -> dict[str, int]:
@@ -287,8 +290,8 @@ def _server_cell(ctx: _Context, backend: Backend, sut: BaseSUT, layout: Response
                             seeds=_seeds(ctx), user_conf=opts.user_conf)
 
     def trial(qps: float) -> Trial:
-        ctx.progress.status(f"{backend.id} Server: trying {qps:g} QPS (bound {bound_ms:g} ms)")
-        run = run_loadgen(sut, ctx.qsl_handle, settings_for(qps), folder / "search" / f"qps_{qps:g}")
+        run = _run(ctx, sut, settings_for(qps), folder / "search" / f"qps_{qps:g}",
+                   f"{backend.id} Server: trying {qps:g} QPS (bound {bound_ms:g} ms)")
         runs[qps] = run
         m = headline(run)
         passed = bool(m.get("perf_constraints_met")) and bool(run.detail.get("result_min_duration_met", True))
@@ -316,11 +319,11 @@ def _server_cell(ctx: _Context, backend: Backend, sut: BaseSUT, layout: Response
     cell["batch_sizes"] = dict(sorted(getattr(sut, "batch_sizes", {}).items()))
     if opts.accuracy:
         # the accuracy pass follows the same Poisson schedule at the chosen QPS
-        ctx.progress.status(f"{backend.id} Server: accuracy at {chosen.target_qps:g} QPS")
         acc_settings = settings_for(chosen.target_qps, "AccuracyOnly")
         acc_settings.accuracy_samples = min(p.accuracy_samples, ctx.qsl.total)
         acc_settings.server_max_async_queries = None
-        acc = run_loadgen(sut, ctx.qsl_handle, acc_settings, folder / "accuracy")
+        acc = _run(ctx, sut, acc_settings, folder / "accuracy",
+                   f"{backend.id} Server: accuracy at {chosen.target_qps:g} QPS")
         cell["accuracy"] = {**check_accuracy(acc.folder, layout, ctx.reference).to_json(),
                             "log_dir": _rel(ctx, acc.folder)}
     return cell
