@@ -39,7 +39,7 @@ def test_fixed_batch_artifact_runs_batch_one_on_user_samples(fixed_run, tmp_path
     samples = tmp_path / "samples.npz"
     np.savez(samples, input=np.random.default_rng(1).uniform(-2, 2, (5, 3, 32, 32)).astype(np.float32))
     res = invoke("bench", str(fixed_run), "--scenario", "Offline,Server", "--samples", str(samples), "--json",
-                 *SHORT)
+                 "--workers", "2", *SHORT)
     assert res.exit_code == 0, res.output
     results = json.loads(res.stdout)["results"]
     onnx = results["cells"]["onnx-opset17"]
@@ -48,6 +48,7 @@ def test_fixed_batch_artifact_runs_batch_one_on_user_samples(fixed_run, tmp_path
     assert set(onnx["Offline"]["batch_sizes"]) == {"1"}  # JSON keys
     assert set(onnx["Server"]["batch_sizes"]) == {"1"}
     assert results["samples"]["source"] == str(samples) and results["samples"]["total"] == 5
+    assert results["options"]["workers"] == 2
     assert onnx["Offline"]["accuracy"]["agreement"] == 1.0 and onnx["Offline"]["accuracy"]["samples"] == 4
     assert list(results["cells"]) == ["eager", "onnx-opset17"]
 

@@ -52,6 +52,9 @@ def test_every_artifact_and_the_eager_model_in_every_scenario(run):
         assert cells["SingleStream"]["metrics"]["latency_p90_ms"] > 0
         assert cells["MultiStream"]["metrics"]["query_latency_p99_ms"] > 0
         assert cells["Offline"]["metrics"]["samples_per_second"] > 0
+        # Offline gets the whole query at once: full batches of --max-batch (every artifact has a batch axis)
+        assert "4" in cells["Offline"]["batch_sizes"] and max(map(int, cells["Offline"]["batch_sizes"])) == 4
+        assert results["backends"][backend]["batchable"] is True
         assert cells["Server"]["search"]["trials"], "the Server search ran no trial"
     assert results["machine"]["cpu_model"] and results["machine"]["usable_cores"] >= 1
     assert results["options"]["intra_op_threads"] == 1
