@@ -7,6 +7,7 @@ library and renders. Subcommands are imported lazily so ``modelport --help`` doe
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> None:
         if _debug_requested(argv):
             raise
         click.echo(f"modelport: error: {e.format_message()}", err=True)
+        if "--json" in argv:
+            # Scripts that asked for JSON get one object on stdout on failure too.
+            click.echo(json.dumps({"error": e.format_message(), "kind": type(e).__name__, "exit_code": e.exit_code}))
         sys.exit(e.exit_code)
     except click.ClickException as e:
         e.show()

@@ -48,3 +48,10 @@ def test_modelport_error_exit_code(monkeypatch, capsys):
     assert ei.value.code == 2
     err = capsys.readouterr().err
     assert err.strip() == "modelport: error: bad thing; do the other thing"
+
+
+def test_json_failure_is_one_object_on_stdout():
+    r = run_cli("convert", "zoo:no-such-model", "--json")
+    assert r.returncode == 2
+    assert json.loads(r.stdout) == {"error": r.stderr.strip().removeprefix("modelport: error: "),
+                                    "kind": "InputError", "exit_code": 2}
