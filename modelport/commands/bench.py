@@ -53,6 +53,15 @@ def bench_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def baseline_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--baseline, --tolerance and --save-baseline, shared by ``bench`` and ``run``."""
+    f = click.option("--save-baseline", type=click.Path(), default=None, metavar="PATH",
+                     help="Write these results as a baseline for later --baseline checks.")(f)
+    f = click.option("--tolerance", default="5%", show_default=True, help="Allowed regression, e.g. 5% or 0.05.")(f)
+    return click.option("--baseline", type=click.Path(), default=None, metavar="RESULTS.json",
+                        help="Compare with an earlier results.json; exit 5 naming each metric that regressed.")(f)
+
+
 def make_options(artifact_ids: tuple[str, ...] | list[str] = (), **kw: Any) -> Any:
     """``BenchOptions`` from the parsed ``bench_options``."""
     from modelport.benchmarks import BenchOptions, get_profile, parse_scenarios
@@ -107,11 +116,7 @@ def outcome_json(outcome: Any) -> dict[str, Any]:
 @click.option("--artifact", "artifact_ids", multiple=True, metavar="ID",
               help="Benchmark only this artifact (repeatable); the eager reference always runs.")
 @bench_options
-@click.option("--baseline", type=click.Path(), default=None, metavar="RESULTS.json",
-              help="Compare with an earlier results.json; exit 5 naming each metric that regressed.")
-@click.option("--tolerance", default="5%", show_default=True, help="Allowed regression, e.g. 5% or 0.05.")
-@click.option("--save-baseline", type=click.Path(), default=None, metavar="PATH",
-              help="Write these results as a baseline for later --baseline checks.")
+@baseline_options
 @json_option
 @quiet_option
 def bench(run_dir: Path, artifact_ids: tuple[str, ...], baseline: str | None, tolerance: str,

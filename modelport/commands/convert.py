@@ -2,67 +2,96 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from modelport.commands.common import emit_json, json_option, quiet_option
 from modelport.progress import Progress, warn
 
+_EXPORT_OPTIONS = [
+    click.option("--opset", "opsets", multiple=True, default=("17",), show_default=True,
+                 help="ONNX opset (repeatable), or 'min' for the lowest that exports and matches."),
+    click.option("--out", type=click.Path(path_type=Path), help="Run directory [default: runs/<model>-<timestamp>]."),
+    click.option("--exporter", type=click.Choice(["auto", "torchscript", "dynamo"]), default="auto",
+                 show_default=True, help="ONNX exporter; auto: TorchScript-based for opsets 7-17, dynamo for 18 and "
+                 "above (dynamo below 18: exported at 18, down-converted, verified)."),
+    click.option("--method", type=click.Choice(["auto", "script", "trace"]), default="auto", show_default=True,
+                 help="TorchScript capture; auto: script, falling back to trace with a recorded warning."),
+    click.option("--state-dict", type=click.Path(path_type=str), help="A state_dict file (loaded with weights_only)."),
+    click.option("--model-class", help="MODULE:CLASS or path/to/file.py:CLASS to build before loading --state-dict."),
+    click.option("--model-args", help="JSON object of constructor keyword arguments."),
+    click.option("--input", "inputs", multiple=True, metavar="NAME:SHAPE[:DTYPE[:LOW,HIGH]]",
+                 help="Model input (repeatable); replaces the source's own spec."),
+    click.option("--dynamic", "dynamic", multiple=True, metavar="NAME:AXIS[:SYMBOL]",
+                 help="Make an input axis dynamic."),
+    click.option("--dynamic-batch", is_flag=True, help="Make axis 0 of every input dynamic."),
+    click.option("--simplify", is_flag=True,
+                 help="Run onnxsim (in a subprocess); kept only if it still matches eager."),
+    click.option("--strict", is_flag=True, help="With --simplify: a failed or regressing simplification is an error."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights of zoo models and inputs."),
+    click.option("--atol", type=float, help="Absolute tolerance of the equivalence checks [default: 1e-5, or the "
+                 "zoo model's own, e.g. resnet50 1e-3]."),
+    click.option("--rtol", type=float, help="Relative tolerance of the equivalence checks [default: 1e-5]."),
+]
+
+
+def _param_name(option: Callable[..., Any]) -> str:
+    def probe() -> None: ...
+
+    return option(probe).__click_params__[0].name
+
+
+#: the parameter names ``export_options`` adds, so ``run`` can split its keyword arguments
+EXPORT_PARAMS = frozenset(_param_name(opt) for opt in _EXPORT_OPTIONS)
+
+
+def export_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The source and export options shared by ``convert`` and ``run`` (not ``--to``: their defaults differ)."""
+    for opt in reversed(_EXPORT_OPTIONS):
+        f = opt(f)
+    return f
+
+
+def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle: bool, **kw: Any) -> Any:
+    """``ConvertOptions`` from the parsed ``export_options``."""
+    from modelport.converters.options import ConvertOptions
+    from modelport.converters.sources import parse_model_args
+    from modelport.spec import parse_dynamic_option, parse_input_option
+
+    source_options = {
+        "state_dict": kw["state_dict"], "model_class": kw["model_class"],
+        "model_args": parse_model_args(kw["model_args"]), "trust_pickle": trust_pickle,
+        "inputs": [parse_input_option(i) for i in kw["inputs"]],
+        "dynamic": [parse_dynamic_option(d) for d in kw["dynamic"]], "dynamic_batch": kw["dynamic_batch"],
+    }
+    return ConvertOptions(targets=targets, opsets=kw["opsets"], exporter=kw["exporter"], method=kw["method"],
+                          simplify=kw["simplify"], strict=kw["strict"], seed=kw["seed"], validate=validate,
+                          out=kw["out"], atol=kw["atol"], rtol=kw["rtol"], source_options=source_options)
+
 
 @click.command("convert")
 @click.argument("source", required=False)
 @click.option("--to", "targets", multiple=True, default=("onnx",), show_default=True,
               type=click.Choice(["torchscript", "onnx", "pt2", "all"]), help="Target format (repeatable).")
-@click.option("--opset", "opsets", multiple=True, default=("17",), show_default=True,
-              help="ONNX opset (repeatable), or 'min' for the lowest that exports and matches.")
-@click.option("--out", type=click.Path(path_type=Path), help="Run directory [default: runs/<model>-<timestamp>].")
-@click.option("--exporter", type=click.Choice(["auto", "torchscript", "dynamo"]), default="auto", show_default=True,
-              help="ONNX exporter; auto: TorchScript-based for opsets 7-17, dynamo for 18 and above "
-              "(dynamo below 18: exported at 18, down-converted, verified).")
-@click.option("--method", type=click.Choice(["auto", "script", "trace"]), default="auto", show_default=True,
-              help="TorchScript capture; auto: script, falling back to trace with a recorded warning.")
-@click.option("--state-dict", type=click.Path(path_type=str), help="A state_dict file (loaded with weights_only).")
-@click.option("--model-class", help="MODULE:CLASS or path/to/file.py:CLASS to build before loading --state-dict.")
-@click.option("--model-args", help="JSON object of constructor keyword arguments.")
+@export_options
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled model (executes code from the file).")
-@click.option("--input", "inputs", multiple=True, metavar="NAME:SHAPE[:DTYPE[:LOW,HIGH]]",
-              help="Model input (repeatable); replaces the source's own spec.")
-@click.option("--dynamic", "dynamic", multiple=True, metavar="NAME:AXIS[:SYMBOL]", help="Make an input axis dynamic.")
-@click.option("--dynamic-batch", is_flag=True, help="Make axis 0 of every input dynamic.")
-@click.option("--simplify", is_flag=True, help="Run onnxsim (in a subprocess); kept only if it still matches eager.")
-@click.option("--strict", is_flag=True, help="With --simplify: a failed or regressing simplification is an error.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights of zoo models and inputs.")
 @click.option("--validate/--no-validate", default=True, show_default=True,
               help="Compare every artifact with the eager model (two input sets; full report when available).")
-@click.option("--atol", type=float, help="Absolute tolerance of the equivalence checks [default: 1e-5, or the "
-              "zoo model's own, e.g. resnet50 1e-3].")
-@click.option("--rtol", type=float, help="Relative tolerance of the equivalence checks [default: 1e-5].")
 @json_option
 @quiet_option
-def convert(source: str | None, targets: tuple[str, ...], opsets: tuple[str, ...], out: Path | None, exporter: str,
-            method: str, state_dict: str | None, model_class: str | None, model_args: str | None,
-            trust_pickle: bool, inputs: tuple[str, ...], dynamic: tuple[str, ...], dynamic_batch: bool,
-            simplify: bool, strict: bool, seed: int, validate: bool, atol: float | None, rtol: float | None,
-            as_json: bool, quiet: bool) -> None:
+def convert(source: str | None, targets: tuple[str, ...], trust_pickle: bool, validate: bool, as_json: bool,
+            quiet: bool, **kw: Any) -> None:
     """Export SOURCE (zoo:NAME, a model file or directory) to TorchScript, ONNX and/or .pt2.
 
     Every export is checked (opset in the file, onnx.checker, onnxruntime, dynamic axes, outputs equal to
     the eager model on two input sets) before the run directory appears.
     """
-    from modelport.converters.options import ConvertOptions
     from modelport.converters.pipeline import convert as run_convert
-    from modelport.converters.sources import parse_model_args
-    from modelport.spec import parse_dynamic_option, parse_input_option
 
-    source_options = {
-        "state_dict": state_dict, "model_class": model_class, "model_args": parse_model_args(model_args),
-        "trust_pickle": trust_pickle, "inputs": [parse_input_option(i) for i in inputs],
-        "dynamic": [parse_dynamic_option(d) for d in dynamic], "dynamic_batch": dynamic_batch,
-    }
-    options = ConvertOptions(targets=targets, opsets=opsets, exporter=exporter, method=method, simplify=simplify,
-                             strict=strict, seed=seed, validate=validate, out=out, atol=atol, rtol=rtol,
-                             source_options=source_options)
+    options = make_convert_options(targets, validate, trust_pickle, **kw)
     progress = Progress.for_cli(quiet, as_json)
     result = run_convert(source, options, progress)
     progress.done()

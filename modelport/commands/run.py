@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
-from modelport.commands.bench import bench_options, make_options, outcome_json, render_summary
+from modelport.commands.bench import baseline_options, bench_options, make_options, outcome_json, render_summary
 from modelport.commands.common import emit_json, json_option, quiet_option
+from modelport.commands.convert import EXPORT_PARAMS, export_options, make_convert_options
 
 #: what ``modelport run`` converts and benchmarks when no SOURCE is given. The whole quick run of ResNet-50
 #: (3 artifacts + eager x 4 scenarios, Server search, accuracy mode) took 2 min 16 s on 2 quiet cores, but
@@ -20,25 +20,13 @@ DEFAULT_SOURCE = "zoo:resnet50"
 @click.argument("source", required=False)
 @click.option("--to", "targets", multiple=True, default=("all",), show_default=True,
               type=click.Choice(["torchscript", "onnx", "pt2", "all"]), help="Target formats (repeatable).")
-@click.option("--opset", "opsets", multiple=True, default=("17",), show_default=True,
-              help="ONNX opset (repeatable), or 'min'.")
-@click.option("--out", type=click.Path(path_type=Path), help="Run directory [default: runs/<model>-<timestamp>].")
-@click.option("--state-dict", type=click.Path(path_type=str), help="A state_dict file (loaded with weights_only).")
-@click.option("--model-class", help="MODULE:CLASS or path/to/file.py:CLASS to build before loading --state-dict.")
-@click.option("--model-args", help="JSON object of constructor keyword arguments.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for zoo weights and inputs.")
+@export_options
 @bench_options
-@click.option("--baseline", type=click.Path(), default=None, metavar="RESULTS.json",
-              help="Compare with an earlier results.json; exit 5 naming each metric that regressed.")
-@click.option("--tolerance", default="5%", show_default=True, help="Allowed regression, e.g. 5% or 0.05.")
-@click.option("--save-baseline", type=click.Path(), default=None, metavar="PATH",
-              help="Write these results as a baseline for later --baseline checks.")
+@baseline_options
 @json_option
 @quiet_option
-def run(source: str | None, targets: tuple[str, ...], opsets: tuple[str, ...], out: Path | None,
-        state_dict: str | None, model_class: str | None, model_args: str | None, seed: int,
-        baseline: str | None, tolerance: str, save_baseline: str | None, as_json: bool, quiet: bool,
-        **kw: Any) -> None:
+def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tolerance: str,
+        save_baseline: str | None, as_json: bool, quiet: bool, **kw: Any) -> None:
     """Convert SOURCE (default: zoo:resnet50), validate every artifact, benchmark them all, write the report.
 
     SOURCE is what convert takes (zoo:NAME, a model file or directory). Prints the run directory; its
@@ -46,21 +34,17 @@ def run(source: str | None, targets: tuple[str, ...], opsets: tuple[str, ...], o
     """
     from modelport.benchmarks.regression import parse_tolerance
     from modelport.benchmarks.workflow import bench_and_report, raise_for_outcome
-    from modelport.converters.options import ConvertOptions
     from modelport.converters.pipeline import convert
-    from modelport.converters.sources import parse_model_args
     from modelport.progress import Progress, warn
 
-    if source is None and state_dict is None:
+    if source is None and kw["state_dict"] is None:
         source = DEFAULT_SOURCE
-    bench_opts = make_options((), **kw)  # every option is checked before minutes of converting
+    export_kw = {k: kw.pop(k) for k in list(kw) if k in EXPORT_PARAMS}
+    # every option is checked before minutes of converting
+    bench_opts = make_options((), **kw)
     tol = parse_tolerance(tolerance)
-    trust_pickle = kw["trust_pickle"]
     progress = Progress.for_cli(quiet, as_json)
-    convert_opts = ConvertOptions(targets=targets, opsets=opsets, seed=seed, validate=True, out=out,
-                                  source_options={"state_dict": state_dict, "model_class": model_class,
-                                                  "model_args": parse_model_args(model_args),
-                                                  "trust_pickle": trust_pickle})
+    convert_opts = make_convert_options(targets, True, kw["trust_pickle"], **export_kw)
     converted = convert(source, convert_opts, progress)
     for w in converted.manifest.warnings:
         warn(w, quiet or as_json)
