@@ -5,6 +5,7 @@ Latencies come from the SUT's own issue-to-completion record saved next to each 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,14 @@ import numpy as np
 from modelport.fsutil import atomic_path
 
 PLOTS_DIR = "plots"
+
+
+def _label_2_and_5(value: float, _pos: int) -> str:
+    """Minor log ticks labelled only at 2x and 5x a decade, so neighbouring labels never overlap."""
+    if value <= 0:
+        return ""
+    lead = value / 10 ** math.floor(math.log10(value))
+    return f"{value:g}" if any(abs(lead - k) < 1e-6 for k in (2, 5)) else ""
 
 
 def _pyplot() -> Any:
@@ -57,7 +66,7 @@ def latency_cdf(run_dir: Path, results: dict[str, Any], scenario: str, out: Path
 
     plain = FuncFormatter(lambda v, _: f"{v:g}")  # "30", not "3x10^1"
     ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
+    ax.xaxis.set_minor_formatter(FuncFormatter(_label_2_and_5))
     ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("latency (ms, log scale)" + (", per query" if scenario == "MultiStream" else ""))
     ax.set_ylabel("fraction of " + ("queries" if scenario == "MultiStream" else "samples"))
