@@ -328,9 +328,10 @@ def main() -> None:
     parser.add_argument(
         "--ss-expected-latency-ns",
         type=float,
-        default=2000.0,
+        default=700.0,
         help="SingleStream expected latency: sizes the pre-generated query list (2 x duration / latency queries);"
-        " a run faster than this runs out of queries and is INVALID (default 2000)",
+        " a run faster than this runs out of queries and is INVALID (default 700, so that a ~1 M q/s null SUT"
+        " stays VALID)",
     )
     parser.add_argument("--server-duration-ms", type=int, default=2000, help="min_duration of each Server run")
     parser.add_argument("--server-start-qps", type=float, default=20000.0, help="first target_qps tried")
