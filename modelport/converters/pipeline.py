@@ -238,7 +238,7 @@ def stage_pt2(prep: Prepared, options: ConvertOptions, stage: Path) -> Staged:
 
     scratch = _scratch(stage, "pt2")
     try:
-        e = export_pt2(prep.module, prep.args, prep.specs, scratch / FILE_NAMES["pt2"])
+        e = export_pt2(prep.module, prep.args, prep.specs, scratch / FILE_NAMES["pt2"], prep.output_names)
         staged = Staged(e, scratch)
         try:
             runner = load_runner("pt2", e.path, [s.name for s in prep.specs], prep.output_names)

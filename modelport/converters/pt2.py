@@ -13,6 +13,8 @@ from modelport.converters.adapt import is_script_module, program_from_script
 from modelport.converters.capture import capture, first_line
 from modelport.converters.example import dynamic_symbols
 from modelport.converters.exported import Exported
+from modelport.converters.sources import metadata
+from modelport.converters.sources.metadata import EXTRA_FILE
 from modelport.errors import ExportError
 from modelport.spec import InputSpec
 
@@ -106,7 +108,8 @@ def export_program(module: nn.Module, args: tuple[torch.Tensor, ...], specs: lis
     return program
 
 
-def export_pt2(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec], dest: Path) -> Exported:
+def export_pt2(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec], dest: Path,
+               output_names: list[str]) -> Exported:
     t0 = time.perf_counter()
     notes: list[str] = []
     with capture() as cap:
@@ -120,7 +123,8 @@ def export_pt2(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[In
             except Exception as e:  # noqa: BLE001
                 raise export_failure(e, "torch.export cannot capture the model") from None
         try:
-            torch.export.save(program, str(dest))
+            # The archive carries its input spec, so `modelport convert model.pt2` needs no --input.
+            torch.export.save(program, str(dest), extra_files={EXTRA_FILE: metadata.dumps(specs, output_names)})
         except Exception as e:  # noqa: BLE001
             raise ExportError(f"cannot save the .pt2 program: {first_line(str(e))}") from None
     return Exported("pt2", dest, [dest], time.perf_counter() - t0, dynamic_axes=dynamic_symbols(specs),

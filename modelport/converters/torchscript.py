@@ -7,7 +7,6 @@ runs it on a second input set of the opposite sign to catch that (converters.md 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -17,11 +16,12 @@ from torch import nn
 from modelport.converters.capture import capture, first_line
 from modelport.converters.example import dynamic_symbols
 from modelport.converters.exported import Exported
+from modelport.converters.sources import metadata
+from modelport.converters.sources.metadata import EXTRA_FILE
 from modelport.errors import ExportError
 from modelport.spec import InputSpec
 
 #: the archive member holding the input spec; the sources module reads it back
-EXTRA_FILE = "modelport.json"
 
 
 def _script(module: nn.Module) -> torch.jit.ScriptModule:
@@ -58,7 +58,7 @@ def export_torchscript(module: nn.Module, args: tuple[torch.Tensor, ...], specs:
                     compiled = _trace(module, args)
             except Exception as e:  # noqa: BLE001
                 raise ExportError(f"torch.jit.trace failed: {first_line(str(e))}", "try --to pt2") from None
-        extra = {EXTRA_FILE: json.dumps({"inputs": [s.to_json() for s in specs], "output_names": output_names})}
+        extra = {EXTRA_FILE: metadata.dumps(specs, output_names)}
         try:
             compiled.save(str(dest), _extra_files=extra)
         except Exception as e:  # noqa: BLE001
