@@ -14,6 +14,7 @@ import sys
 import click
 
 from modelport import __version__
+from modelport.commands.common import json_emitted, reset_json_emitted
 from modelport.errors import ModelportError
 
 _COMMANDS = {
@@ -64,6 +65,7 @@ def _debug_requested(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: every failure is one line on stderr and a non-zero exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    reset_json_emitted()
     try:
         rv = cli.main(args=argv, prog_name="modelport", standalone_mode=False)
     except click.exceptions.Abort:
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         if _debug_requested(argv):
             raise
         click.echo(f"modelport: error: {e.format_message()}", err=True)
-        if "--json" in argv:
+        if "--json" in argv and not json_emitted():
             # Scripts that asked for JSON get one object on stdout on failure too.
             click.echo(json.dumps({"error": e.format_message(), "kind": type(e).__name__, "exit_code": e.exit_code}))
         sys.exit(e.exit_code)

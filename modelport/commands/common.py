@@ -18,6 +18,21 @@ def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--quiet", "-q", is_flag=True, help="No progress or tables on the terminal.")(f)
 
 
+_emitted = False
+
+
 def emit_json(obj: Any) -> None:
+    global _emitted
+    _emitted = True
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+def reset_json_emitted() -> None:
+    global _emitted
+    _emitted = False
+
+
+def json_emitted() -> bool:
+    """Whether this process already printed its JSON object (a failing validate prints its report first)."""
+    return _emitted

@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from modelport.converters.adapt import for_torchscript_onnx, is_script_module, program_from_script
+from modelport.converters.adapt import for_torchscript_onnx
 from modelport.converters.capture import capture, first_line
 from modelport.converters.exported import Exported
 from modelport.converters.onnx_errors import conversion_failed, export_failed
 from modelport.converters.options import DYNAMO_NATIVE_MIN
-from modelport.converters.pt2 import export_failure, export_program
+from modelport.converters.pt2 import capture_program
 from modelport.errors import ExportError
 from modelport.spec import InputSpec
 
@@ -63,15 +63,8 @@ def _export_torchscript_based(module, args, specs, output_names, output_shapes, 
 def _export_dynamo(module, args, specs, output_names, opset, path, external: bool, notes: list[str]) -> None:
     # torch.export first, by us: the same capture as the .pt2 target, including the retry with the model's own
     # bounds on dynamic axes; the ONNX exporter then translates the program
-    if is_script_module(module):
-        program = program_from_script(module, args, specs, "the dynamo ONNX exporter")
-    else:
-        try:
-            program = export_program(module, args, specs, notes)
-        except ExportError:
-            raise
-        except Exception as e:  # noqa: BLE001
-            raise export_failure(e, "the dynamo exporter cannot capture the model with torch.export") from None
+    program = capture_program(module, args, specs, notes, "the dynamo ONNX exporter",
+                              "the dynamo exporter (torch.export)")
     torch.onnx.export(program, args, str(path), dynamo=True, opset_version=opset,
                       input_names=[s.name for s in specs], output_names=list(output_names),
                       external_data=external, verbose=False)

@@ -108,20 +108,29 @@ def export_program(module: nn.Module, args: tuple[torch.Tensor, ...], specs: lis
     return program
 
 
+def capture_program(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec], notes: list[str],
+                    purpose: str, capturer: str) -> torch.export.ExportedProgram:
+    """The ``torch.export`` capture shared by the .pt2 target and the dynamo ONNX exporter.
+
+    TorchScript sources go through torch's converter; everything else through ``export_program`` (with its
+    retry on the model's own axis bounds). Failures become one-line ExportErrors naming ``capturer``.
+    """
+    if is_script_module(module):
+        return program_from_script(module, args, specs, purpose)
+    try:
+        return export_program(module, args, specs, notes)
+    except ExportError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise export_failure(e, f"{capturer} cannot capture the model") from None
+
+
 def export_pt2(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec], dest: Path,
                output_names: list[str]) -> Exported:
     t0 = time.perf_counter()
     notes: list[str] = []
     with capture() as cap:
-        if is_script_module(module):
-            program = program_from_script(module, args, specs, "a .pt2 export")
-        else:
-            try:
-                program = export_program(module, args, specs, notes)
-            except ExportError:
-                raise
-            except Exception as e:  # noqa: BLE001
-                raise export_failure(e, "torch.export cannot capture the model") from None
+        program = capture_program(module, args, specs, notes, "a .pt2 export", "torch.export")
         try:
             # The archive carries its input spec, so `modelport convert model.pt2` needs no --input.
             torch.export.save(program, str(dest), extra_files={EXTRA_FILE: metadata.dumps(specs, output_names)})
