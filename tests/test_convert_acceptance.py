@@ -237,3 +237,15 @@ def test_opset_min_finds_the_lowest_opset(tmp_path: Path, capsys) -> None:
     assert_onnx_file(tmp_path / "run", art, 14)
     assert_matches_eager(tmp_path / "run", _eager(tmp_path, cm.Triu))
     assert dim_params(onnx.load(str(tmp_path / "run" / art["path"])), "x") == ["", ""]
+
+
+def test_opset_min_searches_below_the_first_files_own_minimum(tmp_path: Path, capsys) -> None:
+    """At 17 the exporter writes LayerNormalization (an opset-17 op), so that file alone says "17"; exporting
+    natively lower decomposes it. The search must export lower, not trust the first file's minimum."""
+    code, _, err = run_cli(capsys, "convert", "zoo:bert-small", "--opset", "min", "--out", tmp_path / "run", "-q")
+    assert code == 0, err
+    art = manifest(tmp_path / "run")["artifacts"][0]
+    tried = {t["opset"]: t["ok"] for t in art["extra"]["opset_search"]}
+    assert art["opset"] < 17 and tried[art["opset"]] is True
+    assert tried.get(art["opset"] - 1) is False, tried  # the opset just below was tried and failed
+    assert_onnx_file(tmp_path / "run", art, art["opset"])
