@@ -79,6 +79,11 @@ def main(argv: list[str] | None = None) -> None:
             # Scripts that asked for JSON get one object on stdout on failure too.
             click.echo(json.dumps({"error": e.format_message(), "kind": type(e).__name__, "exit_code": e.exit_code}))
         sys.exit(e.exit_code)
+    except click.UsageError as e:
+        # One line, like every other failure; the usage block is one --help away.
+        where = e.ctx.command_path if e.ctx is not None else "modelport"
+        click.echo(f"modelport: error: {' '.join(e.format_message().split())} (see '{where} --help')", err=True)
+        sys.exit(e.exit_code)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)

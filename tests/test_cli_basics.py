@@ -29,10 +29,16 @@ def test_zoo_json():
     assert names == ["resnet50", "bert", "bert-small", "tiny-cnn", "tiny-transformer", "branchy"]
 
 
-def test_unknown_command_is_one_line_error():
-    r = run_cli("frobnicate")
-    assert r.returncode != 0
-    assert "Traceback" not in r.stderr and "No such command" in r.stderr
+@pytest.mark.parametrize("args, needle", [
+    (("frobnicate",), "No such command 'frobnicate'"),
+    (("convert", "zoo:tiny-cnn", "--to", "onx"), "Invalid value for '--to'"),
+    (("convert", "--too", "onnx"), "No such option '--too'"),
+])
+def test_usage_errors_are_one_line(args, needle):
+    r = run_cli(*args)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("modelport: error: ") and needle in r.stderr
+    assert "--help" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_modelport_error_exit_code(monkeypatch, capsys):
