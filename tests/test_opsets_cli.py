@@ -56,8 +56,10 @@ def test_check_json_and_target(capsys, tmp_path):
     code, out, _ = run(capsys, "check", p, "--json")
     data = json.loads(out)
     assert code == 0 and data["min_opset"] == 12 and data["lower_bound"] == 1 and data["ir_version"] > 0
-    code, out, _ = run(capsys, "check", p, "--target", "11")
+    code, out, err = run(capsys, "check", p, "--target", "11")
     assert code == 4 and "target opset 11: NOT valid" in out and "select_last_index" in out
+    assert err.count("\n") == 1 and err.startswith(f"modelport: error: {p} is not valid at opset 11: ArgMin")
+    assert "its valid opsets: 12-" in err
     code, out, _ = run(capsys, "check", p, "--target", "12")
     assert code == 0 and "target opset 12: valid" in out and "minimum ai.onnx opset: 12" in out
 

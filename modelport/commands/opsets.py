@@ -6,6 +6,7 @@ import click
 
 from modelport import opsets as lib
 from modelport.commands.common import emit_json, json_option, quiet_option
+from modelport.errors import ValidationFailed
 from modelport.opsets import schemas as sx
 from modelport.opsets.check import format_ranges
 from modelport.opsets.history import VersionChange
@@ -126,7 +127,10 @@ def check(ctx: click.Context, model: str, target: int | None, no_confirm: bool, 
                 if r.target_checker:
                     click.echo(f"  onnx.checker: {r.target_checker}")
     if target is not None and not r.target_ok:
-        ctx.exit(4)
+        first = r.target_problems[0] if r.target_problems else (r.target_checker or "onnx.checker rejects it")
+        more = f" (+{len(r.target_problems) - 1} more)" if len(r.target_problems) > 1 else ""
+        raise ValidationFailed(f"{model} is not valid at opset {target}: {first}{more}",
+                               f"its valid opsets: {format_ranges(r.valid_opsets.get('', [])) or 'none'}")
 
 
 @opsets.command("convert")
