@@ -18,6 +18,7 @@ from typing import Any
 import onnx
 import onnx.version_converter
 
+from modelport.converters.options import TORCHSCRIPT_RANGE
 from modelport.errors import ExportError, InputError, ValidationFailed
 from modelport.fsutil import atomic_path, ensure_writable_dir
 from modelport.opsets import feeds as fd
@@ -107,7 +108,10 @@ def explain_failure(raw: str, own: int, target: int, limit: int) -> str:
     else:
         reach = (f"the lowest opset reachable from {own} is {limit}" if way == "down"
                  else f"the highest opset reachable from {own} is {limit}")
-    native = f"or re-export the model natively at opset {target} (modelport convert --opset {target})"
+    lowest = TORCHSCRIPT_RANGE[0]  # the lowest opset any modelport exporter writes
+    native = (f"or re-export the model natively at opset {target} (modelport convert --opset {target})"
+              if target >= lowest else f"and no exporter writes opsets below {lowest}; choose a target of at "
+              f"least {lowest}")
     if m := _NO_FROM.search(raw):
         v, op = int(m.group(1)), m.group(2)
         nxt = v - 1 if way == "down" else v + 1
