@@ -151,3 +151,20 @@ def test_doctored_baseline_fails_naming_the_metric_and_save_baseline_round_trips
     base = load_baseline(saved)
     assert not compare(base, rewritten, 0.0).regressions
     assert len(compare(base, rewritten, 0.0).changes) == len(compare(base, base, 0.0).changes) >= 2
+
+
+def test_a_baseline_that_shares_no_metric_is_an_error_not_a_pass(run, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(run[0], out)
+    results = json.loads((out / "results.json").read_text())
+    only_single_stream = json.loads(json.dumps(results))
+    for cells in only_single_stream["cells"].values():
+        for scenario in [s for s in cells if s != "SingleStream"]:
+            del cells[scenario]
+    base = tmp_path / "ss.json"
+    base.write_text(json.dumps(only_single_stream))
+    onnx_id = next(b for b in results["cells"] if b.startswith("onnx"))
+    res = invoke("bench", str(out), "--artifact", onnx_id, "--scenario", "Offline", "--baseline", str(base),
+                 "--quiet", *SHORT)
+    assert res.exit_code == 2, res.output
+    assert "shares no metric with this run" in res.output and "eager/SingleStream" in res.output

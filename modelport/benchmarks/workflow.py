@@ -14,7 +14,7 @@ from modelport.benchmarks.plots import write_plots
 from modelport.benchmarks.regression import compare, load_baseline, save_baseline
 from modelport.benchmarks.report import write_report
 from modelport.benchmarks.suite import RESULTS_NAME, BenchOptions, run_bench
-from modelport.errors import ValidationFailed
+from modelport.errors import InputError, ValidationFailed
 from modelport.fsutil import write_json_atomic
 from modelport.manifest import load_manifest
 from modelport.progress import Progress
@@ -77,6 +77,13 @@ def raise_for_outcome(outcome: BenchOutcome) -> None:
     comparison = outcome.results.get("baseline_comparison")
     if comparison:
         from modelport.benchmarks.regression import Change, Comparison
+
+        if not comparison["compared"]:
+            # Comparing nothing would pass silently; the baseline is for other backends or scenarios.
+            theirs = sorted({"/".join(m.split("/")[:2]) for m in comparison["only_in_baseline"]})
+            raise InputError(f"--baseline {comparison['baseline']} shares no metric with this run "
+                             f"(it covers {', '.join(theirs) or 'nothing'})",
+                             "bench the same artifacts and scenarios as the baseline")
 
         changes = [Change(c["metric"], c["baseline"], c["current"], c["higher_is_better"], "", c["regressed"])
                    for c in comparison["compared"]]
