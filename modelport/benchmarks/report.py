@@ -68,10 +68,11 @@ def _scenario_section(results: dict[str, Any], scenario: str) -> list[str]:
         ratio = _ratio(speedup(m.get(key), ref_value, higher))
         if scenario == "SingleStream":
             rows.append([backend, _f(m.get("latency_p90_ms")), _f(m.get("latency_mean_ms")), _f(m.get("qps")),
-                         ratio, _validity(cell), _accuracy(cell)])
+                         _f(m.get("query_count")), ratio, _validity(cell), _accuracy(cell)])
         elif scenario == "MultiStream":
             rows.append([backend, _f(m.get("query_latency_p99_ms")), _f(m.get("query_latency_mean_ms")),
-                         _f(m.get("samples_per_second")), ratio, _validity(cell), _accuracy(cell)])
+                         _f(m.get("samples_per_second")), _f(m.get("query_count")), ratio, _validity(cell),
+                         _accuracy(cell)])
         elif scenario == "Offline":
             sizes = cell.get("batch_sizes") or {}
             batch = max((int(k) for k in sizes), default=None)
@@ -83,12 +84,14 @@ def _scenario_section(results: dict[str, Any], scenario: str) -> list[str]:
             rows.append([backend, _f(m.get("max_valid_qps")) if m.get("max_valid_qps") else "none passed",
                          _f(m.get("latency_p99_ms")), ratio, tried, _validity(cell), _accuracy(cell)])
     if scenario == "SingleStream":
-        header = ["backend", "p90 latency (ms)", "mean (ms)", "QPS", "speed-up vs eager", "validity", "accuracy"]
+        # the query count shows how much a percentile rests on (a p90 over a handful of queries is noise)
+        header = ["backend", "p90 latency (ms)", "mean (ms)", "QPS", "queries", "speed-up vs eager", "validity",
+                  "accuracy"]
         lines.append("One sample per query, each issued when the previous one completes. Headline: p90 latency.")
     elif scenario == "MultiStream":
         spq = results.get("profile", {}).get("samples_per_query")
-        header = ["backend", "p99 query latency (ms)", "mean (ms)", "samples/s", "speed-up vs eager", "validity",
-                  "accuracy"]
+        header = ["backend", "p99 query latency (ms)", "mean (ms)", "samples/s", "queries", "speed-up vs eager",
+                  "validity", "accuracy"]
         lines.append(f"Queries of {spq} samples run as one batch. Headline: p99 per-query latency.")
     elif scenario == "Offline":
         header = ["backend", "samples/s", "speed-up vs eager", "max batch", "validity", "accuracy"]
