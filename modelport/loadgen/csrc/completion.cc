@@ -52,6 +52,15 @@ SampleSlot* Resolve(PassState* pass, ResponseId id, uint64_t* slot_no, std::stri
   return slot;
 }
 
+// Accuracy passes log every response; performance passes a sampled subset (accuracy_log_probability).
+bool AccuracyLogged(const PassState& pass, uint64_t slot_no) {
+  if (pass.accuracy_pass) return true;
+  if (!pass.acc_log_vals) return false;
+  double v = pass.acc_log_vals[slot_no] + pass.acc_log_offset;
+  if (v >= 1.0) v -= 1.0;
+  return v <= pass.acc_log_prob;
+}
+
 std::string UnknownIdMessage(const char* api, ResponseId id, const std::string& why) {
   return std::string(api) + ": unknown response id " + std::to_string(id) + " (" + why + ")";
 }
@@ -96,12 +105,7 @@ CompletionReport CompleteImpl(size_t count, const ResponseCallback* cb, Get get)
       tok.n_tokens = r.n_tokens;
       with_tokens = true;
     }
-    bool logged = pass->accuracy_pass;
-    if (!logged && pass->acc_log_vals) {
-      double v = pass->acc_log_vals[slot_no] + pass->acc_log_offset;
-      if (v >= 1.0) v -= 1.0;
-      logged = v <= pass->acc_log_prob;
-    }
+    const bool logged = AccuracyLogged(*pass, slot_no);
     if (logged) {
       if (cb && *cb) (*cb)(r);
       const uint8_t* src = reinterpret_cast<const uint8_t*>(r.data);
@@ -176,12 +180,7 @@ CompletionReport CompleteFirstTokens(const QuerySampleResponse* responses, size_
       Reject(pass, &report, r.id, "Attempted to report the first token twice. response id " + std::to_string(r.id));
       continue;
     }
-    bool logged = pass->accuracy_pass;
-    if (!logged && pass->acc_log_vals) {
-      double v = pass->acc_log_vals[slot_no] + pass->acc_log_offset;
-      if (v >= 1.0) v -= 1.0;
-      logged = v <= pass->acc_log_prob;
-    }
+    const bool logged = AccuracyLogged(*pass, slot_no);
     if (logged) {
       const uint8_t* src = reinterpret_cast<const uint8_t*>(r.data);
       std::vector<uint8_t> bytes;
