@@ -163,8 +163,31 @@ def test_a_baseline_that_shares_no_metric_is_an_error_not_a_pass(run, tmp_path):
             del cells[scenario]
     base = tmp_path / "ss.json"
     base.write_text(json.dumps(only_single_stream))
+    (out / "results.json").unlink()  # nothing earlier to carry: the run has only its new Offline cells
     onnx_id = next(b for b in results["cells"] if b.startswith("onnx"))
     res = invoke("bench", str(out), "--artifact", onnx_id, "--scenario", "Offline", "--baseline", str(base),
                  "--quiet", *SHORT)
     assert res.exit_code == 2, res.output
     assert "shares no metric with this run" in res.output and "eager/SingleStream" in res.output
+
+
+def test_a_partial_rebench_keeps_comparable_cells_and_drops_the_rest(run, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(run[0], out)
+    before = json.loads((out / "results.json").read_text())
+    onnx_id = next(b for b in before["cells"] if b.startswith("onnx"))
+    res = invoke("bench", str(out), "--artifact", onnx_id, "--scenario", "Offline", "--quiet", *SHORT)
+    assert res.exit_code == 0, res.output
+    after = json.loads((out / "results.json").read_text())
+    assert after["scenarios"] == SCENARIOS  # the report still covers everything
+    assert {b: sorted(c) for b, c in after["cells"].items()} == {b: sorted(c) for b, c in before["cells"].items()}
+    assert f"{onnx_id}/Offline" not in after["carried_cells"]["cells"]
+    assert "torchscript/SingleStream" in after["carried_cells"]["cells"]
+    assert "Kept from the bench of" in (out / "report.md").read_text()
+    # measured differently (another thread count): the earlier cells are not mixed in
+    res = invoke("bench", str(out), "--artifact", onnx_id, "--scenario", "Offline", "--quiet", *SHORT,
+                 "--threads", "2")
+    assert res.exit_code == 0, res.output
+    again = json.loads((out / "results.json").read_text())
+    assert again["scenarios"] == ["Offline"] and "carried_cells" not in again
+    assert sorted(again["cells"]) == sorted(["eager", onnx_id])

@@ -129,8 +129,12 @@ def render(results: dict[str, Any]) -> str:
         f"- Versions: torch {versions.get('torch')}, onnxruntime {versions.get('onnxruntime')}, "
         f"modelport {versions.get('modelport')}; LoadGen `{results.get('loadgen', {}).get('module')}`.",
         f"- Created {results.get('created')}; benchmark wall time {results.get('wall_s')} s.",
-        "",
     ]
+    carried = results.get("carried_cells")
+    if carried:
+        lines.append(f"- Kept from the bench of {carried.get('from')} (same settings, not re-run this time): "
+                     f"{', '.join(carried.get('cells', []))}.")
+    lines.append("")
     if prof.get("name") != "submission":
         lines += ["> Runs shorter than MLPerf's minimums: LoadGen marks cells INVALID when its early-stopping or "
                   "query-count checks cannot pass in that time. Use `--profile submission` for VALID MLPerf runs.", ""]

@@ -8,6 +8,7 @@ checked against the eager outputs; Server first searches for the highest passing
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -33,6 +34,7 @@ from modelport.benchmarks.server_search import Trial, search
 from modelport.benchmarks.settings import (
     MLPERF_SEEDS,
     MLPERF_SERVER_LATENCY_MS,
+    SCENARIOS,
     CellSettings,
     Profile,
     nice_ceiling,
@@ -161,8 +163,55 @@ def run_bench(run_dir: str | Path, options: BenchOptions, progress: Progress | N
         "cells": ctx.cells,
         "wall_s": round(time.perf_counter() - t_start, 2),
     }
+    _carry_earlier_cells(run_dir / RESULTS_NAME, results)
     write_json_atomic(run_dir / RESULTS_NAME, results)
     return results
+
+
+#: what must be equal for cells of an earlier ``bench`` to stand in the same report as this one's
+_COMPARABLE = ("model", "profile", "options", "samples", "versions", "machine")
+
+
+_BOUND_KEYS = ("server_latency_ms", "server_latency_source")
+
+
+def _without_bound(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in _BOUND_KEYS}
+    return value
+
+
+def _carry_earlier_cells(path: Path, results: dict[str, Any]) -> None:
+    """Keep the cells of an earlier ``bench`` of this run directory that this one did not re-run, when they
+    were measured the same way, so ``bench RUN_DIR --scenario Offline`` after ``modelport run`` updates the
+    report instead of shrinking it. Cells measured differently (another profile, thread count, ...) are
+    dropped: one report never mixes conditions."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if any(_without_bound(old.get(k)) != _without_bound(results.get(k)) for k in _COMPARABLE):
+        return
+    old_bound = {k: old["options"].get(k) for k in _BOUND_KEYS}
+    server_now = any("Server" in c for c in results["cells"].values())
+    # Server cells are comparable only under the same latency bound (it is derived from a warm-up measurement)
+    server_ok = not server_now or all(results["options"].get(k) == v for k, v in old_bound.items())
+    carried = []
+    for backend, cells in old.get("cells", {}).items():
+        for scenario, cell in cells.items():
+            if scenario == "Server" and not server_ok:
+                continue
+            if scenario not in results["cells"].setdefault(backend, {}):
+                results["cells"][backend][scenario] = cell
+                carried.append(f"{backend}/{scenario}")
+                if backend not in results["backends"] and backend in old.get("backends", {}):
+                    results["backends"][backend] = old["backends"][backend]
+    results["cells"] = {b: c for b, c in results["cells"].items() if c}
+    if any(c.endswith("/Server") for c in carried) and not server_now:
+        results["options"].update(old_bound)
+    if carried:
+        results["scenarios"] = [s for s in SCENARIOS if any(s in c for c in results["cells"].values())]
+        results["carried_cells"] = {"from": old.get("created"), "cells": carried}
 
 
 def _reference_outputs(ctx: _Context, eager: Backend) -> None:
