@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 from modelport.manifest import load_manifest
-from modelport.converters.sources import reload_source
+from modelport.sources import reload_source
 from modelport.runners import RunnerOptions, load_runner
 from modelport.runners.torch_runners import TorchModuleRunner
 from modelport.spec import make_inputs

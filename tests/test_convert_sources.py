@@ -139,7 +139,7 @@ def test_hugging_face_directory_to_every_target(tmp_path: Path, capsys: pytest.C
 @pytest.mark.parametrize("artifact", ["model.ts", "model.pt2"])
 def test_archives_carry_their_input_spec(zoo_run: Path, artifact: str) -> None:
     """Converting an archive modelport wrote needs no --input: the spec (with value ranges) travels inside it."""
-    from modelport.converters.sources import load_source
+    from modelport.sources import load_source
 
     loaded = load_source(str(zoo_run / artifact))
     assert [s.to_json() for s in loaded.inputs] == [s.to_json() for s in zoo.get("tiny-cnn").input_specs()]

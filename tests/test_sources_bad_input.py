@@ -11,7 +11,7 @@ import torch
 from sources_helpers import write_user_module
 
 from modelport import zoo
-from modelport.converters.sources import load_source, parse_model_args, reload_source
+from modelport.sources import load_source, parse_model_args, reload_source
 from modelport.errors import InputError, UnsafePickleError
 
 

@@ -11,14 +11,14 @@ import torch
 from sources_helpers import assert_same_outputs, run, write_user_module
 
 from modelport import zoo
-from modelport.converters.sources import (
+from modelport.sources import (
     METADATA_FILE,
     detect_kind,
     load_source,
     metadata_json,
     reload_source,
 )
-from modelport.converters.sources.base import TRAINING_WARNING
+from modelport.sources.base import TRAINING_WARNING
 from modelport.spec import InputSpec, make_inputs
 
 USER_INPUT = [InputSpec("x", (2, 8), "float32", -1.0, 1.0, {0: "batch"})]
@@ -258,7 +258,7 @@ def test_pt2_exported_in_training_mode_is_switched_to_inference(tmp_path, user_m
 
 
 def test_sha256_of_a_directory_covers_names_and_contents(tmp_path):
-    from modelport.converters.sources.base import sha256_path
+    from modelport.sources.base import sha256_path
 
     d = tmp_path / "d"
     d.mkdir()
@@ -282,7 +282,7 @@ def test_class_file_can_import_its_neighbours(tmp_path):
         "    def __init__(self, n=8):\n        super().__init__()\n        self.a = block(n)\n\n"
         "    def forward(self, x):\n        return self.a(x).relu()\n")
     spec = f"{tmp_path / 'pkg' / 'net.py'}:Net"
-    from modelport.converters.sources.classes import import_model_class
+    from modelport.sources.classes import import_model_class
 
     original = import_model_class(spec)()
     torch.save(original.state_dict(), tmp_path / "w.pt")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from sources_helpers import run
 
-from modelport.converters.sources import detect_kind, load_source, reload_source
+from modelport.sources import detect_kind, load_source, reload_source
 from modelport.errors import InputError, UnsafePickleError
 
 transformers = pytest.importorskip("transformers")

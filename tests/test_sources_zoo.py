@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from modelport import zoo
-from modelport.converters.sources import load_source, reload_source
+from modelport.sources import load_source, reload_source
 from modelport.errors import InputError
 from modelport.spec import make_inputs
 

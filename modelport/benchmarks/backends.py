@@ -193,7 +193,7 @@ def _finish(backend_id: str, kind: str, runner: Runner, specs: list[InputSpec], 
 
 
 def eager_backend(manifest: RunManifest, options: RunnerOptions, trust_pickle: bool = False) -> Backend:
-    from modelport.converters.sources import reload_source
+    from modelport.sources import reload_source
     from modelport.runners.torch_runners import TorchModuleRunner
 
     t0 = time.perf_counter()

@@ -58,7 +58,7 @@ def export_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle: bool, **kw: Any) -> Any:
     """``ConvertOptions`` from the parsed ``export_options``."""
     from modelport.converters.options import ConvertOptions
-    from modelport.converters.sources import parse_model_args
+    from modelport.sources import parse_model_args
     from modelport.spec import parse_dynamic_option, parse_input_option
 
     source_options = {

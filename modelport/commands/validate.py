@@ -26,7 +26,7 @@ def _reference_from_source(source: str, state_dict: str | None, model_class: str
                            inputs: tuple[str, ...], dynamic: tuple[str, ...], dynamic_batch: bool,
                            trust_pickle: bool, seed: int):
     """Load the eager model as convert does; ``--input`` replaces the source's own input spec."""
-    from modelport.converters.sources import load_source, parse_model_args
+    from modelport.sources import load_source, parse_model_args
     from modelport.spec import apply_dynamic, parse_dynamic_option, parse_input_option
 
     loaded = load_source(source, state_dict=state_dict, model_class=model_class,

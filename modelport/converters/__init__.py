@@ -1,5 +1,5 @@
-"""Converters: load a PyTorch model (``sources``), export it (TorchScript, ONNX, .pt2), check every export.
+"""Converters: export a loaded PyTorch model (TorchScript, ONNX, .pt2) and check every export.
 
 Public entry point: ``convert(source, ConvertOptions(...)) -> ConvertResult`` in ``modelport.converters.pipeline``.
-This package ``__init__`` imports nothing heavy so that ``modelport.converters.sources`` can be imported alone.
+Loading a model source lives one layer down, in ``modelport.sources``.
 """

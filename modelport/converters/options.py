@@ -113,7 +113,7 @@ class ConvertOptions:
     atol: float | None = None
     rtol: float | None = None
     simplify_timeout_s: float = 300.0
-    #: source options, passed to ``modelport.converters.sources.load_source``
+    #: source options, passed to ``modelport.sources.load_source``
     source_options: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:

@@ -105,7 +105,7 @@ def prepare_out(out: Path) -> bool:
 # -- loading -----------------------------------------------------------------------------------------------
 
 def load_model(source: str | None, options: ConvertOptions):
-    from modelport.converters.sources import load_source
+    from modelport.sources import load_source
 
     so = options.source_options
     return load_source(source, state_dict=so.get("state_dict"), model_class=so.get("model_class"),

@@ -117,7 +117,7 @@ def validate_run(run_dir: str | Path, manifest: RunManifest | None = None, refer
     options = replace(options, task=options.task or task, model_name=options.model_name or zoo_name,
                       seed=manifest.seed if options.seed is None else options.seed)
     if reference is None:
-        from modelport.converters.sources import reload_source
+        from modelport.sources import reload_source
 
         if progress:
             progress.step(f"rebuilding the reference from {manifest.source.spec}")

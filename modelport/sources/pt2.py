@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from modelport.converters.sources import metadata
-from modelport.converters.sources.base import LoadedModel, finish, sha256_path, torch_dtype_name
-from modelport.converters.sources.detect import first_line
+from modelport.sources import metadata
+from modelport.sources.base import LoadedModel, finish, sha256_path, torch_dtype_name
+from modelport.sources.detect import first_line
 from modelport.errors import InputError, ModelportError
 from modelport.manifest import SourceRecord
 from modelport.spec import InputSpec, is_float

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from modelport.converters.sources.base import LoadedModel, finish, sha256_path
-from modelport.converters.sources.detect import first_line
+from modelport.sources.base import LoadedModel, finish, sha256_path
+from modelport.sources.detect import first_line
 from modelport.errors import InputError, UnsafePickleError
 from modelport.manifest import SourceRecord
 

@@ -7,7 +7,7 @@ from typing import Any
 from torch import nn
 
 from modelport import zoo
-from modelport.converters.sources.base import LoadedModel, finish
+from modelport.sources.base import LoadedModel, finish
 from modelport.manifest import SourceRecord
 
 PREFIX = "zoo:"

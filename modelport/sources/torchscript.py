@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from modelport.converters.sources import metadata
-from modelport.converters.sources.base import LoadedModel, finish, sha256_path
-from modelport.converters.sources.detect import first_line
+from modelport.sources import metadata
+from modelport.sources.base import LoadedModel, finish, sha256_path
+from modelport.sources.detect import first_line
 from modelport.errors import InputError
 from modelport.manifest import SourceRecord
 

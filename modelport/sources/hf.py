@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from modelport.converters.sources import pickled
-from modelport.converters.sources.base import LoadedModel, finish, sha256_path, switch_to_eval
-from modelport.converters.sources.detect import first_line
+from modelport.sources import pickled
+from modelport.sources.base import LoadedModel, finish, sha256_path, switch_to_eval
+from modelport.sources.detect import first_line
 from modelport.errors import InputError, UnsafePickleError
 from modelport.manifest import SourceRecord
 from modelport.spec import InputSpec, make_inputs

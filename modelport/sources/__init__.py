@@ -14,13 +14,13 @@ from typing import Any
 
 from torch import nn
 
-from modelport.converters.sources import hf, pickled, pt2, torchscript
-from modelport.converters.sources import state_dict as state_dict_source
-from modelport.converters.sources import zoo as zoo_source
-from modelport.converters.sources.base import LoadedModel, existing_path, verify_sha256
-from modelport.converters.sources.detect import detect_kind
-from modelport.converters.sources.metadata import EXTRA_FILE as METADATA_FILE
-from modelport.converters.sources.metadata import dumps as metadata_json
+from modelport.sources import hf, pickled, pt2, torchscript
+from modelport.sources import state_dict as state_dict_source
+from modelport.sources import zoo as zoo_source
+from modelport.sources.base import LoadedModel, existing_path, verify_sha256
+from modelport.sources.detect import detect_kind
+from modelport.sources.metadata import EXTRA_FILE as METADATA_FILE
+from modelport.sources.metadata import dumps as metadata_json
 from modelport.errors import InputError
 from modelport.manifest import SourceRecord
 
