@@ -6,9 +6,15 @@ repeated, and is reported as min / median. Measured:
   * Offline samples/s with the compatible API (ConstructSUT) for both, the official FastSUT, and our batch API,
   * the highest Server target_qps that stays VALID (100 ms bound; a doubling then bisecting search,
     every tried value reported),
-  * start-up (StartTest -> first issue callback) + tear-down (last issue return -> StartTest return).
+  * start-up (StartTest -> first issue callback) + tear-down (last issue return -> StartTest return),
+  * peak RSS per sample of a SingleStream run (default 10 s): ru_maxrss after StartTest minus ru_maxrss
+    before it, divided by the samples issued. Each LoadGen first gets a 1 s calibration run and then runs
+    with single_stream_expected_latency_ns set to its own measured latency, as a tuned harness would
+    (the official LoadGen pre-generates every query for twice the duration, so a badly guessed expected
+    latency would dominate its figure).
 Then each ratio ours/official against the issue-5 targets. Run it on a quiet machine:
     python bench/loadgen.py [--quick] [--json] [--repeat N]
+    python bench/loadgen.py --rss-only [--rss-duration-ms 10000]   # just the memory figures
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -91,10 +98,13 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as outdir:
         ls = lg.LogSettings()
         ls.log_output.outdir = outdir
-        ls.enable_trace = False
+        ls.enable_trace = bool(spec.get("trace", False))
+        # ru_maxrss is in KiB on Linux; the process is fresh, so its peak so far is its import-time footprint.
+        rss_before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
         lg.StartTestWithLogSettings(sut, qsl, ts, ls)
         t1 = time.perf_counter()
+        rss_after_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         summary = open(os.path.join(outdir, "mlperf_log_summary.txt")).read()
     destroy(sut)
     lg.DestroyQSL(qsl)
@@ -113,11 +123,15 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
         "samples": marks["samples"],
         "valid": fields.get("Result is") == "VALID",
         "summary": fields,
+        "rss_before_kib": rss_before_kib,
+        "rss_peak_kib": rss_after_kib,
     }
 
 
-def run_once(module: str, api: str, settings: dict[str, Any], timeout: float) -> dict[str, Any]:
-    spec = {"module": module, "api": api, "settings": settings}
+def run_once(
+    module: str, api: str, settings: dict[str, Any], timeout: float, trace: bool = False
+) -> dict[str, Any]:
+    spec = {"module": module, "api": api, "settings": settings, "trace": trace}
     proc = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--worker"],
         input=json.dumps(spec),
@@ -188,6 +202,75 @@ def server_search(module, min_duration_ms, start_qps, max_steps, timeout) -> dic
     return {"max_valid_qps": good, "tried": tried}
 
 
+def rss_per_sample(module: str, duration_ms: int, trace: bool, timeout: float) -> dict[str, Any]:
+    """Peak RSS growth per issued sample of one SingleStream run with a calibrated expected latency."""
+    calib = run_once(
+        module,
+        "sut",
+        {
+            "scenario": "SingleStream",
+            "min_duration_ms": 1000,
+            "min_query_count": 1,
+            "single_stream_expected_latency_ns": 2000.0,
+        },
+        timeout,
+    )
+    if "failed" in calib:
+        return {"failed": calib["failed"]}
+    # The issue rate while issuing (pre-generation and tear-down excluded).
+    latency_ns = max(100.0, 1e9 / float(calib["summary"]["QPS w/ loadgen overhead"]))
+    settings = {
+        "scenario": "SingleStream",
+        "min_duration_ms": duration_ms,
+        "min_query_count": 1,
+        "single_stream_expected_latency_ns": latency_ns,
+    }
+    r = run_once(module, "sut", settings, timeout, trace=trace)
+    if "failed" in r:
+        return {"failed": r["failed"]}
+    grown = (r["rss_peak_kib"] - r["rss_before_kib"]) * 1024
+    return {
+        "expected_latency_ns": latency_ns,
+        "samples": r["samples"],
+        "rss_before_mib": r["rss_before_kib"] / 1024,
+        "rss_peak_mib": r["rss_peak_kib"] / 1024,
+        "bytes_per_sample": grown / max(r["samples"], 1),
+        "valid": r["valid"],
+        "trace": trace,
+    }
+
+
+def measure_rss(args) -> dict[str, Any]:
+    out: dict[str, Any] = {"duration_ms": args.rss_duration_ms, "trace": args.rss_trace}
+    for name, module in (("ours", OURS), ("official", OFFICIAL)):
+        _log(f"{name}: peak RSS per sample (SingleStream {args.rss_duration_ms} ms)")
+        out[name] = rss_per_sample(module, args.rss_duration_ms, args.rss_trace, timeout=600)
+    ours, theirs = out["ours"].get("bytes_per_sample"), out["official"].get("bytes_per_sample")
+    out["ratio"] = _ratio(ours, theirs) if ours is not None and theirs is not None else float("nan")
+    return out
+
+
+def render_rss(rss: dict[str, Any]) -> str:
+    lines = [
+        f"Peak RSS per sample, SingleStream null SUT, {rss['duration_ms'] / 1000:g} s, trace "
+        f"{'on' if rss['trace'] else 'off'} (ru_maxrss delta over StartTest / samples issued, fresh process each)",
+        f"{'':10} {'samples':>12} {'expected ns':>12} {'RSS before MiB':>15} {'peak MiB':>10} {'bytes/sample':>13}"
+        f" {'result':>8}",
+    ]
+    for name in ("ours", "official"):
+        row = rss[name]
+        if "failed" in row:
+            lines.append(f"{name:10} failed: {row['failed']}")
+            continue
+        lines.append(
+            f"{name:10} {row['samples']:>12,} {row['expected_latency_ns']:>12,.0f} {row['rss_before_mib']:>15.1f}"
+            f" {row['rss_peak_mib']:>10.1f} {row['bytes_per_sample']:>13.1f}"
+            f" {'VALID' if row['valid'] else 'INVALID':>8}"
+        )
+    lines.append(f"{'ratio ours/official bytes per sample':40} {rss['ratio']:8.3f}")
+    return "\n".join(lines)
+
+
 def measure(args) -> dict[str, Any]:
     quick = args.quick
     rep = 1 if quick else args.repeat
@@ -254,6 +337,7 @@ def measure(args) -> dict[str, Any]:
     results["extra_ratios"] = {
         "Offline batch API vs official FastSUT": _ratio(med(("ours", "off_batch")), med(("official", "off_fast"))),
     }
+    results["rss"] = measure_rss(args)
     results["loadavg_end"] = os.getloadavg()
     return results
 
@@ -314,6 +398,8 @@ def render(results: dict[str, Any]) -> str:
         lines.append(f"{key:40} {r['ratio']:8.2f} {op + ' ' + str(r['target']):>10}  {'yes' if r['met'] else 'NO'}")
     for key, v in results["extra_ratios"].items():
         lines.append(f"{key:40} {v:8.2f}")
+    lines.append("")
+    lines.append(render_rss(results["rss"]))
     return "\n".join(lines)
 
 
@@ -335,7 +421,14 @@ def main() -> None:
     )
     parser.add_argument("--server-duration-ms", type=int, default=2000, help="min_duration of each Server run")
     parser.add_argument("--server-start-qps", type=float, default=20000.0, help="first target_qps tried")
+    parser.add_argument("--rss-only", action="store_true", help="only the peak-RSS-per-sample comparison")
+    parser.add_argument("--rss-duration-ms", type=int, default=10000, help="min_duration of the RSS runs")
+    parser.add_argument("--rss-trace", action="store_true", help="RSS runs with the trace log enabled")
     args = parser.parse_args()
+    if args.rss_only:
+        rss = measure_rss(args)
+        print(json.dumps(rss, indent=2) if args.json else render_rss(rss))
+        return
     started = time.perf_counter()
     results = measure(args)
     results["bench_wall_s"] = time.perf_counter() - started
