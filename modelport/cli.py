@@ -9,7 +9,10 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
+import warnings
 
 import click
 
@@ -62,34 +65,76 @@ def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("MODELPORT_DEBUG", "") not in ("", "0")
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt so every cleanup (``finally``) runs."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _one_line_warnings() -> None:
+    """Library warnings (torch, onnx) as one line each on stderr, like everything else we print."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: object = None,
+             line: str | None = None) -> None:
+        text = " ".join(str(message).split())
+        click.echo(f"modelport: warning: {category.__name__}: {text[:300]}", err=True)
+
+    warnings.showwarning = show
+
+
+def _invoke(argv: list[str]) -> object:
+    # make_context + invoke rather than cli.main: click's main turns Ctrl-C into a blank line plus Abort.
+    try:
+        with cli.make_context("modelport", argv) as ctx:
+            return cli.invoke(ctx)
+    except click.exceptions.Exit as e:  # --help, --version
+        return e.exit_code
+
+
+def _fail(argv: list[str], message: str, kind: str, code: int) -> None:
+    click.echo(f"modelport: error: {message}", err=True)
+    if "--json" in argv and not json_emitted():
+        # Scripts that asked for JSON get one object on stdout on failure too.
+        click.echo(json.dumps({"error": message, "kind": kind, "exit_code": code}))
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: every failure is one line on stderr and a non-zero exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     reset_json_emitted()
+    _one_line_warnings()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
-        rv = cli.main(args=argv, prog_name="modelport", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("modelport: aborted", err=True)
-        sys.exit(130)
+        rv = _invoke(argv)
     except ModelportError as e:
         if _debug_requested(argv):
             raise
-        click.echo(f"modelport: error: {e.format_message()}", err=True)
-        if "--json" in argv and not json_emitted():
-            # Scripts that asked for JSON get one object on stdout on failure too.
-            click.echo(json.dumps({"error": e.format_message(), "kind": type(e).__name__, "exit_code": e.exit_code}))
-        sys.exit(e.exit_code)
+        _fail(argv, e.format_message(), type(e).__name__, e.exit_code)
     except click.UsageError as e:
         # One line, like every other failure; the usage block is one --help away.
         where = e.ctx.command_path if e.ctx is not None else "modelport"
         click.echo(f"modelport: error: {' '.join(e.format_message().split())} (see '{where} --help')", err=True)
         sys.exit(e.exit_code)
     except click.ClickException as e:
-        e.show()
+        click.echo(f"modelport: error: {' '.join(e.format_message().split())}", err=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("modelport: interrupted", err=True)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("modelport: aborted", err=True)
         sys.exit(130)
+    except Terminated:
+        click.echo("modelport: terminated", err=True)
+        sys.exit(143)
+    except SystemExit as e:
+        # Our own code never calls sys.exit below this point: this came from the user's model code
+        # (a module that runs argparse at import, a constructor that exits).
+        if _debug_requested(argv):
+            raise
+        _fail(argv, f"the model's own code called sys.exit({e.code!r}) while modelport was running it",
+              "InputError", 2)
     except Exception as e:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if _debug_requested(argv):
             raise
@@ -97,6 +142,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"modelport: internal error: {type(e).__name__}: {msg[:500]} (re-run with --debug for the "
                    "traceback)", err=True)
         sys.exit(70)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -1,23 +1,27 @@
 """Errors a user can act on.
 
-Every failure a user can cause is a ``ModelportError``: the CLI prints its message on one line and exits
-with its ``exit_code``; no traceback unless ``--debug``. Library callers catch the subclasses.
+Every failure a user can cause is a ``ModelportError``: the CLI (and only the CLI) prints its message on one
+line and exits with its ``exit_code``; no traceback unless ``--debug``. Library callers catch the subclasses.
+This module is the floor of the package: it depends on nothing, the CLI framework included.
 """
 
 from __future__ import annotations
 
-import click
 
-
-class ModelportError(click.ClickException):
+class ModelportError(Exception):
     """A failure with a one-line message naming the problem and, where there is one, the way out."""
 
     exit_code = 1
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         text = message if not hint else f"{message}; {hint}"
-        super().__init__(" ".join(text.split("\n")))
+        self.message = " ".join(text.split("\n"))
+        super().__init__(self.message)
         self.hint = hint
+
+    def format_message(self) -> str:
+        """The one-line message the CLI prints after ``modelport: error:``."""
+        return self.message
 
 
 class InputError(ModelportError):

@@ -65,20 +65,86 @@ def atomic_path(final: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def claim(final: Path) -> Iterator[None]:
+    """Hold ``final`` for this process: a second writer fails at once (exit 2) instead of racing us.
+
+    The claim is a lock file beside ``final`` holding our pid; one left by a killed process is taken over.
+    """
+    lock = final.parent / f".{final.name}.modelport-lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().strip() or "0")
+            except (OSError, ValueError):
+                owner = 0
+            if owner and owner != os.getpid() and _pid_alive(owner):
+                raise InputError(f"{str(final)!r} is being written by another modelport run (pid {owner})",
+                                 "choose another --out, or wait for that run") from None
+            with contextlib.suppress(OSError):
+                lock.unlink()
+        except OSError as e:
+            raise InputError(f"cannot claim {str(final)!r}: {e.strerror or e}", "choose another --out") from None
+    else:
+        raise InputError(f"cannot claim {str(final)!r}: its lock {str(lock)!r} keeps reappearing",
+                         "choose another --out")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+    finally:
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+
+
+def check_new_dir(final: Path) -> None:
+    """``final`` may be created by us: absent, or an empty directory; never a symlink or anything else."""
+    if final.is_symlink():
+        raise InputError(f"output directory {str(final)!r} is a symbolic link",
+                         "give the real path it points to, or another --out")
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise InputError(f"output directory {str(final)!r} already exists and is not empty",
+                         "choose another --out or remove it")
+
+
 @contextlib.contextmanager
 def atomic_dir(final: str | os.PathLike[str]) -> Iterator[Path]:
-    """Like ``atomic_path`` for a directory of files that must appear together (e.g. .onnx + external data)."""
+    """Like ``atomic_path`` for a directory of files that must appear together (e.g. .onnx + external data).
+
+    ``final`` is claimed on entry and must be absent or an empty directory; the finished directory is
+    renamed onto it, which the OS refuses if anything appeared there meanwhile. Nothing this block did not
+    create is ever deleted.
+    """
     final = Path(final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    check_new_dir(final)
+    with claim(final):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        try:
+            yield tmp
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
+            try:
+                os.rename(tmp, final)  # onto an empty directory or nothing; never over files
+            except OSError as e:
+                raise InputError(f"output directory {str(final)!r} changed during the run ({e.strerror or e}); "
+                                 "nothing was written there", "choose another --out") from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:

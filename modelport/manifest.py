@@ -7,6 +7,8 @@ the run directory, so a run directory can be moved or copied as a whole.
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +21,8 @@ from modelport.spec import InputSpec
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
+# Artifact ids name folders (LoadGen logs, benchmarks): letters, digits, '.', '_', '-'; no separators, no "..".
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass
@@ -77,6 +81,7 @@ class SourceRecord:
     state_dict: str | None = None  # for kind == state_dict: the weights file
     was_training: bool = False  # the model arrived in train() mode and was switched to eval()
     trusted_pickle: bool = False
+    trusted_remote_code: bool = False  # a Hugging Face directory's own Python code ran (--trust-remote-code)
 
 
 @dataclass
@@ -145,15 +150,51 @@ def load_manifest(run_dir: str | Path) -> RunManifest:
         raise InputError(f"{str(run_dir)!r} is not a modelport run directory (no {MANIFEST_NAME})",
                          "create one with modelport convert")
     try:
-        return RunManifest.from_json(json.loads(path.read_text()))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        manifest = RunManifest.from_json(json.loads(path.read_text()))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
         raise InputError(f"{path} is corrupt: {e}") from None
+    check_contained(run_dir, manifest)
+    return manifest
+
+
+def inside(run_dir: str | Path, rel: str) -> Path:
+    """``run_dir/rel`` if it stays inside the run directory once symlinks are resolved, else ``ValueError``."""
+    if not isinstance(rel, str) or not rel or "\x00" in rel or os.path.isabs(rel):
+        raise ValueError("not a relative path")
+    root = Path(run_dir).resolve()
+    target = (root / rel).resolve()
+    if target != root and root not in target.parents:
+        raise ValueError("outside the run directory")
+    return target
+
+
+def check_contained(run_dir: str | Path, manifest: RunManifest) -> None:
+    """Every artifact id is a safe folder name, unique, and every path resolves inside the run directory.
+
+    A manifest is data anyone can edit: an id of ``../../victim`` or a path of ``/etc/passwd`` must never
+    make a later command read, write or delete outside the directory the user named.
+    """
+    seen: set[str] = set()
+    for a in manifest.artifacts:
+        if not isinstance(a.id, str) or not _SAFE_ID.fullmatch(a.id) or ".." in a.id:
+            raise InputError(f"manifest.json: artifact id {a.id!r} is not a plain name (letters, digits, '.', '_', "
+                             "'-')", "re-run modelport convert")
+        if a.id in seen:
+            raise InputError(f"manifest.json: artifact id {a.id!r} appears twice", "re-run modelport convert")
+        seen.add(a.id)
+        for rel in [a.path, *(f.path for f in a.files)]:
+            try:
+                inside(run_dir, rel)
+            except (ValueError, TypeError) as e:
+                raise InputError(f"manifest.json: artifact {a.id!r} names the path {rel!r}, {e}",
+                                 "every artifact file must lie inside the run directory; re-run modelport convert") \
+                    from None
 
 
 def verify_artifact_files(run_dir: str | Path, artifact: Artifact) -> None:
     """Every file of the artifact exists and still has its recorded sha256."""
     for f in artifact.files:
-        p = Path(run_dir) / f.path
+        p = inside(run_dir, f.path)
         if not p.is_file():
             raise InputError(f"artifact {artifact.id!r}: file {f.path!r} is missing from the run directory",
                              "re-run modelport convert")

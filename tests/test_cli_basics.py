@@ -45,10 +45,10 @@ def test_modelport_error_exit_code(monkeypatch, capsys):
     from modelport import cli as cli_mod
     from modelport.errors import InputError
 
-    def boom(**_kw):
+    def boom(*_a, **_kw):
         raise InputError("bad thing", "do the other thing")
 
-    monkeypatch.setattr(cli_mod.cli, "main", boom)
+    monkeypatch.setattr(cli_mod.cli, "invoke", boom)
     with pytest.raises(SystemExit) as ei:
         main(["zoo"])
     assert ei.value.code == 2

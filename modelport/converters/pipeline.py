@@ -23,7 +23,7 @@ from modelport.converters.example import example_args, export_specs, feed_for
 from modelport.converters.exported import Exported
 from modelport.converters.options import OPSET_MIN, ConvertOptions, resolve_exporter
 from modelport.errors import ExportError, InputError, ValidationFailed
-from modelport.fsutil import atomic_dir, ensure_writable_dir
+from modelport.fsutil import atomic_dir, check_new_dir, ensure_writable_dir
 from modelport.manifest import Artifact, ArtifactFile, RunManifest
 from modelport.progress import Progress
 from modelport.runners import Runner, load_runner
@@ -87,10 +87,8 @@ def default_run_dir(name: str) -> Path:
 
 
 def prepare_out(out: Path) -> bool:
-    """Refuse a non-empty ``out``; check it can be written. Returns whether we created it."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"output directory {str(out)!r} already exists and is not empty",
-                         "choose another --out or remove it")
+    """Refuse a non-empty or symlinked ``out``; check it can be written. Returns whether we created it."""
+    check_new_dir(out)
     created = not out.exists()
     ensure_writable_dir(out)
     try:

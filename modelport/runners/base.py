@@ -14,6 +14,8 @@ class RunnerOptions:
     #: intra-op threads; None = the library default. Recorded in reports.
     threads: int | None = None
     inter_op_threads: int | None = 1
+    #: allow code-executing pickle payloads inside a .pt2 artifact (the user's --trust-pickle)
+    trust_pickle: bool = False
 
 
 class Runner(ABC):

@@ -66,6 +66,8 @@ def load_torchscript(path: str | Path, input_names: list[str], output_names: lis
 
 def load_pt2(path: str | Path, input_names: list[str], output_names: list[str],
              options: RunnerOptions = RunnerOptions()) -> TorchModuleRunner:
-    program = torch.export.load(str(path))
+    from modelport.runners.pt2_archive import load_program
+
+    program = load_program(path, trust_pickle=options.trust_pickle)
     module = program.module()
     return TorchModuleRunner(module, input_names, output_names, options, kind="pt2")

@@ -14,6 +14,8 @@ from typing import Any
 
 from torch import nn
 
+from modelport.errors import InputError
+from modelport.manifest import SourceRecord
 from modelport.sources import hf, pickled, pt2, torchscript
 from modelport.sources import state_dict as state_dict_source
 from modelport.sources import zoo as zoo_source
@@ -21,8 +23,6 @@ from modelport.sources.base import LoadedModel, existing_path, verify_sha256
 from modelport.sources.detect import detect_kind
 from modelport.sources.metadata import EXTRA_FILE as METADATA_FILE
 from modelport.sources.metadata import dumps as metadata_json
-from modelport.errors import InputError
-from modelport.manifest import SourceRecord
 
 __all__ = ["LoadedModel", "load_source", "reload_source", "detect_kind", "parse_model_args",
            "METADATA_FILE", "metadata_json"]
@@ -46,7 +46,8 @@ def parse_model_args(text: str | None) -> dict[str, Any]:
 
 
 def load_source(source: str | None, *, state_dict: str | None = None, model_class: str | None = None,
-                model_args: dict[str, Any] | None = None, trust_pickle: bool = False, seed: int = 0) -> LoadedModel:
+                model_args: dict[str, Any] | None = None, trust_pickle: bool = False, trust_remote_code: bool = False,
+                seed: int = 0) -> LoadedModel:
     """Load the model named by ``source`` (and/or ``state_dict`` + ``model_class``), switched to eval().
 
     ``zoo:NAME`` builds a zoo model (``state_dict`` then loads weights into it). With ``model_class`` the
@@ -89,14 +90,16 @@ def load_source(source: str | None, *, state_dict: str | None = None, model_clas
     if kind == "torchscript":
         return torchscript.load(source, path)
     if kind == "pt2":
-        return pt2.load(source, path)
-    return hf.load(source, path)
+        return pt2.load(source, path, trust_pickle)
+    return hf.load(source, path, trust_remote_code)
 
 
-def reload_source(record: SourceRecord, *, trust_pickle: bool = False, seed: int = 0) -> nn.Module:
+def reload_source(record: SourceRecord, *, trust_pickle: bool = False, trust_remote_code: bool = False,
+                  seed: int = 0) -> nn.Module:
     """Rebuild the eager module a run was made from, in eval(); the source file must be unchanged.
 
-    A pickled model needs ``trust_pickle`` again: a manifest alone is no consent to run a file's code.
+    A pickled model needs ``trust_pickle`` again, a Hugging Face directory with its own code
+    ``trust_remote_code``: a manifest alone is no consent to run a file's code.
     """
     if record.kind == "zoo":
         return zoo_source.rebuild(record, seed)
@@ -110,5 +113,5 @@ def reload_source(record: SourceRecord, *, trust_pickle: bool = False, seed: int
     if record.kind == "torchscript":
         return torchscript.rebuild(path)
     if record.kind == "pt2":
-        return pt2.rebuild(path)
-    return hf.rebuild(path)
+        return pt2.rebuild(path, trust_pickle)
+    return hf.rebuild(path, trust_remote_code)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +18,30 @@ from modelport.errors import InputError
 from modelport.fsutil import sha256_file
 from modelport.manifest import SourceRecord
 from modelport.spec import InputSpec
+
+
+@contextlib.contextmanager
+def user_code(what: str) -> Iterator[None]:
+    """Run the user's Python (a module import, a constructor) so that it cannot speak or exit for us.
+
+    Its prints go to stderr after it returns (stdout is ours: ``--json`` writes one object there), and a
+    ``sys.exit`` inside it (argparse at import time, a constructor that exits) becomes an ``InputError`` that
+    names it, with the first line it printed, instead of ending modelport with the user code's exit code.
+    """
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            yield
+    except SystemExit as e:
+        said = next((line.strip() for line in captured.getvalue().splitlines() if line.strip()), "")
+        raise InputError(f"{what} called sys.exit({e.code!r})" + (f" after printing {said[:200]!r}" if said else ""),
+                         "model code must not exit or parse the command line at import; guard it with "
+                         "if __name__ == '__main__'") from None
+    except BaseException:
+        raise
+    else:
+        sys.stderr.write(captured.getvalue())
+
 
 TRAINING_WARNING = "model was in training mode; switched to eval() (dropout/batch-norm would make exports differ)"
 

@@ -13,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from modelport.errors import InputError
+from modelport.sources.base import user_code
 
 _FORMAT_HINT = "use --model-class pkg.module:Class or --model-class path/to/file.py:Class"
 
@@ -52,7 +53,11 @@ def _import_file(path_text: str) -> Any:
     # Let the file import its neighbours, as it would when run from its own directory.
     sys.path.insert(0, str(path.parent))
     try:
-        spec.loader.exec_module(module)
+        with user_code(f"importing model class file {path_text!r}"):
+            spec.loader.exec_module(module)
+    except InputError:
+        sys.modules.pop(name, None)
+        raise
     except SyntaxError as e:
         sys.modules.pop(name, None)
         raise InputError(f"model class file {path_text!r} has a syntax error at line {e.lineno}: {e.msg}",
@@ -71,7 +76,10 @@ def _import_file(path_text: str) -> Any:
 
 def _import_module(module_name: str) -> Any:
     try:
-        return importlib.import_module(module_name)
+        with user_code(f"importing module {module_name!r}"):
+            return importlib.import_module(module_name)
+    except InputError:
+        raise
     except ModuleNotFoundError as e:
         missing = e.name or module_name
         what = f"module {module_name!r} cannot be imported" + (
@@ -107,7 +115,10 @@ def import_model_class(spec: str) -> Any:
 def construct(spec: str, model_args: dict[str, Any] | None) -> nn.Module:
     cls = import_model_class(spec)
     try:
-        model = cls(**(model_args or {}))
+        with user_code(f"constructing {spec}"):
+            model = cls(**(model_args or {}))
+    except InputError:
+        raise
     except TypeError as e:
         raise InputError(f"cannot construct {spec} with --model-args {model_args or {}}: {e}",
                          "pass the constructor's keyword arguments with --model-args JSON") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +14,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from modelport.errors import InputError, UnsafePickleError
+from modelport.manifest import SourceRecord
 from modelport.sources import pickled
 from modelport.sources.base import LoadedModel, finish, sha256_path, switch_to_eval
 from modelport.sources.detect import first_line
-from modelport.errors import InputError, UnsafePickleError
-from modelport.manifest import SourceRecord
 from modelport.spec import InputSpec, make_inputs
 
 EXAMPLE_BATCH, EXAMPLE_SEQ = 2, 16
@@ -109,7 +110,42 @@ def _transformers() -> Any:
     return transformers
 
 
-def _read_model(path: Path) -> tuple[nn.Module, str]:
+def custom_code(path: Path) -> list[str]:
+    """What in ``config.json`` would make transformers import Python files from the directory (empty: none).
+
+    Read as plain JSON, before transformers sees the directory: transformers itself would prompt on a
+    terminal ("Do you wish to run the custom code?") and run the files on "y".
+    """
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise InputError(f"cannot read {str(path / 'config.json')!r}: {e}", "re-save the model with save_pretrained") \
+            from None
+    if not isinstance(config, dict):
+        raise InputError(f"{str(path / 'config.json')!r} is not a JSON object",
+                         "re-save the model with save_pretrained")
+    found = []
+    for key in ("auto_map", "custom_pipelines"):
+        value = config.get(key)
+        if value:
+            refs = sorted({str(v) for v in (value.values() if isinstance(value, dict) else [value])})
+            found.append(f"{key} ({', '.join(refs)})")
+    found += [f"{p.name}" for p in sorted(path.glob("*.py"))] if found else []
+    return found
+
+
+def _check_code(path: Path, trust_remote_code: bool) -> None:
+    if trust_remote_code:
+        return
+    found = custom_code(path)
+    if found:
+        raise InputError(f"the Hugging Face directory {str(path)!r} needs its own Python code to load: "
+                         f"{', '.join(found)}",
+                         "pass --trust-remote-code to run it (only for directories you trust)")
+
+
+def _read_model(path: Path, trust_remote_code: bool = False) -> tuple[nn.Module, str]:
+    _check_code(path, trust_remote_code)
     tf = _transformers()
     has_weights = any((path / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json",
                                                      "pytorch_model.bin", "pytorch_model.bin.index.json"))
@@ -118,16 +154,19 @@ def _read_model(path: Path) -> tuple[nn.Module, str]:
                          "save the model with model.save_pretrained(DIR)")
     with _offline():
         try:
-            config = tf.AutoConfig.from_pretrained(str(path), local_files_only=True)
+            # An explicit trust_remote_code=False makes transformers raise instead of prompting, should custom
+            # code be referenced somewhere _check_code does not look.
+            config = tf.AutoConfig.from_pretrained(str(path), local_files_only=True,
+                                                   trust_remote_code=trust_remote_code)
         except Exception as e:
             raise InputError(f"cannot read the Hugging Face config in {str(path)!r}: {first_line(e)}",
                              "re-save the model with save_pretrained") from None
         arch = (getattr(config, "architectures", None) or [None])[0]
-        cls = getattr(tf, arch, None) if arch else None
+        cls = getattr(tf, arch, None) if arch and not trust_remote_code else None
         cls_name = arch if cls is not None else "AutoModel"
         cls = cls or tf.AutoModel
         # transformers reads .bin weights with weights_only itself; safetensors is preferred when present.
-        options = {"local_files_only": True, "output_loading_info": True,
+        options = {"local_files_only": True, "output_loading_info": True, "trust_remote_code": trust_remote_code,
                    "use_safetensors": (path / "model.safetensors").is_file() or None}
         try:
             with _quiet(tf):
@@ -204,20 +243,21 @@ def _probe_outputs(model: nn.Module, specs: list[InputSpec]) -> list[str]:
     return _output_names(out)
 
 
-def build(path: Path) -> tuple[nn.Module, list[InputSpec], list[str], str, bool]:
+def build(path: Path, trust_remote_code: bool = False) -> tuple[nn.Module, list[InputSpec], list[str], str, bool]:
     """(wrapper in eval mode, input specs, output names, class name, whether the model was in training mode)."""
-    model, class_name = _read_model(path)
+    model, class_name = _read_model(path, trust_remote_code)
     wrapper, specs = _adapt(model)
     was_training = switch_to_eval(model)
     wrapper.eval()
     return wrapper, specs, _probe_outputs(model, specs), class_name, was_training
 
 
-def load(spec: str, path: Path) -> LoadedModel:
-    wrapper, specs, outputs, class_name, was_training = build(path)
-    record = SourceRecord(kind="hf", spec=spec, path=str(path), sha256=sha256_path(path), model_class=class_name)
+def load(spec: str, path: Path, trust_remote_code: bool = False) -> LoadedModel:
+    wrapper, specs, outputs, class_name, was_training = build(path, trust_remote_code)
+    record = SourceRecord(kind="hf", spec=spec, path=str(path), sha256=sha256_path(path), model_class=class_name,
+                          trusted_remote_code=trust_remote_code)
     return finish(wrapper, specs, outputs, record, was_training=was_training)
 
 
-def rebuild(path: Path) -> nn.Module:
-    return build(path)[0].eval()
+def rebuild(path: Path, trust_remote_code: bool = False) -> nn.Module:
+    return build(path, trust_remote_code)[0].eval()

@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from modelport.sources.base import LoadedModel, finish, sha256_path
-from modelport.sources.detect import first_line
 from modelport.errors import InputError, UnsafePickleError
 from modelport.manifest import SourceRecord
+from modelport.sources.base import LoadedModel, finish, sha256_path
+from modelport.sources.detect import first_line
 
 WAYS_FORWARD = ("either save a state_dict (torch.save(model.state_dict(), FILE)) and pass --state-dict FILE "
                 "--model-class MODULE:CLASS, or pass --trust-pickle (it executes code from the file; "

@@ -9,11 +9,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from modelport.errors import InputError, ModelportError
+from modelport.manifest import SourceRecord
+from modelport.runners.pt2_archive import load_program
 from modelport.sources import metadata
 from modelport.sources.base import LoadedModel, finish, sha256_path, torch_dtype_name
 from modelport.sources.detect import first_line
-from modelport.errors import InputError, ModelportError
-from modelport.manifest import SourceRecord
 from modelport.spec import InputSpec, is_float
 
 # The example size of a dynamic axis: never 1, which exporters specialise on (design note §4 row 11).
@@ -26,12 +27,12 @@ _MODE_ARGS = {_aten.dropout.default: 2, _aten.native_dropout.default: 2, _aten.b
 _TRAINING_ONLY = {_aten._native_batch_norm_legit_functional.default, _aten._native_batch_norm_legit.default}
 
 
-def read(path: Path) -> tuple[torch.export.ExportedProgram, str]:
+def read(path: Path, trust_pickle: bool = False) -> tuple[torch.export.ExportedProgram, str]:
     extra = {metadata.EXTRA_FILE: ""}
     try:
-        # A file handle, not the path: torch.export.load insists on a ".pt2" suffix for paths.
-        with open(path, "rb") as f:
-            program = torch.export.load(f, extra_files=extra)
+        program = load_program(path, trust_pickle=trust_pickle, extra_files=extra)
+    except ModelportError:
+        raise
     except Exception as e:
         raise InputError(f"cannot load .pt2 program {str(path)!r}: {first_line(e)}",
                          "re-save it with torch.export.save") from None
@@ -140,17 +141,17 @@ def _module(program: torch.export.ExportedProgram) -> tuple[nn.Module, bool]:
     return gm, was_training
 
 
-def load(spec: str, path: Path) -> LoadedModel:
-    program, meta = read(path)
+def load(spec: str, path: Path, trust_pickle: bool = False) -> LoadedModel:
+    program, meta = read(path, trust_pickle)
     module, was_training = _module(program)
     inputs, outputs, warns = metadata.loads(meta)
     if not inputs:
         inputs, more = input_specs(program)
         warns += more
-    record = SourceRecord(kind="pt2", spec=spec, path=str(path), sha256=sha256_path(path))
+    record = SourceRecord(kind="pt2", spec=spec, path=str(path), sha256=sha256_path(path), trusted_pickle=trust_pickle)
     return finish(module, inputs, outputs, record, warns, was_training=was_training)
 
 
-def rebuild(path: Path) -> nn.Module:
-    program, _ = read(path)
+def rebuild(path: Path, trust_pickle: bool = False) -> nn.Module:
+    program, _ = read(path, trust_pickle)
     return _module(program)[0]

@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from modelport import zoo
+from modelport.errors import InputError
+from modelport.manifest import SourceRecord
 from modelport.sources import classes, pickled
 from modelport.sources.base import LoadedModel, existing_path, finish, sha256_path
 from modelport.sources.detect import detect_kind, first_line, is_safetensors
-from modelport.errors import InputError
-from modelport.manifest import SourceRecord
 from modelport.spec import InputSpec
 
 # Training checkpoints often wrap the weights: {"epoch": 3, "state_dict": {...}, "optimizer": {...}}.

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import torch
 
+from modelport.errors import InputError
+from modelport.manifest import SourceRecord
 from modelport.sources import metadata
 from modelport.sources.base import LoadedModel, finish, sha256_path
 from modelport.sources.detect import first_line
-from modelport.errors import InputError
-from modelport.manifest import SourceRecord
 
 
 def read(path: Path) -> tuple[torch.jit.ScriptModule, str]:

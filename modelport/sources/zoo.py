@@ -7,8 +7,8 @@ from typing import Any
 from torch import nn
 
 from modelport import zoo
-from modelport.sources.base import LoadedModel, finish
 from modelport.manifest import SourceRecord
+from modelport.sources.base import LoadedModel, finish
 
 PREFIX = "zoo:"
 

@@ -1,0 +1,288 @@
+"""Hostile and careless input: no code runs without a trust flag, nothing outside the user's paths is read,
+written or deleted, and every failure is one line on stderr with exit 2.
+
+Each code-execution test also loads its payload once *with* the trust flag and sees the marker appear, so a
+payload that silently stopped working (a torch change) fails the test instead of passing it vacuously.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import security_helpers as hostile
+from convert_helpers import run_cli
+
+from modelport.errors import InputError, UnsafePickleError
+from modelport.runners.load import load_runner
+from modelport.runners.base import RunnerOptions
+from modelport.runners import pt2_archive
+from modelport.sources import load_source
+
+PT2_ATTACKS = [hostile.pt2_with_pickled_weight, hostile.pt2_with_opaque_constant, hostile.pt2_with_evil_sample_inputs]
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("modelport: error: "), err
+    return lines[0]
+
+
+def cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The installed command in a fresh process, as a user runs it (no terminal: no progress)."""
+    return subprocess.run([sys.executable, "-m", "modelport.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+
+
+# -- 1. .pt2 archives -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("attack", PT2_ATTACKS, ids=lambda f: f.__name__)
+def test_pt2_payload_never_runs_without_trust(tmp_path, attack):
+    marker = tmp_path / "pwned"
+    path = attack(tmp_path / "evil.pt2", marker)
+    with pytest.raises(UnsafePickleError, match=r"io\.open.*--trust-pickle"):
+        load_source(str(path))
+    with pytest.raises(UnsafePickleError):
+        load_runner("pt2", path, ["x"], ["y"])  # how validate and bench open a run's .pt2 artifact
+    assert not marker.exists()
+
+
+def test_pt2_payloads_are_real(tmp_path):
+    """With the flag the payloads do run: the refusals above are not refusing something harmless."""
+    for attack in (hostile.pt2_with_pickled_weight, hostile.pt2_with_evil_sample_inputs):
+        marker = tmp_path / f"pwned-{attack.__name__}"
+        path = attack(tmp_path / f"{attack.__name__}.pt2", marker)
+        with pytest.raises(Exception):  # noqa: B017 - the crafted file is no valid program once unpickled
+            pt2_archive.load_program(path, trust_pickle=True)
+        assert marker.exists()
+
+
+def test_pt2_load_is_weights_only_even_if_the_scan_misses(tmp_path, monkeypatch):
+    """Second layer: a payload the static scan did not foresee still cannot unpickle code."""
+    marker = tmp_path / "pwned"
+    path = hostile.pt2_with_pickled_weight(tmp_path / "evil.pt2", marker)
+    monkeypatch.setattr(pt2_archive, "unsafe_globals", lambda p: [])
+    with pytest.raises(UnsafePickleError, match=r"io\.open"):
+        pt2_archive.load_program(path)
+    assert not marker.exists()
+    assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ  # the guard restores the environment
+
+
+def test_plain_pt2_still_loads(tmp_path):
+    path = hostile.save_pt2(tmp_path / "ok.pt2")
+    assert pt2_archive.unsafe_globals(path) == []
+    assert load_source(str(path)).module is not None
+
+
+def test_convert_refuses_evil_pt2_in_one_line(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    path = hostile.pt2_with_pickled_weight(tmp_path / "evil.pt2", marker)
+    code, out, err = run_cli(capsys, "convert", path, "--to", "onnx", "--out", tmp_path / "run")
+    assert code == 2
+    assert "io.open" in one_error_line(err)
+    assert not marker.exists() and not (tmp_path / "run").exists()
+
+
+# -- 2. manifests name only paths inside the run directory ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    code = subprocess.run([sys.executable, "-m", "modelport.cli", "convert", "zoo:tiny-cnn", "--to", "torchscript",
+                           "--out", str(run), "--no-validate", "--quiet"], capture_output=True, text=True,
+                          timeout=300).returncode
+    assert code == 0
+    return run
+
+
+def _tampered(tiny_run: Path, tmp_path: Path, change) -> Path:
+    run = tmp_path / "work" / "run"
+    shutil.copytree(tiny_run, run)
+    data = json.loads((run / "manifest.json").read_text())
+    change(data["artifacts"][0])
+    (run / "manifest.json").write_text(json.dumps(data))
+    return run
+
+
+def test_bench_never_touches_a_folder_an_artifact_id_points_at(tiny_run, tmp_path):
+    victim = tmp_path / "victim"
+    (victim / "Offline").mkdir(parents=True)
+    (victim / "Offline" / "keep.txt").write_text("mine")
+    run = _tampered(tiny_run, tmp_path, lambda a: a.update(id="../../victim"))
+    r = cli("bench", run, "--scenario", "Offline", "--profile", "quick")
+    assert r.returncode == 2
+    assert "../../victim" in one_error_line(r.stderr)
+    assert (victim / "Offline" / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in victim.rglob("*")) == ["Offline", "keep.txt"]
+
+
+@pytest.mark.parametrize("path", ["../outside.ts", "/etc/hostname", "sub/../../outside.ts"])
+def test_validate_never_loads_a_file_outside_the_run(tiny_run, tmp_path, path):
+    run = _tampered(tiny_run, tmp_path, lambda a: (a.update(path=path), a["files"][0].update(path=path)))
+    shutil.copy(run / "model.ts", run.parent / "outside.ts")
+    r = cli("validate", run)
+    assert r.returncode == 2
+    assert repr(path) in one_error_line(r.stderr) and "inside the run directory" in r.stderr
+
+
+def test_symlink_out_of_the_run_is_refused(tiny_run, tmp_path):
+    run = _tampered(tiny_run, tmp_path, lambda a: None)
+    outside = tmp_path / "elsewhere.ts"
+    shutil.move(run / "model.ts", outside)
+    (run / "model.ts").symlink_to(outside)
+    r = cli("validate", run)
+    assert r.returncode == 2 and "outside the run directory" in one_error_line(r.stderr)
+
+
+# -- 3. --out is claimed, never wiped ----------------------------------------------------------------------------
+
+def test_out_with_a_file_is_refused_and_kept(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--to", "torchscript", "--out", out, "--no-validate")
+    assert code == 2 and "not empty" in one_error_line(err)
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_out_held_by_another_run_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / ".out.modelport-lock").write_text(str(holder.pid))
+        code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--to", "torchscript", "--out", out,
+                               "--no-validate")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 2 and f"pid {holder.pid}" in one_error_line(err)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_stale_lock_of_a_dead_run_is_taken_over(tmp_path, capsys):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".out.modelport-lock").write_text(str(dead.pid))
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--to", "torchscript", "--out", tmp_path / "out",
+                           "--no-validate")
+    assert code == 0, err
+    assert (tmp_path / "out" / "manifest.json").is_file()
+    assert not (tmp_path / ".out.modelport-lock").exists()
+
+
+def test_file_appearing_in_out_during_the_run_is_kept(tmp_path, monkeypatch):
+    from modelport import fsutil
+
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="changed during the run"), fsutil.atomic_dir(out) as stage:
+        (stage / "artifact").write_text("ours")
+        out.mkdir()
+        (out / "theirs.txt").write_text("theirs")
+    assert (out / "theirs.txt").read_text() == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder, no lock left
+
+
+def test_out_that_is_a_symlink_is_refused_before_any_work(tmp_path, capsys):
+    target = tmp_path / "target"
+    target.mkdir()
+    (tmp_path / "link").symlink_to(target)
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--to", "torchscript", "--out", tmp_path / "link",
+                           "--no-validate")
+    assert code == 2 and "symbolic link" in one_error_line(err)
+    assert not any(target.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "target"]
+
+
+# -- 4. Hugging Face directories with their own code ------------------------------------------------------------
+
+def test_hf_remote_code_is_refused_without_a_prompt(tmp_path):
+    pytest.importorskip("transformers")
+    marker = tmp_path / "pwned"
+    hf = hostile.hf_dir_with_remote_code(tmp_path / "hf", marker)
+    r = subprocess.run([sys.executable, "-m", "modelport.cli", "convert", str(hf), "--to", "onnx", "--out",
+                        str(tmp_path / "run"), "--json"], capture_output=True, text=True, timeout=300,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 2
+    line = one_error_line(r.stderr)
+    assert "auto_map" in line and "--trust-remote-code" in line
+    assert json.loads(r.stdout)["exit_code"] == 2  # stdout is exactly one JSON object: no prompt text
+    assert not marker.exists() and not (tmp_path / "run").exists()
+
+
+def test_hf_remote_code_runs_with_the_flag(tmp_path):
+    pytest.importorskip("transformers")
+    marker = tmp_path / "pwned"
+    hf = hostile.hf_dir_with_remote_code(tmp_path / "hf", marker)
+    loaded = load_source(str(hf), trust_remote_code=True)
+    assert marker.exists() and loaded.record.trusted_remote_code
+
+
+# -- 8. user code that exits -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body", [
+    "import sys\nclass Net(nn.Module):\n    def __init__(self):\n        sys.exit(0)\n",
+    "import argparse\nargparse.ArgumentParser().parse_args(['--nope'])\nclass Net(nn.Module):\n    pass\n",
+])
+def test_model_code_that_exits_is_the_models_failure(tmp_path, body):
+    import torch
+
+    (tmp_path / "net.py").write_text("from torch import nn\n" + body)
+    torch.save({"w": torch.zeros(1)}, tmp_path / "w.pt")
+    r = cli("convert", "--state-dict", tmp_path / "w.pt", "--model-class", f"{tmp_path / 'net.py'}:Net",
+            "--input", "x:1x3", "--out", tmp_path / "run")
+    assert r.returncode == 2
+    assert "called sys.exit" in one_error_line(r.stderr)
+    assert r.stdout == "" and not (tmp_path / "run").exists()
+
+
+# -- 5. signals --------------------------------------------------------------------------------------------------
+
+SLOW_MODEL = textwrap.dedent("""
+    import pathlib, time
+    import torch
+    from torch import nn
+
+    class Slow(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            if not torch.jit.is_scripting() and not torch.compiler.is_compiling():
+                pathlib.Path(__file__).with_name("exporting").touch()
+                time.sleep(30)
+            return self.fc(x)
+""")
+
+
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "aborted")])
+def test_signal_during_convert_leaves_nothing(tmp_path, sig, code, word):
+    import torch
+
+    from modelport.sources.classes import split_spec  # noqa: F401 - the model file is imported by path
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "slow.py").write_text(SLOW_MODEL)
+    torch.save({"fc.weight": torch.zeros(2, 3), "fc.bias": torch.zeros(2)}, work / "w.pt")
+    proc = subprocess.Popen([sys.executable, "-m", "modelport.cli", "convert", "--state-dict", str(work / "w.pt"),
+                             "--model-class", f"{work / 'slow.py'}:Slow", "--input", "x:1x3", "--to", "torchscript",
+                             "--method", "trace", "--out", str(work / "run")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (work / "exporting").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert err.strip() == f"modelport: {word}"
+    assert sorted(p.name for p in work.iterdir()) == ["exporting", "slow.py", "w.pt"]
