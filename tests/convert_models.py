@@ -1,4 +1,5 @@
-"""Small models for the convert tests; each exercises one exporter behaviour (converters.md §6)."""
+"""Small models for the convert tests; each exercises one exporter behaviour (docs/decisions.md, "Convert
+acceptance cases")."""
 
 from __future__ import annotations
 

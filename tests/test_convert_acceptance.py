@@ -1,4 +1,5 @@
-"""The acceptance cases of converters.md §6 that belong to convert: A1-A7, A10-A13, and --opset min."""
+"""The acceptance cases of docs/decisions.md ("Convert acceptance cases") that belong to convert: A1-A7, A10-A13,
+and --opset min."""
 
 from __future__ import annotations
 

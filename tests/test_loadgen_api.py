@@ -1,4 +1,5 @@
-"""The Python surface of `mlperf_loadgen` 6.0.17 (loadgen.md §1): names, defaults, enum values and
+"""The Python surface of `mlperf_loadgen` 6.0.17 (docs/decisions.md, "LoadGen: C++ core, drop-in API"): names,
+defaults, enum values and
 argument checking, compared field by field with the official module; plus our extensions."""
 
 from __future__ import annotations

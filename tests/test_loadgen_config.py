@@ -1,4 +1,4 @@
-"""mlperf.conf / user.conf parsing and precedence (TestSettings.FromConfig), loadgen.md §4.
+"""mlperf.conf / user.conf parsing and precedence (TestSettings.FromConfig); docs/decisions.md, "LoadGen: conf files".
 
 Every check runs against ours and the official module: the expectations were read in the official
 source and confirmed against it. conf_type=1 has process-wide state (only the first call loads the

@@ -1,4 +1,5 @@
-"""Early stopping (loadgen.md §3): the query counts it needs, the number of queries it discards, the
+"""Early stopping (docs/decisions.md, "LoadGen: metrics, validity and early stopping"): the query counts it
+needs, the number of queries it discards, the
 percentile estimates and the Server "would need N more queries" figure, against an independent
 binomial reference (confidence 0.99, tolerance 0)."""
 

@@ -1,4 +1,5 @@
-"""Faults where ours must do better than the official LoadGen (loadgen.md §6, issue 5): bad response
+"""Faults where ours must do better than the official LoadGen (docs/decisions.md, "LoadGen: faults raise, never
+crash or hang"): bad response
 ids are a LoadGenError, not a segfault; a double completion is an error; a SUT that stops
 completing gets an error after completion_timeout_s instead of a hang; callback exceptions and
 unwritable log folders raise, and the next StartTest in the same process works.
@@ -279,7 +280,8 @@ def test_unwritable_log_dir_raises_before_the_test(h, lg, tmp_path):
 
 
 def test_completions_from_many_short_lived_threads(h, lg):
-    # the official module segfaults on this pattern (its own py_demo_offline, loadgen.md §8.4)
+    # the official module segfaults on this pattern (its own py_demo_offline; docs/decisions.md, "LoadGen: faults
+    # raise, never crash or hang")
     threads = []
 
     def issue(qs):

@@ -1,4 +1,4 @@
-"""Log files in the official formats (loadgen.md §5): summary lines and number formatting, the
+"""Log files in the official formats (docs/decisions.md, "LoadGen: log files"): summary lines and number formatting, the
 `:::MLLOG` detail log (line format, key order, value types), the accuracy JSON byte-for-byte,
 the trace JSON when enabled, and the file names."""
 

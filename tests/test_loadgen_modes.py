@@ -1,7 +1,8 @@
 """Test modes and sample-selection knobs: AccuracyOnly covers every sample exactly once (with the
 loadable-set chunks, Offline one query per chunk, MultiStream contiguous padded queries),
 SubmissionRun = accuracy pass + performance pass, FindPeakPerformance on Server, and the
-performance_issue_* / *_count_override knobs (loadgen.md §2.3, §2.7, §2.8)."""
+performance_issue_* / *_count_override knobs (docs/decisions.md, "LoadGen: same seeds, same samples" and
+"LoadGen: scenarios, modes and sample selection")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Each scenario in performance mode on SUTs with known service times: the headline metric lands
-within tolerance of the known value and validity follows the rules of loadgen.md §3.
+within tolerance of the known value and validity follows the rules in docs/decisions.md, "LoadGen: metrics,
+validity and early stopping".
 
 Tolerances are wide on purpose (2 shared cores, Python SUT threads); the metric is still pinned
 from both sides, so a wrong clock, unit or definition fails.

@@ -1,4 +1,5 @@
-"""Token latencies (use_token_latencies, loadgen.md §2.9): TTFT from FirstTokenComplete, TPOT from
+"""Token latencies (use_token_latencies; docs/decisions.md, "LoadGen: token latencies"): TTFT from
+FirstTokenComplete, TPOT from
 the completion's n_tokens, the Server TTFT/TPOT constraints, the token lines of the summary and the
 token fields of the accuracy log (the latter compared byte for byte with the official module)."""
 

@@ -1,4 +1,4 @@
-"""One runner per backend, shared by validators and benchmarks (design decision 7).
+"""One runner per backend, shared by validators and benchmarks (docs/decisions.md, "One runner per backend").
 
 A runner loads one artifact (or wraps the eager module) and runs a feed of numpy arrays keyed by input name,
 returning numpy arrays keyed by output name. Nothing else in modelport loads an artifact.

@@ -17,7 +17,8 @@ from modelport.sources.base import LoadedModel, finish, sha256_path, torch_dtype
 from modelport.sources.detect import first_line
 from modelport.spec import InputSpec, is_float
 
-# The example size of a dynamic axis: never 1, which exporters specialise on (design note §4 row 11).
+# The example size of a dynamic axis: never 1, which exporters specialise on
+# (docs/decisions.md, "Dynamic axes: example size 2").
 DYNAMIC_EXAMPLE = 2
 
 _aten = torch.ops.aten
