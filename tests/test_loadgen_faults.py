@@ -36,13 +36,14 @@ class Harness:
         self.issued.extend((q.id, q.index) for q in qs)
         self.lg.QuerySamplesComplete([self.lg.QuerySampleResponse(q.id, 0, 0) for q in qs])
 
-    def start(self, **settings):
+    def start(self, qsl=None, **settings):
         self.runs += 1
         outdir = self.outdir / f"run{self.runs}"
         outdir.mkdir()
+        self.last_outdir = outdir  # also when StartTest raises
         base = {"scenario": "SingleStream", "min_duration_ms": 0, "min_query_count": 20}
         ts = make_settings(self.lg, {**base, **settings})
-        self.lg.StartTestWithLogSettings(self.sut, self.qsl, ts, make_log_settings(self.lg, outdir))
+        self.lg.StartTestWithLogSettings(self.sut, qsl or self.qsl, ts, make_log_settings(self.lg, outdir))
         return outdir
 
     def detail(self, outdir):
@@ -328,3 +329,99 @@ def test_overlapping_start_test_is_refused(h, lg, tmp_path):
     h.start()
     assert len(outcome) == 1 and "already running" in outcome[0]
     h.check_healthy()
+
+
+def assert_logged_as_aborted(h, outdir, reason):
+    """The summary and detail log of an aborted test say so, with the reason, and never claim no errors."""
+    summary = h.summary(outdir)
+    assert "No errors encountered" not in summary
+    assert "Result is : INVALID" in summary
+    assert "Test aborted : " in summary and reason in summary.split("Test aborted : ", 1)[1].splitlines()[0]
+    assert "ERROR" in summary.splitlines()[-1]
+    errors = detail_errors(h.detail(outdir))
+    aborted = [e for e in errors if str(e["value"]).startswith("Test aborted: ")]
+    assert len(aborted) == 1 and reason in aborted[0]["value"], errors
+    assert detail_values(h.detail(outdir))["sut_name"] == "PySUT"
+
+
+@pytest.mark.parametrize("callback", ["issue", "flush", "load", "unload"])
+def test_callback_exception_is_logged_as_an_abort(h, callback):
+    def boom(*_):
+        raise BoomError(f"{callback} failed")
+
+    setattr(h, f"on_{callback}", boom)
+    with pytest.raises(BoomError):
+        h.start(completion_timeout_s=5)
+    assert_logged_as_aborted(h, h.last_outdir, f"BoomError: {callback} failed")
+    h.check_healthy()
+
+
+@pytest.mark.parametrize("mode", ["AccuracyOnly", "SubmissionRun"])
+def test_exception_in_the_accuracy_pass_is_logged_as_an_abort(h, mode):
+    def issue(qs):
+        h.complete_now(qs)
+        if len(h.issued) == 3:
+            raise BoomError("third")
+
+    h.on_issue = issue
+    with pytest.raises(BoomError):
+        h.start(mode=mode, completion_timeout_s=5)
+    assert_logged_as_aborted(h, h.last_outdir, "BoomError: third")
+    h.check_healthy()
+
+
+def test_completion_timeout_is_logged_as_an_abort(h, lg):
+    h.on_issue = lambda qs: h.issued.extend((q.id, q.index) for q in qs)  # never completes
+    with pytest.raises(lg.LoadGenError) as info:
+        h.start(completion_timeout_s=0.2)
+    assert_logged_as_aborted(h, h.last_outdir, "SUT completed no sample for")
+    # the reason is logged once, as the abort
+    assert str(info.value) in h.summary(h.last_outdir)
+    assert len(detail_errors(h.detail(h.last_outdir))) == 1
+    h.check_healthy()
+
+
+def test_failing_sut_name_is_logged_as_an_abort(lg, tmp_path):
+    def name():
+        raise BoomError("no name")
+
+    qdl = lg.ConstructQDL(lambda qs: None, lambda: None, name)
+    qsl = lg.ConstructQSL(4, 4, lambda s: None, lambda s: None)
+    try:
+        with pytest.raises(BoomError):
+            lg.StartTestWithLogSettings(qdl, qsl, make_settings(lg, {}), make_log_settings(lg, tmp_path))
+    finally:
+        lg.DestroyQDL(qdl)
+        lg.DestroyQSL(qsl)
+    summary = (tmp_path / "mlperf_log_summary.txt").read_text()
+    assert "Test aborted : BoomError: no name" in summary and "No errors encountered" not in summary
+
+
+@pytest.mark.parametrize("mode", ["PerformanceOnly", "AccuracyOnly", "SubmissionRun", "FindPeakPerformance"])
+def test_qsl_with_no_samples_is_refused(h, lg, mode):
+    empty = lg.ConstructQSL(0, 0, lambda s: h.on_load(s), lambda s: None)
+    loaded = []
+    h.on_load = loaded.append
+    try:
+        with pytest.raises(lg.LoadGenError, match="0 samples") as info:
+            h.start(qsl=empty, mode=mode, scenario="Server" if mode == "FindPeakPerformance" else "SingleStream")
+    finally:
+        lg.DestroyQSL(empty)
+    assert h.issued == [] and loaded == []
+    assert str(info.value).count("\n") == 0
+    assert_logged_as_aborted(h, h.last_outdir, "0 samples")
+    h.check_healthy()
+
+
+def test_zero_performance_sample_count_is_refused(h, lg):
+    no_perf = lg.ConstructQSL(10, 0, lambda s: None, lambda s: None)
+    try:
+        with pytest.raises(lg.LoadGenError, match="performance_sample_count is 0"):
+            h.start(qsl=no_perf)
+        assert h.issued == []
+        # the override supplies the count, so the same QSL runs
+        outdir = h.start(qsl=no_perf, performance_sample_count_override=5)
+    finally:
+        lg.DestroyQSL(no_perf)
+    assert {index for _, index in h.issued} <= set(range(10))
+    assert not detail_errors(h.detail(outdir))

@@ -47,8 +47,14 @@ LoadGenError(RuntimeError)
     * A SUT that stops completing: see ``TestSettings.completion_timeout_s``.
     * A log directory that cannot be written: StartTest raises naming the file,
       before anything is issued.
+    * A QSL with 0 samples (or a performance run whose performance_sample_count is
+      0): StartTest raises before anything is loaded or issued.
     A Python exception raised in issue/flush/load/unload/name callbacks propagates
-    out of StartTest unchanged; logs are closed and the next StartTest works.
+    out of StartTest unchanged and the next StartTest works.
+    Whenever StartTest raises after opening the logs, the test is recorded as
+    aborted: the detail log has an ``error_runtime`` line "Test aborted: <reason>"
+    and the summary reads "Result is : INVALID" and "Test aborted : <reason>", so an
+    aborted test never claims "No errors encountered during test."
 TestSettings.completion_timeout_s (float, default 300.0; 0 disables)
     While samples are outstanding and no completion arrives for this long,
     StartTest stops and raises LoadGenError ("SUT completed no sample for 2.0 s;

@@ -134,8 +134,7 @@ void Issuer::FailTimeout(double idle_s) {
   std::snprintf(head, sizeof head, "SUT completed no sample for %.1f s; ", idle_s);
   std::string msg = head + std::to_string(outstanding) + " of " + std::to_string(samples_issued_) +
                     " samples outstanding" + example + " (TestSettings.completion_timeout_s)";
-  MLG_ERROR(log_, "error_runtime", msg);
-  throw LoadGenError(msg);
+  throw LoadGenError(msg);  // StartTest logs it as the reason the test was aborted
 }
 
 void Issuer::WaitUntilCompleted(uint64_t samples) {

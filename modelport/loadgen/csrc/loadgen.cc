@@ -9,6 +9,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "abort_log.h"
 #include "config_file.h"
 #include "effective_settings.h"
 #include "errors.h"
@@ -173,25 +174,38 @@ class TestRun {
   RunContext ctx_;
 };
 
-}  // namespace
+// A QSL with nothing to load gives a test with no samples (or samples that
+// were never loaded); the official LoadGen crashes on it. Refuse it up front.
+void CheckSampleCounts(const std::string& qsl_name, size_t total, const EffectiveSettings& s) {
+  if (total == 0) {
+    throw LoadGenError("StartTest: the QSL '" + qsl_name +
+                       "' has 0 samples (total_sample_count is 0); a test needs at least one sample");
+  }
+  const bool performance = s.mode != TestMode::AccuracyOnly;
+  if (performance && s.performance_sample_count == 0) {
+    throw LoadGenError("StartTest: performance_sample_count is 0 (the QSL's and performance_sample_count_override); "
+                       "a performance run needs at least one loaded sample");
+  }
+}
 
-void StartTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSettings& requested,
-               const LogSettings& log_settings, const std::string& audit_config_filename) {
-  // Completions are routed to the one running test, so tests cannot overlap.
-  static std::mutex running;
-  std::unique_lock<std::mutex> only_one(running, std::try_to_lock);
-  if (!only_one.owns_lock()) throw LoadGenError("StartTest: another test is already running in this process");
-  const std::string datetime = IsoDateTimeNow();
-  Logger log(log_settings, datetime);  // throws before anything is issued
+// Everything StartTest does once the logs are open. `test` is filled in as it
+// is learned, so an abort can be reported with what is known.
+void RunLoggedTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSettings& requested,
+                   const std::string& audit_config_filename, const std::string& datetime, Logger& log,
+                   TestIdentity* test) {
+  test->scenario = requested.scenario;
+  test->mode = requested.mode;
   LogVersion(log);
   MLG_DETAIL(log, "test_datetime", JsonString(datetime));
   auto name_start = Clock::now();
-  const std::string sut_name = sut->Name();
+  test->sut_name = sut->Name();
   auto name_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - name_start).count();
-  MLG_DETAIL(log, "sut_name", JsonString(sut_name));
+  MLG_DETAIL(log, "sut_name", JsonString(test->sut_name));
   MLG_DETAIL(log, "get_sut_name_duration_ns", JsonInt(name_ns));
-  MLG_DETAIL(log, "qsl_name", JsonString(qsl->Name()));
-  MLG_DETAIL(log, "qsl_reported_total_count", JsonInt(qsl->TotalSampleCount()));
+  const std::string qsl_name = qsl->Name();
+  const size_t qsl_total = qsl->TotalSampleCount();
+  MLG_DETAIL(log, "qsl_name", JsonString(qsl_name));
+  MLG_DETAIL(log, "qsl_reported_total_count", JsonInt(qsl_total));
   MLG_DETAIL(log, "qsl_reported_performance_count", JsonInt(qsl->PerformanceSampleCount()));
   for (const std::string& msg : TakePendingConfigErrors()) MLG_ERROR(log, "error_invalid_config", msg);
 
@@ -208,8 +222,10 @@ void StartTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSettings
     settings.sample_index_rng_seed = settings.test05_sample_index_rng_seed;
     settings.schedule_rng_seed = settings.test05_schedule_rng_seed;
   }
-  const EffectiveSettings s =
-      EffectiveSettings::Derive(settings, qsl->TotalSampleCount(), qsl->PerformanceSampleCount(), log);
+  test->scenario = settings.scenario;
+  test->mode = settings.mode;
+  const EffectiveSettings s = EffectiveSettings::Derive(settings, qsl_total, qsl->PerformanceSampleCount(), log);
+  CheckSampleCounts(qsl_name, qsl_total, s);
   s.LogRequested(log);
   s.LogEffective(log);
   if (s.scenario == TestScenario::Server && s.requested.server_num_issue_query_threads > 0) {
@@ -237,6 +253,31 @@ void StartTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSettings
     case TestMode::FindPeakPerformance:
       run.FindPeakPerformance(s);
       break;
+  }
+}
+
+}  // namespace
+
+void StartTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSettings& requested,
+               const LogSettings& log_settings, const std::string& audit_config_filename) {
+  // Completions are routed to the one running test, so tests cannot overlap.
+  static std::mutex running;
+  std::unique_lock<std::mutex> only_one(running, std::try_to_lock);
+  if (!only_one.owns_lock()) throw LoadGenError("StartTest: another test is already running in this process");
+  const std::string datetime = IsoDateTimeNow();
+  Logger log(log_settings, datetime);  // throws before anything is issued
+  TestIdentity test;
+  // Any exception ends the test: the logs record the abort and its reason
+  // before they are closed, then the exception goes on to the caller
+  // unchanged. (A Python exception's what() takes the GIL itself.)
+  try {
+    RunLoggedTest(sut, qsl, requested, audit_config_filename, datetime, log, &test);
+  } catch (const std::exception& e) {
+    LogTestAborted(log, test, e.what());
+    throw;
+  } catch (...) {
+    LogTestAborted(log, test, "unknown exception");
+    throw;
   }
   log.Close();
 }

@@ -120,6 +120,11 @@ void Logger::Summary(const std::string& line) {
   summary_text_ += '\n';
 }
 
+bool Logger::summary_empty() {
+  std::lock_guard<std::mutex> lock(summary_mu_);
+  return summary_text_.empty();
+}
+
 void Logger::Accuracy(uint64_t seq_id, uint64_t qsl_idx, std::vector<uint8_t> data, bool with_tokens,
                       int64_t n_tokens, std::vector<uint8_t>* token_data) {
   Item item;

@@ -36,6 +36,7 @@ class Logger {
   void Warning(const std::string& key, const std::string& message, const char* file, int line);
 
   void Summary(const std::string& line);  // appends line + "\n"
+  bool summary_empty();
 
   // Response bytes are hex-encoded on the writer thread.
   void Accuracy(uint64_t seq_id, uint64_t qsl_idx, std::vector<uint8_t> data, bool with_tokens,
