@@ -30,6 +30,23 @@ def normalize_dtype(name: str) -> str:
     return key
 
 
+# Generated test inputs larger than this are refused before allocating: a shape of 1e5 x 1e5 x 1e5 is a typo
+# or a hostile file, and numpy would otherwise fail with a MemoryError after trying.
+MAX_GENERATED_BYTES = 4 << 30
+
+
+def check_generated_size(name: str, shape: list[int] | tuple[int, ...], dtype: Any) -> None:
+    """``InputError`` if seeded values for input ``name`` of ``shape`` would exceed ``MAX_GENERATED_BYTES``."""
+    count = 1
+    for d in shape:
+        count *= int(d)
+    size = count * np.dtype(dtype).itemsize
+    if size > MAX_GENERATED_BYTES:
+        raise InputError(f"input {name!r} of shape {list(shape)} would need {size / 2**30:,.0f} GiB of generated "
+                         f"test data (the limit is {MAX_GENERATED_BYTES >> 30} GiB)",
+                         "give the model a realistic input shape")
+
+
 def is_float(dtype: str) -> bool:
     return np.issubdtype(_DTYPES[dtype], np.floating)
 
@@ -97,6 +114,7 @@ def make_inputs(specs: list[InputSpec], seed: int, batch: int | None = None, sig
             shape = list(shapes[spec.name])
         elif batch is not None and spec.batch_dynamic:
             shape[0] = batch
+        check_generated_size(spec.name, shape, spec.np_dtype)
         if is_float(spec.dtype):
             arr = rng.uniform(spec.low, spec.high, size=shape).astype(spec.np_dtype)
             if sign < 0:

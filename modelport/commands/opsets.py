@@ -8,7 +8,7 @@ from modelport import opsets as lib
 from modelport.commands.common import emit_json, json_option, quiet_option
 from modelport.errors import ValidationFailed
 from modelport.opsets import schemas as sx
-from modelport.opsets.check import format_ranges
+from modelport.opsets.check import format_ranges, unknown_op_problem
 from modelport.opsets.history import VersionChange
 from modelport.progress import Progress
 
@@ -103,6 +103,8 @@ def check(ctx: click.Context, model: str, target: int | None, no_confirm: bool, 
             if u.min_opset and u.min_opset > u.first_version:
                 for why in u.why_not_lower:
                     click.echo(f"{'':<30}needs {u.min_opset}: {why}")
+        if r.unknown_ops:
+            click.echo("unknown ai.onnx ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(r.unknown_ops.items())))
         for dom, ops in r.custom.items():
             click.echo(f"custom domain {dom} (not judged): " + ", ".join(f"{k} x{v}" for k, v in sorted(ops.items())))
         if r.min_opset is None:
@@ -126,6 +128,11 @@ def check(ctx: click.Context, model: str, target: int | None, no_confirm: bool, 
                     click.echo(f"  {p}")
                 if r.target_checker:
                     click.echo(f"  onnx.checker: {r.target_checker}")
+    if r.unknown_ops:
+        first, count = sorted(r.unknown_ops.items())[0]
+        more = f" (+{len(r.unknown_ops) - 1} more)" if len(r.unknown_ops) > 1 else ""
+        raise ValidationFailed(f"{model} is valid at no opset: {unknown_op_problem(first, count)}{more}",
+                               "a custom op belongs in its own domain (node.domain), not in ai.onnx")
     if target is not None and not r.target_ok:
         first = r.target_problems[0] if r.target_problems else (r.target_checker or "onnx.checker rejects it")
         more = f" (+{len(r.target_problems) - 1} more)" if len(r.target_problems) > 1 else ""

@@ -73,6 +73,8 @@ class CheckReport:
     ops: list[OpUsage]
     custom: dict[str, dict[str, int]]  # custom domain -> op -> count (listed, not judged)
     min_ir_version: int | None = None
+    #: ops in the default (ai.onnx) domain that onnx does not define: the model is valid at no opset
+    unknown_ops: dict[str, int] = field(default_factory=dict)
     target: int | None = None
     target_ok: bool | None = None
     target_problems: list[str] = field(default_factory=list)
@@ -89,7 +91,7 @@ class CheckReport:
             "confirmed": self.confirmed, "checker_at_own_opset": self.checker_at_own_opset,
             "notes": self.notes, "ops": [o.to_dict() for o in self.ops], "custom": self.custom,
             "target": self.target, "target_ok": self.target_ok, "target_problems": self.target_problems,
-            "target_checker": self.target_checker,
+            "target_checker": self.target_checker, "unknown_ops": self.unknown_ops,
         }
 
 
@@ -254,8 +256,7 @@ def check_model(model_or_path: onnx.ModelProto | str | os.PathLike[str], target:
             continue
         counts[(d, n.op_type)] += 1
         groups.setdefault(_signature(n, types), n)
-    if "ai.onnx" in custom:
-        notes.append("ops not known to onnx in the ai.onnx domain: " + ", ".join(sorted(custom["ai.onnx"])))
+    unknown = custom.pop("ai.onnx", {})
 
     stamper = _Stamper(model) if confirm else None
     usages, valid_by_domain = _judge(groups, counts, imports, types, target)
@@ -266,7 +267,10 @@ def check_model(model_or_path: onnx.ModelProto | str | os.PathLike[str], target:
         lower_bound=max((u.first_version for u in default_ops), default=None),
         min_opset=None, min_opsets={}, valid_opsets=valid_by_domain, confirmed=False,
         checker_at_own_opset=stamper.checker_error() if stamper else None, notes=notes, ops=usages, custom=custom,
+        unknown_ops=unknown,
     )
+    if unknown:  # no opset defines these ops, so no opset makes the model valid
+        valid_by_domain[sx.DEFAULT_DOMAIN] = []
     for d, valid in valid_by_domain.items():
         report.min_opsets[d] = min(valid) if valid else None
     if confirm and report.checker_at_own_opset is None:
@@ -357,9 +361,14 @@ def _confirm(stamper: _Stamper, report: CheckReport) -> bool:
     return ok
 
 
+def unknown_op_problem(op: str, count: int) -> str:
+    nodes = f"{count} node{'s' if count != 1 else ''}"
+    return f"{op} ({nodes}): not an operator of the ai.onnx domain in onnx {onnx.__version__}"
+
+
 def _judge_target(stamper: _Stamper | None, report: CheckReport, target: int) -> None:
     report.target = target
-    problems = []
+    problems = [unknown_op_problem(op, n) for op, n in sorted(report.unknown_ops.items())]
     for u in report.ops:
         if u.domain == sx.DEFAULT_DOMAIN and u.target_problems:
             problems += [f"{u.op} ({u.count} node{'s' if u.count != 1 else ''}): {p}" for p in u.target_problems]

@@ -16,6 +16,7 @@ import onnx
 from onnx import helper
 
 from modelport.errors import InputError
+from modelport.spec import check_generated_size
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def make_feeds(model: onnx.ModelProto, seed: int, dim_size: int = 2, int_high: i
                 # one size per symbol, so inputs that share a symbolic dim stay consistent
                 shape.append(sizes.setdefault(d.dim_param or f"?{len(sizes)}", dim_size))
         dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        check_generated_size(vi.name, shape, dtype)
         if dtype == np.bool_:
             feeds[vi.name] = rng.integers(0, 2, size=shape).astype(np.bool_)
         elif np.issubdtype(dtype, np.integer):

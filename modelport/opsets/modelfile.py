@@ -48,6 +48,16 @@ def iter_tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
         yield from _node_tensors(fn.node)
 
 
+def _byte_count(tensor: str, key: str, value: str | None) -> int | None:
+    """An external-data ``offset``/``length`` field: absent, or a non-negative decimal integer."""
+    if not value:
+        return None
+    if not value.isdigit():  # also refuses "-1", "1e3", " 7"
+        raise InputError(f"tensor {tensor!r} declares external data {key} {value!r}, which is not a non-negative "
+                         "integer", "re-save the model with onnx.save(..., save_as_external_data=True)")
+    return int(value)
+
+
 def external_locations(model: onnx.ModelProto) -> list[tuple[str, str, int, int | None]]:
     """(tensor name, location, offset, length) for each tensor whose data lives in another file."""
     out = []
@@ -55,9 +65,8 @@ def external_locations(model: onnx.ModelProto) -> list[tuple[str, str, int, int 
         if t.data_location != onnx.TensorProto.EXTERNAL:
             continue
         info = {e.key: e.value for e in t.external_data}
-        length = info.get("length")
-        out.append((t.name, info.get("location", ""), int(info.get("offset", 0) or 0),
-                    int(length) if length else None))
+        out.append((t.name, info.get("location", ""), _byte_count(t.name, "offset", info.get("offset")) or 0,
+                    _byte_count(t.name, "length", info.get("length"))))
     return out
 
 
@@ -68,6 +77,9 @@ def check_external_data(model: onnx.ModelProto, base_dir: Path, source: str) -> 
     for name, loc, offset, length in external_locations(model):
         if not loc:
             raise InputError(f"{source}: tensor {name!r} declares external data without a location",
+                             "re-save the model with onnx.save(..., save_as_external_data=True)")
+        if "\x00" in loc:
+            raise InputError(f"{source}: tensor {name!r} names external data {loc!r} with a NUL character",
                              "re-save the model with onnx.save(..., save_as_external_data=True)")
         p = Path(loc)
         target = (base / p).resolve()

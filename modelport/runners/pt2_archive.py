@@ -19,8 +19,6 @@ import io
 import json
 import os
 import pickle
-import pickletools
-import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import IO
 import torch
 
 from modelport.errors import InputError, UnsafePickleError
+from modelport.pickle_scan import raw_pickle_globals, refusal_reason, refused_globals
 
 WAYS_FORWARD = ("re-export the model from code with torch.export.save (plain tensors only), or pass --trust-pickle "
                 "(it executes code from the file; only for files you trust)")
@@ -37,25 +36,6 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _CODE_PREFIXES = ("custom_obj_", "opaque_obj_")
 _FORCE = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
 _FORCE_NOT = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
-
-
-def _raw_pickle_globals(data: bytes) -> list[str]:
-    """Every ``module.name`` a pickle stream imports (GLOBAL, INST and STACK_GLOBAL), read without running it."""
-    found: list[str] = []
-    strings: list[str] = []  # STACK_GLOBAL takes the two most recent strings pushed (directly or via memo)
-    memo: dict[int, str] = {}
-    for op, arg, _ in pickletools.genops(io.BytesIO(data)):
-        if op.name in ("GLOBAL", "INST"):
-            found.append(str(arg).replace(" ", "."))
-        elif isinstance(arg, str) and "UNICODE" in op.name:
-            strings.append(arg)
-        elif op.name in ("MEMOIZE",) and strings:
-            memo[len(memo)] = strings[-1]
-        elif op.name in ("BINGET", "LONG_BINGET", "GET") and isinstance(arg, int) and arg in memo:
-            strings.append(memo[arg])
-        elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-            found.append(f"{strings[-2]}.{strings[-1]}")
-    return found
 
 
 def _torch_save_unsafe(data: bytes) -> list[str]:
@@ -67,7 +47,7 @@ def _torch_save_unsafe(data: bytes) -> list[str]:
         torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
         return []
     except pickle.UnpicklingError as e:
-        return sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(e)))) or ["an object weights-only loading refuses"]
+        return refused_globals(e) or [f"an object weights-only loading refuses ({refusal_reason(e)})"]
     except Exception:
         return ["an unreadable pickle payload"]
 
@@ -110,7 +90,7 @@ def unsafe_globals(path: Path) -> list[str]:
                     continue  # torch fails on a missing payload before unpickling anything
                 data = z.read(name)
                 if how == "code":
-                    listed = _raw_pickle_globals(data) if data[:1] == b"\x80" else []
+                    listed = raw_pickle_globals(data) if data[:1] == b"\x80" else []
                     found.extend(listed or [f"a TorchScript/opaque object ({name.rsplit('/', 1)[-1]})"])
                 else:
                     found.extend(_torch_save_unsafe(data))
@@ -161,5 +141,5 @@ def load_program(path: str | Path, *, trust_pickle: bool = False,
         except pickle.UnpicklingError as e:
             if trust_pickle:
                 raise
-            found = sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(e)))) or ["an object weights-only loading refuses"]
+            found = refused_globals(e) or [f"an object weights-only loading refuses ({refusal_reason(e)})"]
             raise refusal(path, found) from None

@@ -7,12 +7,14 @@ import os
 import pickle
 import re
 import struct
+import warnings
 import zipfile
 from pathlib import Path
 
 import torch
 
 from modelport.errors import InputError
+from modelport.pickle_scan import refusal_reason, refused_globals
 
 _NOT_PYTORCH_HINT = ("expected a torch.save file, a TorchScript archive, a torch.export .pt2 file, "
                      "a .safetensors file, or a Hugging Face save_pretrained directory")
@@ -55,11 +57,15 @@ def _zip_kind(path: Path) -> str:
 def _legacy_kind(path: Path) -> str:
     """torch.save's pre-1.6 format is a plain pickle stream; a weights-only load tells weights from objects."""
     try:
-        torch.load(path, weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols above 2 before failing or succeeding; we report the outcome.
+            warnings.simplefilter("ignore", UserWarning)
+            torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as e:
-        if "Unsupported global" in str(e) or "Unsupported class" in str(e):
+        if refused_globals(e) or "Unsupported class" in str(e):
             return "pickle"
-        raise InputError(f"{str(path)!r} is not a readable PyTorch file: {first_line(e)}", _NOT_PYTORCH_HINT) from None
+        raise InputError(f"{str(path)!r} is a pickle stream torch.load cannot read ({refusal_reason(e)})",
+                         "save weights with torch.save(model.state_dict(), FILE)") from None
     except Exception as e:
         raise InputError(f"{str(path)!r} is not a readable PyTorch file: {first_line(e)}", _NOT_PYTORCH_HINT) from None
     return "state_dict"

@@ -4,7 +4,7 @@ refused unless the user trusts the file; the refusal lists the classes the file 
 from __future__ import annotations
 
 import pickle
-import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -12,6 +12,7 @@ from torch import nn
 
 from modelport.errors import InputError, UnsafePickleError
 from modelport.manifest import SourceRecord
+from modelport.pickle_scan import refused_globals
 from modelport.sources.base import LoadedModel, finish, sha256_path
 from modelport.sources.detect import first_line
 
@@ -27,10 +28,12 @@ def unsafe_globals(path: Path) -> list[str]:
     except ValueError:
         # torch's legacy (pre-zip) format is not covered; a weights-only load names the first offender.
         try:
-            torch.load(path, weights_only=True, map_location="cpu")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # pickle protocol notices; the outcome is reported
+                torch.load(path, weights_only=True, map_location="cpu")
             return []
         except pickle.UnpicklingError as e:
-            return sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(e))))
+            return refused_globals(e)
         except Exception:
             return []
     # The user's own classes first: those are what they need to recognise; torch.nn ones follow.
