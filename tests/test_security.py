@@ -286,3 +286,86 @@ def test_signal_during_convert_leaves_nothing(tmp_path, sig, code, word):
     assert proc.returncode == code, err
     assert err.strip() == f"modelport: {word}"
     assert sorted(p.name for p in work.iterdir()) == ["exporting", "slow.py", "w.pt"]
+
+
+# -- 7, 9. ONNX files: unknown ops, external data fields, absurd shapes ---------------------------------------
+
+def _onnx_with(tmp_path: Path, name: str, node_op: str = "Relu", shape=(4,), external: dict | None = None) -> Path:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits, inputs = [], ["x"]
+    if external is not None:
+        w = numpy_helper.from_array(np.ones(4, np.float32), "w")
+        w.ClearField("raw_data")
+        w.data_location = TensorProto.EXTERNAL
+        for key, value in external.items():
+            entry = w.external_data.add()
+            entry.key, entry.value = key, value
+        inits, inputs, node_op = [w], ["x", "w"], "Add"
+        (tmp_path / "w.bin").write_bytes(np.ones(4, np.float32).tobytes())
+    node = helper.make_node(node_op, inputs, ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shape))], inits)
+    path = tmp_path / name
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize("args", [("check", "--target", "13"), ("check",)])
+def test_unknown_default_domain_op_is_an_error(tmp_path, capsys, args):
+    path = _onnx_with(tmp_path, "foobar.onnx", node_op="FooBar")
+    code, _, err = run_cli(capsys, "opsets", args[0], path, *args[1:])
+    assert code == 4
+    assert "FooBar" in one_error_line(err) and "not an operator of the ai.onnx domain" in err
+
+
+@pytest.mark.parametrize("fields, word", [({"location": "w\x00.bin"}, "NUL"),
+                                          ({"location": "w.bin", "offset": "-4"}, "offset '-4'"),
+                                          ({"location": "w.bin", "length": "lots"}, "length 'lots'")])
+@pytest.mark.parametrize("command", [("check",), ("convert", "--opset", "14")])
+def test_malformed_external_data_is_a_one_line_input_error(tmp_path, capsys, fields, word, command):
+    path = _onnx_with(tmp_path, "ext.onnx", external=fields)
+    extra = ("--out", tmp_path / "out.onnx") if command[0] == "convert" else ()
+    code, _, err = run_cli(capsys, "opsets", command[0], path, *command[1:], *extra)
+    assert code == 2 and word in one_error_line(err)
+    assert not (tmp_path / "out.onnx").exists()
+
+
+def test_absurd_input_shape_is_refused_before_allocating(tmp_path, capsys):
+    path = _onnx_with(tmp_path, "huge.onnx", shape=(100000, 100000, 100000))
+    code, _, err = run_cli(capsys, "opsets", "convert", path, "--opset", "14", "--out", tmp_path / "out.onnx")
+    assert code == 2 and "GiB of generated test data" in one_error_line(err)
+    assert not (tmp_path / "out.onnx").exists()
+
+
+# -- 11. one line, always ----------------------------------------------------------------------------------------
+
+def test_legacy_pickle_naming_a_blocked_module_names_it(tmp_path, capsys):
+    import torch
+
+    marker = tmp_path / "pwned"
+
+    class Blocked:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save(Blocked(), tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    code, _, err = run_cli(capsys, "convert", tmp_path / "legacy.pt", "--input", "x:1x3", "--out", tmp_path / "run")
+    assert code == 2
+    line = one_error_line(err)
+    assert "system" in line and "--trust-pickle" in line
+    assert not marker.exists()
+
+
+def test_raw_protocol_4_pickle_is_one_line(tmp_path, capsys):
+    import pickle
+
+    import torch
+
+    with open(tmp_path / "raw.pt", "wb") as f:
+        pickle.dump({"w": torch.zeros(2)}, f, protocol=4)
+    code, _, err = run_cli(capsys, "convert", tmp_path / "raw.pt", "--input", "x:1x3", "--out", tmp_path / "run")
+    assert code == 2
+    assert "pickle stream torch.load cannot read" in one_error_line(err)
