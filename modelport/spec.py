@@ -17,7 +17,7 @@ from modelport.errors import InputError
 
 _DTYPES = {
     "float32": np.float32, "float16": np.float16, "float64": np.float64,
-    "int64": np.int64, "int32": np.int32, "bool": np.bool_, "uint8": np.uint8,
+    "int64": np.int64, "int32": np.int32, "int16": np.int16, "int8": np.int8, "bool": np.bool_, "uint8": np.uint8,
 }
 _DTYPE_ALIASES = {"float": "float32", "fp32": "float32", "f32": "float32", "fp16": "float16", "half": "float16",
                   "double": "float64", "long": "int64", "int": "int64", "i64": "int64", "i32": "int32"}
@@ -81,9 +81,6 @@ class InputSpec:
     @property
     def batch_dynamic(self) -> bool:
         return 0 in self.dynamic_axes
-
-    def with_batch(self, batch: int) -> InputSpec:
-        return replace(self, shape=(batch, *self.shape[1:]))
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

@@ -111,17 +111,22 @@ def test_no_validate_skips_the_comparisons_but_not_the_structural_checks(tmp_pat
 
 
 def test_gate_tolerance_defaults_and_overrides() -> None:
+    import numpy as np
+
     from modelport.converters.options import ConvertOptions
-    from modelport.converters.pipeline import gate_tolerances
+    from modelport.converters.prepare import gate_tolerances
     from modelport.manifest import SourceRecord
+
+    def fp32(options: ConvertOptions, record: SourceRecord) -> tuple[float, float]:
+        return gate_tolerances(options, record).for_output("logits", np.dtype(np.float32))[:2]
 
     resnet = SourceRecord(kind="zoo", spec="zoo:resnet50")
     cnn = SourceRecord(kind="zoo", spec="zoo:tiny-cnn")
     user = SourceRecord(kind="state_dict", spec="w.pt")
-    assert gate_tolerances(ConvertOptions(), resnet) == (1e-3, 1e-5)  # the validators' per-model allowance
-    assert gate_tolerances(ConvertOptions(), cnn) == (1e-5, 1e-5)
-    assert gate_tolerances(ConvertOptions(), user) == (1e-5, 1e-5)
-    assert gate_tolerances(ConvertOptions(atol=1e-4, rtol=1e-3), resnet) == (1e-4, 1e-3)
+    assert fp32(ConvertOptions(), resnet) == (1e-3, 1e-5)  # the validators' per-model allowance
+    assert fp32(ConvertOptions(), cnn) == (1e-5, 1e-5)
+    assert fp32(ConvertOptions(), user) == (1e-5, 1e-5)
+    assert fp32(ConvertOptions(atol=1e-4, rtol=1e-3), resnet) == (1e-4, 1e-3)
 
 
 def test_tolerance_option_reaches_the_gate(tmp_path: Path, capsys) -> None:
@@ -144,7 +149,7 @@ def test_a_failed_full_validation_keeps_the_artifacts(tmp_path: Path, capsys, mo
 
     calls = []
 
-    def fake_validate_run(run_dir, manifest=None, reference=None, options=None, progress=None):
+    def fake_validate_run(run_dir, manifest=None, reference=None, options=None, progress=None, session=None):
         calls.append((Path(run_dir), reference is not None))
         return Failed()
 

@@ -9,10 +9,13 @@ import pytest
 from onnx import TensorProto as T
 from opsets_helpers import export_zoo, layernorm, relu, save
 
+from modelport.converters.opset_convert import convert_opset
 from modelport.errors import ExportError, InputError, ValidationFailed
-from modelport.opsets import check_model, convert, max_known_opset
+from modelport.opsets import check_model, max_known_opset
 from modelport.opsets.convert import explain_failure
-from modelport.opsets.feeds import compare, make_feeds
+from modelport.opsets.feeds import graph_specs
+from modelport.validators.compare import compare_arrays
+from modelport.validators.inputs import generated_sets
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +31,10 @@ def opset_of(path) -> int:
 @pytest.mark.parametrize("name, target", [("resnet50", 17), ("bert-small", 18)])
 def test_convert_up_validates(exports, tmp_path, name, target):
     out = tmp_path / f"{name}-{target}.onnx"
-    r = convert(exports[name], target, out)
+    r = convert_opset(exports[name], target, out)
     assert out.is_file() and opset_of(out) == target
     assert r.checker == "ok" and r.onnxruntime == "ok" and r.compared and r.ok
-    assert r.outputs and all(o.ok and o.max_abs <= 1e-5 for o in r.outputs)
+    assert r.outputs and all(o.passed and o.max_abs <= 1e-5 for o in r.outputs)
     assert {c["op"] for c in r.ops_changed} >= {"Relu" if name == "resnet50" else "ReduceMean"}
     onnx.checker.check_model(str(out), full_check=True)
 
@@ -48,7 +51,7 @@ def test_down_conversion_failure_is_readable(tmp_path):
     src = save(relu(14), tmp_path / "relu14.onnx")
     out = tmp_path / "relu13.onnx"
     with pytest.raises(ExportError) as ei:
-        convert(src, 13, out)
+        convert_opset(src, 13, out)
     msg = str(ei.value)
     assert msg.startswith("cannot convert Relu down from opset 14 to 13")
     assert "no lower opset is reachable from 14" in msg
@@ -59,16 +62,16 @@ def test_down_conversion_failure_is_readable(tmp_path):
 
 def test_reachable_range_is_named(exports, tmp_path):
     up = tmp_path / "r17.onnx"
-    convert(exports["resnet50"], 17, up, compare=False)
+    convert_opset(exports["resnet50"], 17, up, compare=False)
     with pytest.raises(ExportError) as ei:
-        convert(up, 12, tmp_path / "r12.onnx")
+        convert_opset(up, 12, tmp_path / "r12.onnx")
     assert "Relu" in str(ei.value) and "the lowest opset reachable from 17 is 14" in str(ei.value)
     assert not (tmp_path / "r12.onnx").exists()
 
 
 def test_op_that_did_not_exist_yet(tmp_path):
     with pytest.raises(ExportError) as ei:
-        convert(save(layernorm(), tmp_path / "ln.onnx"), 16, tmp_path / "ln16.onnx")
+        convert_opset(save(layernorm(), tmp_path / "ln.onnx"), 16, tmp_path / "ln16.onnx")
     assert "LayerNormalization does not exist before its first version (its first version is 17)" in str(ei.value)
 
 
@@ -92,20 +95,20 @@ def test_numeric_mismatch_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(onnx.version_converter, "convert_version", perturbing)
     out = tmp_path / "mul14.onnx"
     with pytest.raises(ValidationFailed) as ei:
-        convert(src, 14, out)
+        convert_opset(src, 14, out)
     assert "output 'y'" in str(ei.value)
     assert not out.exists()
 
 
 def test_same_opset_and_bad_targets(tmp_path):
     src = save(relu(14), tmp_path / "r.onnx")
-    r = convert(src, 14, tmp_path / "same.onnx")
+    r = convert_opset(src, 14, tmp_path / "same.onnx")
     assert r.ok and any("already" in n for n in r.notes)
     with pytest.raises(InputError, match=f"1..{max_known_opset()}"):
-        convert(src, max_known_opset() + 1, tmp_path / "x.onnx")
+        convert_opset(src, max_known_opset() + 1, tmp_path / "x.onnx")
     with pytest.raises(InputError, match="not an ONNX model"):
         (tmp_path / "t.onnx").write_text("hello")
-        convert(tmp_path / "t.onnx", 15, tmp_path / "y.onnx")
+        convert_opset(tmp_path / "t.onnx", 15, tmp_path / "y.onnx")
     assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "y.onnx").exists()
 
 
@@ -120,7 +123,7 @@ def test_external_data_model_converts_to_one_file(tmp_path):
                      opset_imports=[h.make_opsetid("", 14)])
     onnx.save(m, str(tmp_path / "m.onnx"), save_as_external_data=True, location="m.data", size_threshold=0)
     assert (tmp_path / "m.data").is_file()
-    r = convert(tmp_path / "m.onnx", 18, tmp_path / "out.onnx")
+    r = convert_opset(tmp_path / "m.onnx", 18, tmp_path / "out.onnx")
     assert r.ok
     out = onnx.load(str(tmp_path / "out.onnx"), load_external_data=False)
     assert out.graph.initializer[0].data_location == onnx.TensorProto.DEFAULT
@@ -145,18 +148,20 @@ def test_feeds_are_seeded_and_consistent():
                                   [h.make_tensor_value_info("t", T.FLOAT, ["n", 5]),
                                    h.make_tensor_value_info("i", T.INT64, ["n"])],
                                   [h.make_tensor_value_info("y", T.FLOAT, None)]))
-    a, b = make_feeds(m, seed=3), make_feeds(m, seed=3)
-    assert all(np.array_equal(a[k], b[k]) for k in a)
-    assert a["t"].shape == (2, 5) and a["i"].shape == (2,)  # one size per symbol
-    assert a["i"].dtype == np.int64 and set(np.unique(a["i"])) <= {0, 1}
-    assert make_feeds(m, seed=3, dim_size=3)["t"].shape == (3, 5)
+    specs = graph_specs(m)
+    a, b = generated_sets(specs, seed=3, profile="quick"), generated_sets(specs, seed=3, profile="quick")
+    assert all(np.array_equal(x.feed[k], y.feed[k]) for x, y in zip(a, b, strict=True) for k in x.feed)
+    assert a[0].feed["t"].shape == (2, 5) and a[0].feed["i"].shape == (2,)  # one size per symbol
+    assert a[0].feed["i"].dtype == np.int64 and set(np.unique(a[0].feed["i"])) <= {0, 1}
+    assert [s.name for s in a] == ["example", "negated", "batch-5"]  # "n" leads both inputs: a batch axis
+    assert a[2].feed["t"].shape == (5, 5) and a[2].feed["i"].shape == (5,)
 
 
 def test_compare_flags_only_real_mismatches():
+    """opsets convert judges by the one rule (validators.compare): only elements beyond atol and rtol fail."""
     ref = np.array([1.0, 2.0, 1e6], dtype=np.float32)
-    (ok,) = compare(["y"], [ref], [ref * (1 + 1e-7)], atol=1e-5, rtol=1e-5)
-    assert ok.ok
-    (bad,) = compare(["y"], [ref], [ref + np.array([0, 1e-3, 0], dtype=np.float32)], atol=1e-5, rtol=1e-5)
-    assert not bad.ok and bad.mismatched == 1 and bad.max_abs == pytest.approx(1e-3, rel=1e-2)
-    (shape,) = compare(["y"], [ref], [ref[:2]], atol=1e-5, rtol=1e-5)
-    assert not shape.ok and "shape" in shape.problem
+    assert compare_arrays("y", ref, ref * np.float32(1 + 1e-7), 1e-5, 1e-5).passed
+    bad = compare_arrays("y", ref, ref + np.array([0, 1e-3, 0], dtype=np.float32), 1e-5, 1e-5)
+    assert not bad.passed and bad.mismatched == 1 and bad.max_abs == pytest.approx(1e-3, rel=1e-2)
+    shape = compare_arrays("y", ref, ref[:2], 1e-5, 1e-5)
+    assert not shape.passed and shape.failed_on == "shape"

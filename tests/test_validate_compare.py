@@ -129,3 +129,51 @@ def test_classification_outputs_follow_the_task():
     assert classification_outputs("classification", outs) == ["logits"]
     assert classification_outputs("features", outs) == []
     assert classification_outputs("features", outs, ["s"]) == ["s"]
+
+
+def test_nonfinite_values_match_only_the_same_value():
+    """The one rule: a NaN/Inf matches only the very same value on the other side, whichever side has it."""
+    ref = np.array([np.inf, -np.inf, np.nan, 1.0], np.float32)
+    assert compare_arrays("y", ref, ref.copy(), 1e-5, 1e-5).passed  # the reference produced them too
+    flipped = compare_arrays("y", ref, np.array([-np.inf, -np.inf, np.nan, 1.0], np.float32), 1e-5, 1e-5)
+    assert flipped.failed_on == "inf" and flipped.mismatched == 1 and flipped.worst_index == [0]
+    lost = compare_arrays("y", ref, np.array([np.inf, -np.inf, 0.5, 1.0], np.float32), 1e-5, 1e-5)
+    assert lost.failed_on == "nan" and lost.mismatched == 1  # a reference NaN the candidate does not reproduce
+    finite = compare_arrays("y", ref, np.array([1e30, -np.inf, np.nan, 1.0], np.float32), 1e-5, 1e-5)
+    assert finite.failed_on == "inf" and finite.mismatched == 1
+
+
+def test_dtype_change_fails_even_when_the_values_match():
+    c = compare_arrays("ids", np.arange(4, dtype=np.int64), np.arange(4, dtype=np.int32), 0, 0)
+    assert c.failed_on == "dtype" and c.mismatched == 0 and c.max_abs == 0.0
+
+
+def test_user_tolerance_for_every_output_leaves_integers_exact():
+    t = Tolerances(atol={"": 5.0}, rtol={"": 1.0})
+    assert t.for_output("logits", np.dtype(np.float32))[:2] == (5.0, 1.0)
+    assert t.for_output("ids", np.dtype(np.int64))[:2] == (0.0, 0.0)
+    ids = np.array([3, 4, 5], np.int64)
+    assert not compare_outputs({"ids": ids}, {"ids": ids + 1}, t)[0].passed
+    named = Tolerances(atol={"ids": 1.0})  # naming the output is how integers get a tolerance
+    assert compare_outputs({"ids": ids}, {"ids": ids + 1}, named)[0].passed
+
+
+def test_zero_reference_is_judged_by_atol_even_when_atol_is_zero():
+    # rel divides by float64 eps where the reference is 0: 1e-22 is numerically zero at rtol 1e-5
+    assert compare_arrays("y", np.zeros(2), np.full(2, 1e-22), 0.0, 1e-5).passed
+    assert not compare_arrays("y", np.zeros(2), np.full(2, 1e-9), 0.0, 1e-5).passed
+
+
+def test_worst_per_output_keeps_the_first_failure_else_the_largest_error():
+    from modelport.validators.compare import worst_per_output
+    from modelport.validators.results import InputSetResult
+
+    ref = {"a": np.ones(3, np.float32), "b": np.ones(3, np.float32)}
+
+    def run(da: float, db: float) -> InputSetResult:
+        comps = compare_outputs(ref, {"a": ref["a"] + np.float32(da), "b": ref["b"] + np.float32(db)}, Tolerances())
+        return InputSetResult("s", 1, {}, all(c.passed for c in comps), comps)
+
+    a, b = worst_per_output([run(1e-7, 0.5), run(2e-6, 0.0)])
+    assert a.passed and a.max_abs == pytest.approx(2e-6, rel=0.05)  # float32 steps near 1.0 are 1.2e-7
+    assert not b.passed and b.max_abs == pytest.approx(0.5)

@@ -98,3 +98,22 @@ def test_npz_static_axis_and_unreadable_files(tmp_path):
         load_npz(junk, specs)
     with pytest.raises(InputError, match="does not exist"):
         load_npz(tmp_path / "nope.npz", specs)
+
+
+@pytest.mark.parametrize("name", ["tiny-cnn", "bert-small", "branchy"])
+def test_quick_profile_is_a_subset_of_the_full_one_with_the_same_arrays(name):
+    specs = zoo.get(name).input_specs()
+    full = {s.name: s for s in generated_sets(specs, seed=3)}
+    quick = generated_sets(specs, seed=3, profile="quick")
+    assert [s.name for s in quick][:2] == ["example", "negated"]
+    for s in quick:
+        assert s.quick and all(np.array_equal(s.feed[k], full[s.name].feed[k]) for k in s.feed)
+    if name == "bert-small":  # dynamic batch and sequence: the largest other batch and the other dims
+        assert [s.name for s in quick] == ["example", "negated", "batch-5", "other-dims"]
+        assert quick[2].sign == -1  # the larger batch is negated too
+    assert [s.name for s in full.values() if not s.quick] == ["batch-1"]
+
+
+def test_unknown_profile_is_refused():
+    with pytest.raises(ValueError, match="unknown input-set profile"):
+        generated_sets(zoo.get("tiny-cnn").input_specs(), 0, profile="fast")

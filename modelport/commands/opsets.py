@@ -6,7 +6,7 @@ import click
 
 from modelport import opsets as lib
 from modelport.commands.common import emit_json, json_option, quiet_option
-from modelport.errors import ValidationFailed
+from modelport.errors import InputError, ValidationFailed
 from modelport.opsets import schemas as sx
 from modelport.opsets.check import format_ranges, unknown_op_problem
 from modelport.opsets.history import VersionChange
@@ -146,17 +146,23 @@ def check(ctx: click.Context, model: str, target: int | None, no_confirm: bool, 
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=str), required=True,
               help="Where to write the converted model (written only if it validates).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the generated inputs.")
-@click.option("--atol", type=float, default=1e-5, show_default=True)
-@click.option("--rtol", type=float, default=1e-5, show_default=True)
+@click.option("--atol", type=float, default=None,
+              help="Absolute tolerance for float outputs [default: per dtype, fp32 1e-5, fp16 1e-3, fp64 1e-7].")
+@click.option("--rtol", type=float, default=None, help="Relative tolerance for float outputs [default: as --atol].")
 @click.option("--no-compare", is_flag=True, help="Skip the numeric comparison (checker and ORT still run).")
 @json_option
 @quiet_option
-def convert_cmd(model: str, opset: int, out: str, seed: int, atol: float, rtol: float, no_compare: bool,
-                as_json: bool, quiet: bool) -> None:
+def convert_cmd(model: str, opset: int, out: str, seed: int, atol: float | None, rtol: float | None,
+                no_compare: bool, as_json: bool, quiet: bool) -> None:
     """Convert MODEL to --opset with onnx.version_converter; write --out only if it validates."""
+    from modelport.converters.opset_convert import convert_opset
+
+    for flag, value in (("--atol", atol), ("--rtol", rtol)):
+        if value is not None and not 0 <= value < float("inf"):
+            raise InputError(f"{flag} must be a finite number >= 0, got {value}")
     progress = Progress.for_cli(quiet, as_json)
-    r = lib.convert(model, opset, out, seed=seed, atol=atol, rtol=rtol, compare=not no_compare,
-                    progress=progress.step)
+    r = convert_opset(model, opset, out, seed=seed, atol=atol, rtol=rtol, compare=not no_compare,
+                      progress=progress.step)
     progress.done()
     if as_json:
         emit_json(r.to_dict())
@@ -168,7 +174,8 @@ def convert_cmd(model: str, opset: int, out: str, seed: int, atol: float, rtol: 
     if r.ops_changed:
         click.echo("schema versions changed: " + ", ".join(f"{c['op']} {c['from']}->{c['to']}" for c in r.ops_changed))
     for o in r.outputs:
-        click.echo(f"  output {o.name}: max abs {o.max_abs:.3g}, max rel {o.max_rel:.3g} ({'ok' if o.ok else 'FAIL'})")
+        click.echo(f"  output {o.name}: max abs {o.max_abs or 0:.3g}, max rel {o.max_rel or 0:.3g} "
+                   f"({'ok' if o.passed else 'FAIL'})")
     for n in r.notes:
         click.echo(f"note: {n}")
     click.echo(f"wrote {r.out}")

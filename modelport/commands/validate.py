@@ -101,7 +101,7 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
         validate_artifacts,
         validate_run,
     )
-    from modelport.validators.comparator import zoo_defaults
+    from modelport.validators.comparator import resolve_zoo_defaults
     from modelport.validators.render import render_table
 
     if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
@@ -139,8 +139,7 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
                  else list(loaded.output_names))
         if not names:
             names = next((_onnx_output_names(p) for k, p, _ in artifacts if k == "onnx"), [])
-        task, zoo_name = zoo_defaults(reference)
-        options.task, options.model_name = task, zoo_name
+        options = resolve_zoo_defaults(options, reference)
         report = validate_artifacts(loaded.module, specs, names, artifacts, options, progress)
         report.reference["source"] = reference
     progress.done()

@@ -4,7 +4,9 @@
 2. ``onnx.checker`` full check passes (given the path, so external data over 2 GB works);
 3. an onnxruntime session opens (the checker accepts files ORT cannot run);
 4. every axis requested dynamic is symbolic in the file's inputs;
-5. ORT runs at shapes other than the example's on every dynamic axis (catches ``view(2, -1)``-style lies).
+5. ORT runs at shapes other than the example's on every dynamic axis (catches ``view(2, -1)``-style lies):
+   the input sets of ``validators.inputs`` that change a dynamic axis, run through the convert run's session
+   so that the gate and the full validation reuse these runs.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelport.converters.capture import capture, first_line
-from modelport.converters.example import feed_for, other_shapes
 from modelport.converters.pt2 import STATIC_AXIS_HINT
 from modelport.errors import ExportError
+from modelport.opsets.check import model_opsets
 from modelport.runners import Runner, load_runner
 from modelport.spec import InputSpec
+from modelport.validators.inputs import InputSet
+from modelport.validators.session import ValidationSession
 
 _HINT_INVALID = "use --exporter torchscript (opsets 7-20) or an opset >= 18 with the dynamo exporter"
 
@@ -28,13 +32,6 @@ class OnnxFacts:
     ir_version: int
     dynamic_axes: dict[str, dict[str, str]] = field(default_factory=dict)  # input/output -> {axis: dim_param}
     shapes_run: list[str] = field(default_factory=list)
-
-
-def file_opset(model) -> int | None:  # model: onnx.ModelProto
-    for imp in model.opset_import:
-        if imp.domain in ("", "ai.onnx"):
-            return int(imp.version)
-    return None
 
 
 def _dims(value_info) -> list[tuple[str | None, int | None]]:
@@ -49,7 +46,7 @@ def check_structure(path: Path, opset: int, exporter: str, specs: list[InputSpec
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    got = file_opset(model)
+    got = model_opsets(model).get("")
     if got != opset:
         raise ExportError(f"the {exporter} exporter wrote opset {got}, not the requested {opset}",
                           "use --exporter torchscript for opsets below 18" if exporter == "dynamo" else None)
@@ -87,26 +84,34 @@ def open_session(path: Path, exporter: str, opset: int) -> Runner:
                           f"{first_line(str(e))}", _HINT_INVALID) from None
 
 
-def run_other_shapes(runner: Runner, specs: list[InputSpec], seed: int) -> list[str]:
-    """Check 5: run ORT at every non-example shape of the dynamic axes; a failure means one is not dynamic."""
+def shapes_label(s: InputSet, specs: list[InputSpec]) -> str:
+    """``batch 5``, or the resized dynamic axes (``input_ids[1]=16, attention_mask[1]=16``)."""
+    if s.kind == "batch":
+        return f"batch {s.batch}"
+    return ", ".join(f"{spec.name}[{a}]={s.feed[spec.name].shape[a]}" for spec in specs
+                     for a in sorted(spec.dynamic_axes) if a != 0)
+
+
+def run_other_shapes(runner: Runner, session: ValidationSession, key: str) -> list[str]:
+    """Check 5: run ORT on every set at other shapes of the dynamic axes; a failure means one is not dynamic."""
     done = []
-    for label, shapes in other_shapes(specs):
-        feed = feed_for(specs, seed, shapes=shapes)
-        try:
-            with capture():  # onnxruntime logs the failing kernel on stderr itself
-                runner.infer(feed)
-        except Exception as e:  # noqa: BLE001
-            raise ExportError(f"onnxruntime failed at {label} although the axis was exported dynamic: "
-                              f"{first_line(str(e))}",
+    for s in session.sets:
+        if not s.other_shapes:
+            continue
+        label = shapes_label(s, session.specs)
+        _, error = session.run(key, runner, s)
+        if error is not None:
+            raise ExportError(f"onnxruntime failed at {label} although the axis was exported dynamic: {error}",
                               "the model fixes this size (e.g. view(2, -1)); drop the dynamic request or make the "
-                              "model shape-generic") from None
+                              "model shape-generic")
         done.append(label)
     return done
 
 
-def check_onnx(path: Path, opset: int, exporter: str, specs: list[InputSpec], seed: int) -> tuple[OnnxFacts, Runner]:
-    """All five checks; returns the facts and the open ORT runner (the equivalence check reuses it)."""
-    facts = check_structure(path, opset, exporter, specs)
+def check_onnx(path: Path, opset: int, exporter: str, session: ValidationSession,
+               key: str) -> tuple[OnnxFacts, Runner]:
+    """All five checks; returns the facts and the open ORT runner (the gate reuses it and its runs)."""
+    facts = check_structure(path, opset, exporter, session.specs)
     runner = open_session(path, exporter, opset)
-    facts.shapes_run = run_other_shapes(runner, specs, seed)
+    facts.shapes_run = run_other_shapes(runner, session, key)
     return facts, runner

@@ -21,9 +21,9 @@ from modelport.converters.adapt import for_torchscript_onnx
 from modelport.converters.capture import capture, first_line
 from modelport.converters.exported import Exported
 from modelport.converters.onnx_errors import conversion_failed, export_failed
-from modelport.converters.options import DYNAMO_NATIVE_MIN
 from modelport.converters.pt2 import capture_program
 from modelport.errors import ExportError
+from modelport.opsets.exporters import DYNAMO_NATIVE_MIN
 from modelport.spec import InputSpec
 
 #: above this many bytes of weights the protobuf limit (2 GiB) is near: write external data

@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from modelport.converters.options import DEFAULT_OPSET, DYNAMO_NATIVE_MIN, DYNAMO_RANGE, TORCHSCRIPT_RANGE
 from modelport.errors import ExportError, ModelportError
+from modelport.opsets import check_model
+from modelport.opsets.exporters import DEFAULT_OPSET, DYNAMO_NATIVE_MIN, DYNAMO_RANGE, TORCHSCRIPT_RANGE
 
 _NEEDS = re.compile(r"support added in opset (\d+)")
 #: failures that another opset may cure; anything else (no lowering anywhere, a capture failure, a numeric
@@ -42,8 +43,6 @@ def search_range(exporter: str) -> tuple[int, int]:
 
 def lower_bound(path: Path) -> int | None:
     """The opsets module's minimum for an exported file, or None if it cannot say."""
-    from modelport.opsets import check_model
-
     try:
         report = check_model(path, confirm=False)
     except ModelportError:

@@ -1,8 +1,9 @@
 """What the user asked ``convert`` to do, checked before any model is loaded.
 
-Each ONNX exporter has its own valid opset range (converters.md §0.4): the TorchScript-based exporter writes
-opsets 7-20 natively, the dynamo exporter 18-25, and reaches 7-17 only through ``onnx.version_converter``,
-whose result is verified like any export. ``auto`` picks TorchScript for opsets up to 17 and dynamo above.
+Each ONNX exporter has its own valid opset range (``modelport.opsets.exporters``; docs/decisions.md, "ONNX
+exporter per opset"): the TorchScript-based exporter writes opsets 7-20 natively, the dynamo exporter 18-25,
+and reaches 7-17 only through ``onnx.version_converter``, whose result is verified like any export. ``auto``
+picks TorchScript for opsets up to 17 and dynamo above.
 """
 
 from __future__ import annotations
@@ -11,39 +12,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import onnx
+
 from modelport.errors import InputError
+from modelport.opsets.exporters import (
+    AUTO_DYNAMO_FROM,
+    DEFAULT_OPSET,
+    DYNAMO_RANGE,
+    TORCHSCRIPT_RANGE,
+    ranges_text,
+)
+from modelport.opsets.schemas import max_known_opset
 
 TARGETS = ("torchscript", "onnx", "pt2")
 EXPORTERS = ("auto", "torchscript", "dynamo")
 METHODS = ("auto", "script", "trace")
-DEFAULT_OPSET = 17
-#: native opset ranges of torch 2.13's exporters
-TORCHSCRIPT_RANGE = (7, 20)
-DYNAMO_RANGE = (18, 25)
-#: the dynamo exporter's native floor; below it we down-convert its opset-18 output and verify the result
-DYNAMO_NATIVE_MIN = DYNAMO_RANGE[0]
 OPSET_MIN = "min"
 
 
-def onnx_max_opset() -> int:
-    import onnx.defs
-
-    return int(onnx.defs.onnx_opset_version())
-
-
 def _ranges_text() -> str:
-    import onnx
-
-    return (f"torchscript: {TORCHSCRIPT_RANGE[0]}-{TORCHSCRIPT_RANGE[1]}; dynamo: {DYNAMO_RANGE[0]}-{DYNAMO_RANGE[1]} "
-            f"(7-17 by verified down-conversion); onnx {onnx.__version__} knows <= {onnx_max_opset()}")
+    return ranges_text(max_known_opset(), onnx.__version__)
 
 
 def resolve_exporter(opset: int, requested: str) -> str:
     """The exporter for ``opset``; raises ``InputError`` (before any export) when the opset is out of its range."""
-    known = onnx_max_opset()
+    known = max_known_opset()
     if opset > known:
-        import onnx
-
         raise InputError(f"opset {opset} is beyond what the installed onnx {onnx.__version__} knows (<= {known})",
                          f"valid ranges: {_ranges_text()}")
     if requested == "auto":
@@ -52,18 +46,20 @@ def resolve_exporter(opset: int, requested: str) -> str:
         if opset > DYNAMO_RANGE[1]:
             raise InputError(f"opset {opset} is outside the dynamo exporter's range "
                              f"{DYNAMO_RANGE[0]}-{DYNAMO_RANGE[1]}", f"valid ranges: {_ranges_text()}")
-        return "torchscript" if opset < DYNAMO_NATIVE_MIN else "dynamo"
+        return "torchscript" if opset < AUTO_DYNAMO_FROM else "dynamo"
     if requested == "torchscript":
         lo, hi = TORCHSCRIPT_RANGE
         if not lo <= opset <= hi:
-            other = "; use --exporter dynamo (18-25)" if opset > hi and opset <= DYNAMO_RANGE[1] else ""
+            other = (f"; use --exporter dynamo ({DYNAMO_RANGE[0]}-{DYNAMO_RANGE[1]})"
+                     if hi < opset <= DYNAMO_RANGE[1] else "")
             raise InputError(f"opset {opset} is outside the torchscript exporter's range {lo}-{hi}{other}",
                              f"valid ranges: {_ranges_text()}")
         return "torchscript"
     if requested == "dynamo":
         if not TORCHSCRIPT_RANGE[0] <= opset <= DYNAMO_RANGE[1]:
             raise InputError(f"opset {opset} is outside the dynamo exporter's range {DYNAMO_RANGE[0]}-"
-                             f"{DYNAMO_RANGE[1]} (7-17 by down-conversion)", f"valid ranges: {_ranges_text()}")
+                             f"{DYNAMO_RANGE[1]} ({TORCHSCRIPT_RANGE[0]}-{DYNAMO_RANGE[0] - 1} by down-conversion)",
+                             f"valid ranges: {_ranges_text()}")
         return "dynamo"
     raise InputError(f"unknown exporter {requested!r}", f"use one of {', '.join(EXPORTERS)}")
 

@@ -13,9 +13,9 @@ from modelport.converters.adapt import is_script_module, program_from_script
 from modelport.converters.capture import capture, first_line
 from modelport.converters.example import dynamic_symbols
 from modelport.converters.exported import Exported
+from modelport.errors import ExportError
 from modelport.sources import metadata
 from modelport.sources.metadata import EXTRA_FILE
-from modelport.errors import ExportError
 from modelport.spec import InputSpec
 
 

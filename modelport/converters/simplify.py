@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelport.converters.capture import first_line
-from modelport.converters.equivalence import check_equivalence, describe_failure
+from modelport.converters.gate import describe_failure, judge_quick, summary
 from modelport.converters.onnx_checks import check_onnx
 from modelport.errors import ModelportError
-from modelport.runners import Runner
-from modelport.spec import InputSpec
+from modelport.validators.session import ValidationSession
 
 #: the worker command; tests replace it to simulate a crashing or regressing onnxsim
 WORKER = [sys.executable, "-m", "modelport.converters.simplify_worker"]
@@ -45,26 +44,30 @@ def _run_worker(src: Path, dest: Path, timeout_s: float) -> dict:
         return {}
 
 
-def simplify_onnx(path: Path, opset: int, exporter: str, specs: list[InputSpec], seed: int, reference: Runner,
-                  reference_outputs: dict, atol: float, rtol: float, timeout_s: float) -> SimplifyOutcome:
-    """Replace ``path`` by its simplification if that passes every check; otherwise leave it and say why."""
+def simplify_onnx(path: Path, opset: int, exporter: str, session: ValidationSession, key: str,
+                  timeout_s: float) -> SimplifyOutcome:
+    """Replace ``path`` (known to ``session`` as ``key``) by its simplification if that passes every check;
+    otherwise leave it and say why. A kept simplification's results replace the original's in the session."""
     candidate = path.with_name(f".{path.name}.simplified.tmp")
+    cand_key = str(candidate)
     runner = None
     try:
         info = _run_worker(path, candidate, timeout_s)
         try:
-            _, runner = check_onnx(candidate, opset, exporter, specs, seed)
+            _, runner = check_onnx(candidate, opset, exporter, session, cand_key)
         except ModelportError as e:
             raise RuntimeError(f"its output fails the export checks: {e.format_message()}") from None
-        eq = check_equivalence(reference, runner, specs, seed, atol, rtol, reference_outputs)
-        if not eq.passed:
-            raise RuntimeError(f"its output no longer matches eager {describe_failure(eq.first_failure(), atol, rtol)}")
+        results, failed = judge_quick(session, cand_key, runner)
+        if failed is not None:
+            raise RuntimeError(f"its output no longer matches eager {describe_failure(failed)}")
         runner.close()
         os.replace(candidate, path)
-        return SimplifyOutcome(True, info={**info, "equivalence": eq.to_json()})
+        session.rename(cand_key, key)
+        return SimplifyOutcome(True, info={**info, "equivalence": summary(results)})
     except RuntimeError as e:
         return SimplifyOutcome(False, warning=f"onnxsim failed/regressed: {e}; kept the unsimplified model")
     finally:
         if runner is not None:
             runner.close()
+        session.forget(cand_key)
         candidate.unlink(missing_ok=True)

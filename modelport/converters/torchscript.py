@@ -16,9 +16,9 @@ from torch import nn
 from modelport.converters.capture import capture, first_line
 from modelport.converters.example import dynamic_symbols
 from modelport.converters.exported import Exported
+from modelport.errors import ExportError
 from modelport.sources import metadata
 from modelport.sources.metadata import EXTRA_FILE
-from modelport.errors import ExportError
 from modelport.spec import InputSpec
 
 #: the archive member holding the input spec; the sources module reads it back

@@ -189,10 +189,10 @@ class _Stamper:
         return self.body + tail.SerializeToString()
 
     def checker_error(self, domain: str | None = None, opset: int | None = None) -> str | None:
-        return _checker_error(self.stamped(domain, opset))
+        return checker_error(self.stamped(domain, opset))
 
 
-def _checker_error(model: onnx.ModelProto | bytes) -> str | None:
+def checker_error(model: onnx.ModelProto | bytes) -> str | None:
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:

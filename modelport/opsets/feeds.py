@@ -1,40 +1,26 @@
-"""Seeded inputs derived from an ONNX graph, and an element-wise comparison of two sessions' outputs.
+"""Input specs derived from an ONNX graph, for ``opsets convert``'s comparison of a converted model with its
+original.
 
-Used by ``opsets convert`` to check that a converted model computes what the original did. Without a
-model spec we know only the declared types and shapes: symbolic dimensions get a small size, floats are
-standard normal, integers are drawn from [0, int_high) because integer inputs are usually indices or
-token ids, and 0 and 1 are in range for any axis of size >= 2.
+Without a model spec we know only the declared types and shapes, so the specs say: symbolic (or unset)
+dimensions are dynamic with example size 2; floats are drawn from [-2, 2); integers from [0, 2) because
+integer inputs are usually indices or token ids, and 0 and 1 are in range for any axis of size >= 2; bools
+from {0, 1}. The seeded input sets themselves come from the one builder, ``validators.inputs`` (the caller
+picks the profile), so a converted model is judged on the same kinds of sets as an export.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import onnx
 from onnx import helper
 
 from modelport.errors import InputError
-from modelport.spec import check_generated_size
+from modelport.spec import InputSpec, is_float, normalize_dtype
 
-
-@dataclass(frozen=True)
-class OutputDiff:
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    max_abs: float
-    max_rel: float
-    mismatched: int
-    total: int
-    ok: bool
-    problem: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "max_abs": self.max_abs,
-                "max_rel": self.max_rel, "mismatched": self.mismatched, "total": self.total, "ok": self.ok,
-                "problem": self.problem}
+#: the example size of a symbolic dimension
+EXAMPLE_DIM = 2
+FLOAT_RANGE = (-2.0, 2.0)
+INT_RANGE = (0.0, 2.0)
 
 
 def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
@@ -43,58 +29,42 @@ def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     return [i for i in model.graph.input if i.name not in inits]
 
 
-def make_feeds(model: onnx.ModelProto, seed: int, dim_size: int = 2, int_high: int = 2) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    sizes: dict[str, int] = {}
-    feeds: dict[str, np.ndarray] = {}
-    for vi in graph_inputs(model):
-        tt = vi.type.tensor_type
-        if vi.type.WhichOneof("value") != "tensor_type" or tt.elem_type == onnx.TensorProto.UNDEFINED:
-            raise InputError(f"input {vi.name!r} is not a plain tensor; cannot generate values for it",
-                             "pass --no-compare to skip the numeric comparison")
-        shape = []
-        for d in tt.shape.dim:
-            if d.HasField("dim_value") and d.dim_value > 0:
-                shape.append(int(d.dim_value))
-            else:
-                # one size per symbol, so inputs that share a symbolic dim stay consistent
-                shape.append(sizes.setdefault(d.dim_param or f"?{len(sizes)}", dim_size))
-        dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
-        check_generated_size(vi.name, shape, dtype)
-        if dtype == np.bool_:
-            feeds[vi.name] = rng.integers(0, 2, size=shape).astype(np.bool_)
-        elif np.issubdtype(dtype, np.integer):
-            feeds[vi.name] = rng.integers(0, int_high, size=shape).astype(dtype)
-        elif np.issubdtype(dtype, np.floating):
-            feeds[vi.name] = rng.standard_normal(shape).astype(dtype)
-        else:
-            raise InputError(f"input {vi.name!r} has type {dtype}; cannot generate values for it",
-                             "pass --no-compare to skip the numeric comparison")
-    return feeds
-
-
-def compare(names: list[str], ref: list[np.ndarray], got: list[np.ndarray], atol: float,
-            rtol: float) -> list[OutputDiff]:
-    """Element-wise: an element mismatches when abs error > atol AND relative error > rtol."""
+def _dims(vi: onnx.ValueInfoProto) -> list[tuple[int | None, str]]:
+    """(static size or None, symbol) per axis; an unnamed dynamic axis gets a symbol of its own."""
     out = []
-    for name, a, b in zip(names, ref, got, strict=True):
-        a, b = np.asarray(a), np.asarray(b)
-        if a.shape != b.shape or a.dtype != b.dtype:
-            out.append(OutputDiff(name, tuple(a.shape), str(a.dtype), float("inf"), float("inf"), a.size, a.size,
-                                  False, f"shape/dtype {b.shape}/{b.dtype}, expected {a.shape}/{a.dtype}"))
-            continue
-        if a.dtype.kind in "fc":
-            a64, b64 = a.astype(np.float64), b.astype(np.float64)
-            same_nan = np.isnan(a64) & np.isnan(b64)
-            absd = np.where(same_nan, 0.0, np.abs(a64 - b64))
-            absd = np.where(np.isnan(absd), np.inf, absd)
-            rel = absd / np.maximum(np.abs(a64), np.finfo(np.float64).tiny)
-            bad = (absd > atol) & (rel > rtol)
-        else:
-            absd = (a != b).astype(np.float64)
-            rel = absd
-            bad = a != b
-        n_bad = int(bad.sum())
-        out.append(OutputDiff(name, tuple(a.shape), str(a.dtype), float(absd.max(initial=0.0)),
-                              float(rel.max(initial=0.0)), n_bad, int(a.size), n_bad == 0))
+    for axis, d in enumerate(vi.type.tensor_type.shape.dim):
+        static = int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None
+        out.append((static, d.dim_param or f"{vi.name}_dim{axis}"))
     return out
+
+
+def _dtype(vi: onnx.ValueInfoProto) -> str:
+    tt = vi.type.tensor_type
+    if vi.type.WhichOneof("value") != "tensor_type" or tt.elem_type == onnx.TensorProto.UNDEFINED:
+        raise InputError(f"input {vi.name!r} is not a plain tensor; cannot generate values for it",
+                         "pass --no-compare to skip the numeric comparison")
+    np_dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+    try:
+        return normalize_dtype(np.dtype(np_dtype).name)
+    except (InputError, TypeError):
+        raise InputError(f"input {vi.name!r} has type {np_dtype}; cannot generate values for it",
+                         "pass --no-compare to skip the numeric comparison") from None
+
+
+def graph_specs(model: onnx.ModelProto) -> list[InputSpec]:
+    """One ``InputSpec`` per input the model must be fed (see the module docstring).
+
+    A dynamic axis 0 is a batch axis unless its symbol also names another axis: the input-set builder
+    resizes batch axes alone, and inputs that share a symbol must keep equal sizes.
+    """
+    dims = {vi.name: _dims(vi) for vi in graph_inputs(model)}
+    off_batch = {sym for axes in dims.values() for axis, (static, sym) in enumerate(axes) if axis and static is None}
+    specs = []
+    for vi in graph_inputs(model):
+        dtype = _dtype(vi)
+        shape = tuple(static or EXAMPLE_DIM for static, _ in dims[vi.name])
+        dynamic = {axis: sym for axis, (static, sym) in enumerate(dims[vi.name])
+                   if static is None and (axis or sym not in off_batch)}
+        low, high = FLOAT_RANGE if is_float(dtype) else INT_RANGE
+        specs.append(InputSpec(vi.name, shape, dtype, low, high, dynamic))
+    return specs

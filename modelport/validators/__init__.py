@@ -1,31 +1,40 @@
 """Validators: prove every exported artifact is numerically the same model as the eager reference.
 
-Split like Polygraphy's comparator: ``inputs`` (seeded input sets, the user's .npz, gate samples),
-``comparator`` (running the reference and each candidate), ``compare`` (one function per kind of
-comparison), ``checks`` (checker, dynamic axes, names, determinism), ``results`` (report types) and
-``render`` (the terminal table).
+Split like Polygraphy's comparator: ``compare`` (the one equivalence rule), ``tolerances``, ``inputs`` (the one
+input-set builder and its profiles, the user's .npz, gate samples), ``session`` (a reference, its input sets
+and every result computed so far, shared by convert's gate and the full validation), ``reference``,
+``candidate`` and ``agreement`` (the parts of a validation), ``comparator`` (``validate_run``,
+``validate_artifacts``), ``checks`` (checker, dynamic axes, names, determinism), ``results`` (report types)
+and ``render`` (the terminal table).
+
+The names below load on first use: ``compare``, ``inputs``, ``tolerances`` and ``session`` import neither
+torch nor the zoo, and ``opsets convert`` uses them without paying for either.
 """
 
-from modelport.validators.comparator import (
-    REPORT_NAME,
-    ValidationOptions,
-    kind_from_path,
-    validate_artifacts,
-    validate_run,
-)
-from modelport.validators.compare import compare_arrays, topk_agreement
-from modelport.validators.results import OutputComparison, ValidationReport
-from modelport.validators.tolerances import parse_tolerances
+from __future__ import annotations
 
-__all__ = [
-    "REPORT_NAME",
-    "OutputComparison",
-    "ValidationOptions",
-    "ValidationReport",
-    "compare_arrays",
-    "kind_from_path",
-    "parse_tolerances",
-    "topk_agreement",
-    "validate_artifacts",
-    "validate_run",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "REPORT_NAME": "comparator",
+    "validate_artifacts": "comparator",
+    "validate_run": "comparator",
+    "ValidationOptions": "options",
+    "kind_from_path": "options",
+    "compare_arrays": "compare",
+    "topk_agreement": "compare",
+    "OutputComparison": "results",
+    "ValidationReport": "results",
+    "parse_tolerances": "tolerances",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value  # later lookups (and monkeypatching in tests) see a plain attribute
+    return value

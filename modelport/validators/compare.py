@@ -1,19 +1,35 @@
-"""Comparing one candidate's outputs with the reference's: one function per kind of comparison.
+"""The one equivalence rule of modelport, and the comparisons built on it.
 
-- ``compare_arrays``: element-wise closeness of one output (Polygraphy's rule: an element mismatches when
-  ``abs > atol AND rel > rtol``), with the statistics a user needs to judge a failure.
-- ``topk_agreement``: do the predictions agree (argmax / top-k sets), for classification-like outputs.
+Every numeric verdict (``modelport validate``, the gate inside ``modelport convert``, ``opsets convert``,
+the benchmarks' accuracy check) comes from ``compare_arrays``; nothing else in the package compares outputs.
+
+- ``compare_arrays``: element-wise closeness of one output, with the statistics a user needs to judge a failure.
 - ``compare_outputs``: every output of one run, by name, with per-output tolerances.
+- ``topk_agreement``: do the predictions agree (argmax / top-k sets), for classification-like outputs.
+- ``worst_per_output``: one comparison per output over several input sets (the first failure, else the worst).
+
+The rule, relative to Polygraphy's ``CompareFunc.simple`` with ``check_error_stat="elemwise"`` (see
+docs/equivalence.md):
+
+- same as Polygraphy: shapes must be equal; in float64, ``abs = |cand - ref|`` and ``rel = abs / |ref|``; an
+  element mismatches when ``abs > atol AND rel > rtol``; where ``ref == 0`` the divisor is float64 eps
+  (2.2e-16), so a zero reference is judged by ``atol`` alone; booleans compare as 0/1.
+- differs: an element that is NaN or infinite on either side matches only the very same value on the other
+  side (NaN with NaN, +inf with +inf): the reference produced it too, so the export reproduced the model.
+  Polygraphy fails every NaN, and infinities unless ``infinities_compare_equal``. A dtype that differs from
+  the reference's fails (``failed_on="dtype"``): callers read the dtype, so it is part of the model's
+  interface; Polygraphy casts both sides up and compares values only. ``rel`` is always relative to the
+  reference (Polygraphy: to its second output, whichever runner that is).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from modelport.validators.results import OutputComparison
+from modelport.validators.results import InputSetResult, OutputComparison
 from modelport.validators.tolerances import Tolerances
 
-#: Added where the reference is exactly 0, so that rel = abs / |ref| stays defined (as Polygraphy does).
+#: Divisor of ``rel`` where the reference is exactly 0, so that rel = abs / |ref| stays defined (as Polygraphy).
 REL_EPS = float(np.finfo(np.float64).eps)
 
 
@@ -22,10 +38,11 @@ def _shape(a: np.ndarray) -> list[int]:
 
 
 def compare_arrays(name: str, ref: np.ndarray, cand: np.ndarray, atol: float, rtol: float) -> OutputComparison:
-    """Compare ``cand`` with ``ref`` element-wise; ``.passed`` when no element exceeds both tolerances.
+    """Compare ``cand`` with ``ref`` element-wise by the module's rule; ``.passed`` when nothing fails.
 
-    Non-finite values: NaN matches NaN and an infinity matches the same infinity at the same place (the
-    reference produced it too); anywhere else a non-finite candidate value is a mismatch.
+    ``failed_on`` names what decided a failure, first match wins: "shape", then "nan"/"inf" (a non-finite
+    value where the other side has a different one), then "dtype", then "values" (an element beyond both
+    tolerances). The statistics are computed whenever the shapes agree, a dtype mismatch included.
     """
     ref, cand = np.asarray(ref), np.asarray(cand)
     result = OutputComparison(name=name, passed=False, atol=float(atol), rtol=float(rtol), ref_shape=_shape(ref),
@@ -77,7 +94,8 @@ def compare_arrays(name: str, ref: np.ndarray, cand: np.ndarray, atol: float, rt
         result.required_rtol = float(reldiff[needs_rtol].max()) if needs_rtol.any() else 0.0
 
     if bad_nonfinite.any():
-        result.failed_on = "nan" if np.isnan(c64[bad_nonfinite]).any() else "inf"
+        nan = np.isnan(c64[bad_nonfinite]).any() or np.isnan(r64[bad_nonfinite]).any()
+        result.failed_on = "nan" if nan else "inf"
     elif ref.dtype != cand.dtype:
         result.failed_on = "dtype"
     elif result.mismatched:
@@ -152,3 +170,14 @@ def compare_outputs(ref: dict[str, np.ndarray], cand: dict[str, np.ndarray], tol
                 comp.topk[f"top{k}"] = topk_agreement(r, cand[name], k)
         results.append(comp)
     return results
+
+
+def worst_per_output(results: list[InputSetResult]) -> list[OutputComparison]:
+    """One comparison per output over several input sets: its first failure, else its largest abs error."""
+    chosen: dict[str, OutputComparison] = {}
+    for result in results:
+        for comp in result.outputs:
+            have = chosen.get(comp.name)
+            if have is None or (have.passed and (not comp.passed or (comp.max_abs or 0.0) > (have.max_abs or 0.0))):
+                chosen[comp.name] = comp
+    return list(chosen.values())

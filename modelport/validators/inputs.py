@@ -1,5 +1,19 @@
-"""The inputs a validation runs on: seeded input sets that differ, batch sizes that exercise dynamic axes,
-the user's own arrays from an ``.npz`` file, and the samples of the agreement gate.
+"""The inputs every comparison runs on: one builder of seeded input sets with named profiles, the user's own
+arrays from an ``.npz`` file, and the samples of the agreement gate.
+
+``generated_sets(specs, seed, profile=...)`` is the only place that decides which inputs an artifact is
+judged on. The full profile (``modelport validate``) is, in order:
+
+- ``example``: the example batch (seed);
+- ``negated``: another seed, float inputs negated, so a branch traced on the example's side shows up;
+- ``batch-N`` for each other batch size when axis 0 is dynamic: 1 and 2 x example + 1 (the smallest batch,
+  and one larger and odd, which no reshape that folds the example batch survives), alternately negated;
+- ``other-dims``: every dynamic non-batch axis (sequence length, image size) shrunk to about half.
+
+The quick profile (the gate inside ``convert``, ``opsets convert``) keeps one set per way an export goes wrong:
+``example``, ``negated``, the largest other batch, ``other-dims``. A set of either profile is the very same
+arrays as the full profile's set of that name, so results computed under one serve the other (convert passes
+its gate's results on to the full validation, which then runs only the rest).
 """
 
 from __future__ import annotations
@@ -17,6 +31,9 @@ from modelport.spec import InputSpec, make_inputs
 
 #: Seeds of the generated sets are offsets from the run's seed, so every set differs and is reproducible.
 GATE_SEED_OFFSET = 1000
+QUICK = "quick"
+FULL = "full"
+PROFILES = (QUICK, FULL)
 
 
 @dataclass
@@ -27,10 +44,17 @@ class InputSet:
     sign: int
     batch: int | None  # axis 0 when every input has a batch axis of the same size
     source: str = "generated"  # generated | npz
+    kind: str = "example"  # example | negated | batch | other-dims | user: what the set is there to expose
+    quick: bool = False  # part of the quick profile
 
     @property
     def shapes(self) -> dict[str, list[int]]:
         return {k: [int(d) for d in v.shape] for k, v in self.feed.items()}
+
+    @property
+    def other_shapes(self) -> bool:
+        """Generated at shapes other than the example's (a dynamic axis at another size)."""
+        return self.kind in ("batch", "other-dims")
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "seed": self.seed, "sign": self.sign,
@@ -51,7 +75,7 @@ def other_batch_sizes(specs: list[InputSpec]) -> list[int]:
     return [n for n in (1, 2 * b + 1) if n != b]
 
 
-def _other_dims(specs: list[InputSpec]) -> dict[str, tuple[int, ...]]:
+def other_dims(specs: list[InputSpec]) -> dict[str, tuple[int, ...]]:
     """Shapes with every dynamic non-batch axis (sequence length, image size) shrunk to about half.
 
     Axes that share a symbol get the same size, so ``input_ids`` and ``attention_mask`` stay consistent.
@@ -74,28 +98,30 @@ def _other_dims(specs: list[InputSpec]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def generated_sets(specs: list[InputSpec], seed: int, batch_sizes: list[int] | None = None) -> list[InputSet]:
-    """The seeded sets: the example batch twice (the second negated, with another seed), each other batch
-    size for a dynamic batch axis, and a set with the other dynamic axes resized when there are any.
+def generated_sets(specs: list[InputSpec], seed: int, batch_sizes: list[int] | None = None,
+                   profile: str = FULL) -> list[InputSet]:
+    """The seeded input sets of ``profile`` (see the module docstring), in order.
 
     ``batch_sizes`` replaces the automatic other batch sizes (it is ignored when the batch axis is static).
     """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown input-set profile {profile!r}; known: {', '.join(PROFILES)}")
     b = example_batch(specs)
-    sets = [InputSet("example", make_inputs(specs, seed), seed, 1, b),
-            InputSet("negated", make_inputs(specs, seed + 1, sign=-1), seed + 1, -1, b)]
-    dynamic_batch = any(s.batch_dynamic for s in specs)
+    sets = [InputSet("example", make_inputs(specs, seed), seed, 1, b, quick=True),
+            InputSet("negated", make_inputs(specs, seed + 1, sign=-1), seed + 1, -1, b, kind="negated", quick=True)]
     others = other_batch_sizes(specs) if batch_sizes is None else [n for n in batch_sizes if n != b]
-    if dynamic_batch:
+    if any(s.batch_dynamic for s in specs):
+        largest = max(others, default=None)
         for i, n in enumerate(others):
             sign = 1 if i % 2 == 0 else -1
             sets.append(InputSet(f"batch-{n}", make_inputs(specs, seed + 2 + i, batch=n, sign=sign),
-                                 seed + 2 + i, sign, n))
-    shapes = _other_dims(specs)
+                                 seed + 2 + i, sign, n, kind="batch", quick=n == largest))
+    shapes = other_dims(specs)
     if shapes:
         s = seed + 2 + len(others)
-        feed = make_inputs(specs, s, shapes=shapes)
-        sets.append(InputSet("other-dims", feed, s, 1, b))
-    return sets
+        sets.append(InputSet("other-dims", make_inputs(specs, s, shapes=shapes), s, 1, b, kind="other-dims",
+                             quick=True))
+    return sets if profile == FULL else [s for s in sets if s.quick]
 
 
 def load_npz(path: str | Path, specs: list[InputSpec]) -> InputSet:
@@ -132,7 +158,7 @@ def load_npz(path: str | Path, specs: list[InputSpec]) -> InputSet:
             batches.add(a.shape[0])
         feed[s.name] = np.ascontiguousarray(a)
     return InputSet("user", {n: feed[n] for n in expected}, None, 1, batches.pop() if len(batches) == 1 else None,
-                    source="npz")
+                    source="npz", kind="user")
 
 
 def gate_batches(specs: list[InputSpec], seed: int, samples: int) -> Iterator[dict[str, np.ndarray]]:

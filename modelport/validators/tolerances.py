@@ -1,20 +1,23 @@
-"""Tolerances: defaults per dtype, per-model defaults for the zoo, and the user's ``--atol``/``--rtol`` values.
+"""Tolerances: defaults per dtype, the zoo model's own default, and the user's ``--atol``/``--rtol`` values.
 
 Priority, highest first: the user's value for this output (``--atol logits:1e-3``), the user's value for every
-output (``--atol 1e-4``), the model's default (zoo), the dtype's default. Integer and bool outputs compare
-exactly unless the user names them.
+output (``--atol 1e-4``), the model's default (``ZooEntry.atol``), the dtype's default. The last three apply to
+floating-point outputs only: integer and bool outputs (indices, token ids, masks) have no rounding noise, so
+they compare exactly unless the user names them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from modelport.errors import InputError
-from modelport.zoo import ZOO
+
+if TYPE_CHECKING:  # the zoo imports torch; this module must stay light for `opsets convert`
+    from modelport.zoo import ZooEntry
 
 #: (atol, rtol) per dtype kind. fp32 matches Polygraphy's and Optimum's 1e-5.
 DTYPE_DEFAULTS: dict[str, tuple[float, float]] = {
@@ -24,11 +27,9 @@ DTYPE_DEFAULTS: dict[str, tuple[float, float]] = {
 }
 EXACT = (0.0, 0.0)
 
-#: Per-model fp32 atol of the zoo models that declare one (``ZooEntry.atol``).
-MODEL_ATOL: dict[str, float] = {e.name: e.atol for e in ZOO.values() if e.atol is not None}
-
 
 def dtype_default(dtype: np.dtype | str) -> tuple[float, float]:
+    """(atol, rtol) for outputs of ``dtype`` when nobody chose one; exact for everything but floats."""
     return DTYPE_DEFAULTS.get(np.dtype(dtype).name, EXACT)
 
 
@@ -52,10 +53,16 @@ def parse_tolerances(values: tuple[str, ...] | list[str], flag: str) -> dict[str
 
 @dataclass
 class Tolerances:
-    atol: dict[str, float] = field(default_factory=dict)  # "" = every output
+    atol: dict[str, float] = field(default_factory=dict)  # "" = every floating-point output
     rtol: dict[str, float] = field(default_factory=dict)
     model_atol: float | None = None  # the zoo model's default, for float outputs
     model_name: str | None = None
+
+    @classmethod
+    def for_model(cls, entry: ZooEntry | None, atol: dict[str, float] | None = None,
+                  rtol: dict[str, float] | None = None) -> Tolerances:
+        """The user's values over the zoo entry's default (``entry`` None: any other source)."""
+        return cls(dict(atol or {}), dict(rtol or {}), entry.atol if entry else None, entry.name if entry else None)
 
     def check_names(self, output_names: list[str]) -> None:
         """A tolerance for an output the model does not have is a typo the user must hear about."""
@@ -71,7 +78,7 @@ class Tolerances:
         is_float = np.issubdtype(np.dtype(dtype), np.floating)
         if is_float and self.model_atol is not None:
             atol, source = self.model_atol, f"zoo:{self.model_name} default"
-        if "" in self.atol or "" in self.rtol:
+        if is_float and ("" in self.atol or "" in self.rtol):
             atol, rtol = self.atol.get("", atol), self.rtol.get("", rtol)
             source = "user"
         if name in self.atol or name in self.rtol:
@@ -82,4 +89,17 @@ class Tolerances:
     def to_json(self) -> dict[str, Any]:
         return {"user_atol": self.atol, "user_rtol": self.rtol, "model_atol": self.model_atol,
                 "dtype_defaults": {k: {"atol": a, "rtol": r} for k, (a, r) in DTYPE_DEFAULTS.items()},
-                "integers_and_bools": "exact"}
+                "integers_and_bools": "exact unless named per output"}
+
+
+def __getattr__(name: str) -> Any:
+    """``MODEL_ATOL``: a read-only view of ``ZooEntry.atol`` kept for ``modelport.benchmarks.suite``.
+
+    Deprecated: read ``modelport.zoo.entry_for_source(spec).atol`` (or ``Tolerances.for_model``) instead.
+    Built on first use so that importing this module does not import the zoo (and torch).
+    """
+    if name == "MODEL_ATOL":
+        from modelport.zoo import ZOO
+
+        return {e.name: e.atol for e in ZOO.values() if e.atol is not None}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

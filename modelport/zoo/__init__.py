@@ -2,6 +2,11 @@
 
 ``get("resnet50").build(seed=0)`` gives an ``nn.Module`` in ``eval()``; ``.input_specs()`` its example
 inputs (names, shapes, dtypes, value ranges, dynamic axes); ``.output_names`` its outputs.
+
+A ``ZooEntry`` is also the one place that holds what the rest of modelport assumes about a zoo model unless
+the user says otherwise: its task (which outputs are logits), its fp32 tolerance, and its sample definition
+(the input specs: one sample is one item along axis 0). Validators, the convert gate and the benchmarks read
+these fields through ``entry_for_source``; nothing keeps a copy of them.
 """
 
 from __future__ import annotations
@@ -38,9 +43,12 @@ def import_class(spec: str) -> type[nn.Module]:
 
 @dataclass(frozen=True)
 class ZooEntry:
+    """One built-in model and its defaults (see the module docstring)."""
+
     name: str
     summary: str
     model_class: str  # "module:Class", importable; lets users reach the state_dict + class route
+    #: the sample definition: model args -> input specs (example batch first, value ranges, dynamic axes)
     inputs: Callable[[dict[str, Any]], list[InputSpec]]
     output_names: tuple[str, ...]
     task: str  # classification | question-answering | features
@@ -114,7 +122,15 @@ def names() -> list[str]:
     return list(ZOO)
 
 
+def entry_for_source(source_spec: str | None) -> ZooEntry | None:
+    """The entry of a ``zoo:NAME`` source (its task, tolerance and samples apply); None for any other source."""
+    if not source_spec or not source_spec.startswith("zoo:"):
+        return None
+    return get(source_spec.removeprefix("zoo:"))
+
+
 def get(name: str) -> ZooEntry:
+    """The entry called ``name``; an unknown name is an ``InputError`` listing the known ones."""
     try:
         return ZOO[name]
     except KeyError:
