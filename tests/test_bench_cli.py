@@ -9,20 +9,15 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from benchmarks.cli import invoke
 
 from modelport.benchmarks import BenchOptions, get_profile
 from modelport.benchmarks.suite import run_bench
-from modelport.cli import cli
 from modelport.manifest import ArtifactFile, load_manifest
 from modelport.progress import Progress
 
 SHORT = ["--profile", "tiny", "--duration-ms", "100", "--server-trials", "2", "--total-samples", "8",
          "--accuracy-samples", "4", "--threads", "1"]
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

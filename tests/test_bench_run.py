@@ -10,11 +10,10 @@ import shutil
 
 import matplotlib
 import pytest
-from click.testing import CliRunner
+from benchmarks.cli import invoke
 
 from modelport.benchmarks.mlperf_logs import read_detail, read_summary
 from modelport.benchmarks.regression import compare, load_baseline
-from modelport.cli import cli
 from modelport.manifest import load_manifest
 
 matplotlib.use("Agg")
@@ -24,10 +23,6 @@ SCENARIOS = ["SingleStream", "MultiStream", "Offline", "Server"]
 SHORT = ["--profile", "tiny", "--duration-ms", "100", "--server-trials", "2", "--total-samples", "8",
          "--accuracy-samples", "6", "--samples-per-query", "2", "--max-batch", "4", "--threads", "1"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

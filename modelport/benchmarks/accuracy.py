@@ -7,7 +7,6 @@ validators' tolerances for the rest. A fp32 artifact must agree on every sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +14,9 @@ import numpy as np
 
 from modelport.benchmarks.mlperf_logs import read_accuracy
 from modelport.benchmarks.responses import ResponseLayout
+from modelport.benchmarks.results import AccuracyResult
 from modelport.validators.compare import classification_outputs, compare_arrays, topk_agreement
 from modelport.validators.tolerances import Tolerances
-
-
-@dataclass
-class AccuracyResult:
-    samples: int
-    agreement: float
-    method: str  # "top-1" or "tolerance"
-    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    empty_responses: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {"samples": self.samples, "agreement": self.agreement, "method": self.method,
-                "outputs": self.outputs, "empty_responses": self.empty_responses}
 
 
 class Reference:

@@ -193,8 +193,8 @@ def _finish(backend_id: str, kind: str, runner: Runner, specs: list[InputSpec], 
 
 
 def eager_backend(manifest: RunManifest, options: RunnerOptions, trust_pickle: bool = False) -> Backend:
-    from modelport.sources import reload_source
     from modelport.runners.torch_runners import TorchModuleRunner
+    from modelport.sources import reload_source
 
     t0 = time.perf_counter()
     module = reload_source(manifest.source, trust_pickle=trust_pickle, seed=manifest.seed)

@@ -1,61 +1,139 @@
-"""The one place that imports a LoadGen, and the batch-level calls the SUTs use.
+"""The one place that imports a LoadGen: benchmarks call LoadGen only through the functions of this module.
 
-Benchmarks drive ``modelport.loadgen`` (our drop-in for ``mlperf_loadgen``). Its batch API hands the SUT
-numpy arrays of ids and sample indices and completes a whole batch in one call, so no Python object is built
-per sample. ``construct_sut``/``complete`` hide the difference from the per-sample API of the official
-module, which ``MODELPORT_LOADGEN=mlperf_loadgen`` selects for side-by-side comparisons.
+Benchmarks drive ``modelport.loadgen`` (our drop-in for ``mlperf_loadgen``); ``MODELPORT_LOADGEN=mlperf_loadgen``
+selects the official module for side-by-side comparisons. Callers never see a LoadGen object: SUTs and QSLs
+are integer handles, a test is described by a ``TestConfig`` of plain numbers, and the differences between
+the two modules (the batch API, the ``completion_timeout_s`` extension) stay in here.
+
+The batch API hands the SUT numpy arrays of ids and sample indices and completes a whole batch in one call,
+so no Python object is built per sample; ``construct_sut``/``complete`` fall back to the per-sample API of
+the official module.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-_NAME = os.environ.get("MODELPORT_LOADGEN", "modelport.loadgen")
-lg: Any = importlib.import_module(_NAME)
-NAME: str = _NAME
-HAS_BATCH_API: bool = hasattr(lg, "ConstructBatchSUT") and hasattr(lg, "QuerySamplesCompleteBatch")
+NAME: str = os.environ.get("MODELPORT_LOADGEN", "modelport.loadgen")
+# Typed as Any on purpose and kept private: the module is chosen at run time (it may be the official
+# mlperf_loadgen, which ships no type information), so its surface is typed by the functions below instead.
+_lg: Any = importlib.import_module(NAME)
+HAS_BATCH_API: bool = hasattr(_lg, "ConstructBatchSUT") and hasattr(_lg, "QuerySamplesCompleteBatch")
+
+#: TestSettings fields only modelport's LoadGen has; they are skipped for the official module
+_EXTENSION_FIELDS = frozenset({"completion_timeout_s"})
+#: conf files are read as user.conf (mlperf_loadgen's conf_type 2): only user-settable keys are accepted
+_USER_CONF = 2
 
 IssueFn = Callable[[np.ndarray, np.ndarray], None]
+IndicesFn = Callable[[np.ndarray], None]
+
+
+class ConfError(Exception):
+    """LoadGen's conf parser refused a file; ``rc`` is what ``TestSettings.FromConfig`` returned."""
+
+    def __init__(self, path: str, rc: int) -> None:
+        super().__init__(f"{path}: LoadGen returned {rc}")
+        self.path = path
+        self.rc = rc
+
+
+@dataclass(frozen=True)
+class TestConfig:
+    """One LoadGen test: the scenario and mode by their LoadGen names, TestSettings fields, a user.conf."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    scenario: str  # a TestScenario member: SingleStream | MultiStream | Server | Offline
+    mode: str  # a TestMode member: PerformanceOnly | AccuracyOnly
+    fields: Mapping[str, int | float] = field(default_factory=dict)  # TestSettings attribute -> value
+    user_conf: str | None = None  # applied last, with LoadGen's own parser
+    conf_model: str = "*"
 
 
 def construct_sut(issue: IssueFn, flush: Callable[[], None]) -> int:
     """A SUT whose ``issue(ids, indices)`` gets uint64 arrays of response ids and QSL sample indices."""
     if HAS_BATCH_API:
-        return lg.ConstructBatchSUT(issue, flush)
+        return int(_lg.ConstructBatchSUT(issue, flush))
 
     def fast_issue(ids: list[int], indices: list[int]) -> None:
         issue(np.asarray(ids, dtype=np.uint64), np.asarray(indices, dtype=np.uint64))
 
-    return lg.ConstructFastSUT(fast_issue, flush)
+    return int(_lg.ConstructFastSUT(fast_issue, flush))
 
 
 def destroy_sut(handle: int) -> None:
-    if HAS_BATCH_API and hasattr(lg, "DestroyBatchSUT"):
-        lg.DestroyBatchSUT(handle)
+    if HAS_BATCH_API and hasattr(_lg, "DestroyBatchSUT"):
+        _lg.DestroyBatchSUT(handle)
     elif HAS_BATCH_API:
-        lg.DestroySUT(handle)
+        _lg.DestroySUT(handle)
     else:
-        lg.DestroyFastSUT(handle)
+        _lg.DestroyFastSUT(handle)
 
 
 def complete(ids: np.ndarray, ptrs: np.ndarray, sizes: np.ndarray) -> None:
     """Report a batch done: ``ptrs``/``sizes`` address each sample's response bytes, which the caller keeps
     alive until this returns (LoadGen copies what the accuracy log needs before returning)."""
     if HAS_BATCH_API:
-        lg.QuerySamplesCompleteBatch(ids, ptrs, sizes)
+        _lg.QuerySamplesCompleteBatch(ids, ptrs, sizes)
         return
-    lg.QuerySamplesComplete([lg.QuerySampleResponse(int(i), int(p), int(s))
-                             for i, p, s in zip(ids.tolist(), ptrs.tolist(), sizes.tolist(), strict=True)])
+    _lg.QuerySamplesComplete([_lg.QuerySampleResponse(int(i), int(p), int(s))
+                              for i, p, s in zip(ids.tolist(), ptrs.tolist(), sizes.tolist(), strict=True)])
 
 
-def scenario(name: str) -> Any:
-    return getattr(lg.TestScenario, name)
+def construct_qsl(total: int, performance_count: int, load: IndicesFn, unload: IndicesFn) -> int:
+    """A query sample library; ``load``/``unload`` get the sample indices as an int64 array."""
+
+    def on_load(indices: object) -> None:
+        load(np.asarray(indices, dtype=np.int64))
+
+    def on_unload(indices: object) -> None:
+        unload(np.asarray(indices, dtype=np.int64))
+
+    return int(_lg.ConstructQSL(total, performance_count, on_load, on_unload))
 
 
-def mode(name: str) -> Any:
-    return getattr(lg.TestMode, name)
+def destroy_qsl(handle: int) -> None:
+    _lg.DestroyQSL(handle)
+
+
+def check_conf(path: str) -> None:
+    """Raise ``ConfError`` unless LoadGen's parser accepts ``path`` as a user.conf."""
+    rc = _lg.TestSettings().FromConfig(path, "*", "SingleStream", _USER_CONF)
+    if rc != 0:
+        raise ConfError(path, int(rc))
+
+
+def _test_settings(config: TestConfig) -> Any:
+    ts = _lg.TestSettings()
+    ts.scenario = getattr(_lg.TestScenario, config.scenario)
+    ts.mode = getattr(_lg.TestMode, config.mode)
+    for key, value in config.fields.items():
+        if key in _EXTENSION_FIELDS and not hasattr(ts, key):
+            continue
+        setattr(ts, key, value)
+    if config.user_conf:
+        rc = ts.FromConfig(config.user_conf, config.conf_model, config.scenario, _USER_CONF)
+        if rc != 0:
+            raise ConfError(config.user_conf, int(rc))
+    return ts
+
+
+def run_test(sut: int, qsl: int, config: TestConfig, outdir: Path) -> None:
+    """One StartTest writing its logs (summary, detail, accuracy; no trace) into ``outdir``.
+
+    Raises ``ConfError`` for a user.conf LoadGen refuses; a LoadGen fault or an exception raised in a SUT or
+    QSL callback propagates unchanged."""
+    ts = _test_settings(config)
+    log = _lg.LogSettings()
+    log.log_output.outdir = str(outdir)
+    log.log_output.copy_summary_to_stdout = False
+    log.enable_trace = False
+    _lg.StartTestWithLogSettings(sut, qsl, ts, log)

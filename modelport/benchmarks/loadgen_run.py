@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 
 from modelport.benchmarks import lg
-from modelport.benchmarks.mlperf_logs import DetailLog, read_detail, read_summary
-from modelport.benchmarks.settings import CellSettings
+from modelport.benchmarks.cellsettings import CellSettings
+from modelport.benchmarks.mlperf_logs import SUT_LATENCIES, DetailLog, read_detail, read_summary
+from modelport.benchmarks.scenarios import get_scenario
 from modelport.benchmarks.sut import BaseSUT, QSLHandle
-from modelport.errors import ModelportError
+from modelport.errors import InputError, ModelportError
 
 
 @dataclass
@@ -34,6 +35,12 @@ class LoadGenRun:
         return self.detail.get("result_validity") == "VALID"
 
 
+def loadgen_config(settings: CellSettings) -> lg.TestConfig:
+    """The LoadGen test of a cell's settings: the shared fields, then the scenario's own."""
+    fields = {**settings.common_fields(), **get_scenario(settings.scenario).loadgen_fields(settings)}
+    return lg.TestConfig(settings.scenario, settings.mode, fields, settings.user_conf, settings.conf_model)
+
+
 def _ticker(sut: BaseSUT, status: Callable[[str], None], label: str, stop: threading.Event) -> None:
     t0 = time.perf_counter()
     while not stop.wait(0.5):
@@ -46,11 +53,7 @@ def run_loadgen(sut: BaseSUT, qsl: QSLHandle, settings: CellSettings, folder: Pa
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("mlperf_log_*"):
         stale.unlink()
-    log = lg.lg.LogSettings()
-    log.log_output.outdir = str(folder)
-    log.log_output.copy_summary_to_stdout = False
-    log.enable_trace = False
-    test_settings = settings.to_test_settings()
+    config = loadgen_config(settings)
     sut.reset()
     stop = threading.Event()
     ticker = None
@@ -60,7 +63,10 @@ def run_loadgen(sut: BaseSUT, qsl: QSLHandle, settings: CellSettings, folder: Pa
         ticker.start()
     t0 = time.perf_counter()
     try:
-        lg.lg.StartTestWithLogSettings(sut.handle, qsl.handle, test_settings, log)
+        lg.run_test(sut.handle, qsl.handle, config, folder)
+    except lg.ConfError as e:
+        raise InputError(f"--user-conf {e.path!r} could not be applied (LoadGen returned {e.rc})",
+                         "lines are 'model.Scenario.key = value' with spaces around '='") from None
     except Exception as e:
         if isinstance(e, ModelportError):
             raise
@@ -78,37 +84,13 @@ def run_loadgen(sut: BaseSUT, qsl: QSLHandle, settings: CellSettings, folder: Pa
     summary = read_summary(folder) if settings.mode == "PerformanceOnly" else {}
     lat = sut.latencies_ns()
     if settings.mode == "PerformanceOnly" and len(lat):
-        np.save(folder / "sut_latencies_ns.npy", lat)
+        np.save(folder / SUT_LATENCIES, lat)
     return LoadGenRun(folder, settings, detail, summary, lat, wall, sut.batches_run, sut.samples_run)
 
 
 def headline(run: LoadGenRun) -> dict[str, Any]:
-    """The metrics a person compares, by scenario, from the detail log (units: ms and samples/s).
-
-    The percentiles are MLPerf's per scenario (SingleStream p90, MultiStream and Server p99); LoadGen reports
-    them whatever target percentile a user.conf sets."""
+    """The metrics a person compares: validity and query count, then the scenario's own (ms, samples/s)."""
     d = run.detail
-    s = run.settings.scenario
     out: dict[str, Any] = {"validity": d.get("result_validity"), "query_count": d.get("result_query_count")}
-    if s == "SingleStream":
-        out["latency_p90_ms"] = _ms(d.get("result_90.00_percentile_latency_ns"))
-        out["latency_mean_ms"] = _ms(d.get("result_mean_latency_ns"))
-        out["qps"] = d.get("result_qps_with_loadgen_overhead")
-    elif s == "MultiStream":
-        out["query_latency_p99_ms"] = _ms(d.get("result_99.00_percentile_per_query_latency_ns"))
-        out["query_latency_mean_ms"] = _ms(d.get("result_mean_query_latency_ns"))
-        spq = d.get("effective_samples_per_query") or run.settings.samples_per_query or 8
-        mean = d.get("result_mean_query_latency_ns")
-        out["samples_per_second"] = spq * 1e9 / mean if mean else None
-    elif s == "Offline":
-        out["samples_per_second"] = d.get("result_samples_per_second")
-    else:
-        out["completed_samples_per_second"] = d.get("result_completed_samples_per_sec")
-        out["scheduled_samples_per_second"] = d.get("result_scheduled_samples_per_sec")
-        out["latency_p99_ms"] = _ms(d.get("result_99.00_percentile_latency_ns"))
-        out["perf_constraints_met"] = d.get("result_perf_constraints_met")
+    out.update(get_scenario(run.settings.scenario).metrics(d, run.settings))
     return out
-
-
-def _ms(ns: Any) -> float | None:
-    return None if ns is None else float(ns) / 1e6

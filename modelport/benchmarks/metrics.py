@@ -1,21 +1,19 @@
-"""The comparable numbers of a results.json: one headline metric per scenario, plus accuracy.
+"""The comparable numbers of a results.json: each scenario's headline metric, plus accuracy.
 
 Shared by the report (ratio to eager) and the regression check (ratio to a baseline), so both compare the
-same things in the same direction.
+same things in the same direction. Which metric heads a scenario, and in which direction it improves, is
+the scenario object's ``headline``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-#: scenario -> (metric key in the cell's "metrics", unit, higher is better)
-HEADLINE: dict[str, tuple[str, str, bool]] = {
-    "SingleStream": ("latency_p90_ms", "ms", False),
-    "MultiStream": ("query_latency_p99_ms", "ms", False),
-    "Offline": ("samples_per_second", "samples/s", True),
-    "Server": ("max_valid_qps", "QPS", True),
-}
+from modelport.benchmarks.scenarios import get_scenario
+
+if TYPE_CHECKING:
+    from modelport.benchmarks.results import BenchResults, Cell
 
 
 @dataclass(frozen=True)
@@ -32,28 +30,18 @@ class Metric:
         return f"{self.backend}/{self.scenario}/{self.name}"
 
 
-def cell_metrics(backend: str, scenario: str, cell: dict[str, Any]) -> list[Metric]:
-    out: list[Metric] = []
-    if scenario in HEADLINE:
-        name, unit, higher = HEADLINE[scenario]
-        value = cell.get("metrics", {}).get(name)
-        # Server with no passing QPS: 0 QPS is the honest throughput (and a regression from any positive)
-        if scenario == "Server" and value is None and "search" in cell:
-            value = 0.0
-        out.append(Metric(backend, scenario, name, None if value is None else float(value), higher, unit))
-    acc = cell.get("accuracy")
-    if acc is not None:
-        out.append(Metric(backend, scenario, "accuracy_agreement", float(acc.get("agreement", 0.0)), True, ""))
+def cell_metrics(backend: str, scenario: str, cell: Cell) -> list[Metric]:
+    sc = get_scenario(scenario)
+    name, unit, higher = sc.headline
+    out = [Metric(backend, scenario, name, sc.headline_value(cell), higher, unit)]
+    if cell.accuracy is not None:
+        out.append(Metric(backend, scenario, "accuracy_agreement", float(cell.accuracy.agreement), True, ""))
     return out
 
 
-def all_metrics(results: dict[str, Any]) -> dict[str, Metric]:
-    out: dict[str, Metric] = {}
-    for backend, cells in results.get("cells", {}).items():
-        for scenario, cell in cells.items():
-            for m in cell_metrics(backend, scenario, cell):
-                out[m.key] = m
-    return out
+def all_metrics(results: BenchResults) -> dict[str, Metric]:
+    return {m.key: m for backend, scenario, cell in results.cell_items()
+            for m in cell_metrics(backend, scenario, cell)}
 
 
 def speedup(value: float | None, reference: float | None, higher_is_better: bool) -> float | None:

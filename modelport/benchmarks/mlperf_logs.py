@@ -13,6 +13,8 @@ from modelport.errors import ModelportError
 DETAIL = "mlperf_log_detail.txt"
 SUMMARY = "mlperf_log_summary.txt"
 ACCURACY = "mlperf_log_accuracy.json"
+#: not LoadGen's: the SUT's own issue-to-completion latencies (ns) of a performance run, for the plots
+SUT_LATENCIES = "sut_latencies_ns.npy"
 _PREFIX = ":::MLLOG "
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from modelport.errors import InputError
+from modelport.npzfile import read_npz
 from modelport.spec import InputSpec, make_inputs
 
 
@@ -46,27 +47,20 @@ class SampleLibrary:
     def _check_npz(self) -> int:
         path = self.npz_path
         assert path is not None
-        if not path.is_file():
-            raise InputError(f"--samples {str(path)!r} does not exist")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                shapes = {k: z[k].shape for k in z.files}
-                dtypes = {k: z[k].dtype for k in z.files}
-        except (OSError, ValueError) as e:
-            raise InputError(f"--samples {str(path)!r} is not a readable .npz file: {e}") from None
+        arrays = read_npz(path, "--samples")
         counts = set()
         for spec in self.specs:
-            if spec.name not in shapes:
+            if spec.name not in arrays:
                 raise InputError(f"--samples {str(path)!r} has no array {spec.name!r}",
-                                 f"it has {sorted(shapes)}; key each input's samples by input name")
-            shape = shapes[spec.name]
+                                 f"it has {sorted(arrays)}; key each input's samples by input name")
+            arr = arrays[spec.name]
             want = self._sample_shape(spec)
-            if len(shape) != len(want) or tuple(shape[1:]) != want[1:]:
-                raise InputError(f"--samples: array {spec.name!r} has shape {list(shape)}, expected "
+            if arr.ndim != len(want) or tuple(arr.shape[1:]) != want[1:]:
+                raise InputError(f"--samples: array {spec.name!r} has shape {list(arr.shape)}, expected "
                                  f"[N, {', '.join(map(str, want[1:]))}] (samples stacked on axis 0)")
-            if not np.can_cast(dtypes[spec.name], spec.np_dtype, casting="same_kind"):
-                raise InputError(f"--samples: array {spec.name!r} is {dtypes[spec.name]}, the model takes {spec.dtype}")
-            counts.add(shape[0] // want[0])
+            if not np.can_cast(arr.dtype, spec.np_dtype, casting="same_kind"):
+                raise InputError(f"--samples: array {spec.name!r} is {arr.dtype}, the model takes {spec.dtype}")
+            counts.add(arr.shape[0] // want[0])
         if len(counts) != 1:
             raise InputError(f"--samples {str(path)!r}: inputs hold different numbers of samples")
         return counts.pop()
@@ -88,13 +82,14 @@ class SampleLibrary:
             for i in wanted:
                 self.samples[i] = self._generate(i)
             return
-        with np.load(self.npz_path, allow_pickle=False) as z:
-            for spec in self.specs:
-                arr = z[spec.name]  # the member is read whole once per load call, then sliced
-                step = self._sample_shape(spec)[0]
-                for i in wanted:
-                    part = np.ascontiguousarray(arr[i * step:(i + 1) * step], dtype=spec.np_dtype)
-                    self.samples.setdefault(i, {})[spec.name] = part
+        # each member is read whole once per load call, then sliced
+        arrays = read_npz(self.npz_path, "--samples", [s.name for s in self.specs])
+        for spec in self.specs:
+            arr = arrays[spec.name]
+            step = self._sample_shape(spec)[0]
+            for i in wanted:
+                part = np.ascontiguousarray(arr[i * step:(i + 1) * step], dtype=spec.np_dtype)
+                self.samples.setdefault(i, {})[spec.name] = part
 
     def unload(self, indices: list[int] | np.ndarray) -> None:
         for i in indices:

@@ -8,13 +8,18 @@ may choose fewer scenarios); a baseline metric that became unmeasurable (e.g. no
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
 from pathlib import Path
 from typing import Any
 
 from modelport.benchmarks.metrics import Metric, all_metrics
-from modelport.errors import InputError, RegressionError
-from modelport.fsutil import write_json_atomic
+from modelport.benchmarks.results import BenchResults, Change, Comparison
+from modelport.benchmarks.schema import SchemaError
+from modelport.benchmarks.store import RESULTS_NAME, write_results
+from modelport.errors import InputError
+
+__all__ = ["Change", "Comparison", "check_save_target", "compare", "load_baseline", "parse_tolerance",
+           "save_baseline"]
 
 
 def parse_tolerance(text: str) -> float:
@@ -29,7 +34,9 @@ def parse_tolerance(text: str) -> float:
     return value
 
 
-def load_baseline(path: str | Path) -> dict[str, Any]:
+def load_baseline(path: str | Path) -> BenchResults:
+    """A baseline is a results.json (only its cells are needed); a missing, corrupt or wrongly typed one is
+    an ``InputError`` naming the problem, raised before any benchmarking."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"--baseline {str(path)!r} does not exist", "write one with --save-baseline")
@@ -37,70 +44,35 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
         data = json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"--baseline {str(path)!r} is not valid JSON: {e}") from None
+    except OSError as e:
+        raise InputError(f"--baseline {str(path)!r} cannot be read: {e.strerror or e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), dict):
         raise InputError(f"--baseline {str(path)!r} is not a modelport results.json (no 'cells')")
-    return data
+    try:
+        return BenchResults.from_json(data)
+    except SchemaError as e:
+        raise InputError(f"--baseline {str(path)!r} is not a modelport results.json: {e}") from None
 
 
-def save_baseline(results: dict[str, Any], path: str | Path) -> Path:
-    """A baseline is a results.json: any earlier run's results.json can serve as one."""
+def check_save_target(path: str | Path) -> Path:
+    """Where ``--save-baseline`` will write (a directory gets results.json), checked writable before any work."""
     p = Path(path)
     if p.is_dir():
-        p = p / "results.json"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(p, results)
+        p = p / RESULTS_NAME
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK) or (p.exists() and not p.is_file()):
+        raise InputError(f"--save-baseline {str(path)!r} cannot be written", "choose a writable path")
     return p
 
 
-@dataclass
-class Change:
-    key: str
-    old: float | None
-    new: float | None
-    higher_is_better: bool
-    unit: str
-    regressed: bool
-
-    @property
-    def change(self) -> float | None:
-        if self.old is None or self.new is None or self.old == 0:
-            return None
-        return (self.new - self.old) / abs(self.old)
-
-    def describe(self) -> str:
-        def fmt(v: float | None) -> str:
-            return "n/a" if v is None else f"{v:.4g}"
-
-        rel = "" if self.change is None else f" ({self.change:+.1%})"
-        unit = f" {self.unit}" if self.unit else ""
-        return f"{self.key}: {fmt(self.old)} -> {fmt(self.new)}{unit}{rel}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"metric": self.key, "baseline": self.old, "current": self.new, "change": self.change,
-                "higher_is_better": self.higher_is_better, "regressed": self.regressed}
-
-
-@dataclass
-class Comparison:
-    tolerance: float
-    changes: list[Change]
-    only_in_baseline: list[str]
-    only_in_current: list[str]
-
-    @property
-    def regressions(self) -> list[Change]:
-        return [c for c in self.changes if c.regressed]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"tolerance": self.tolerance, "regressions": [c.to_json() for c in self.regressions],
-                "compared": [c.to_json() for c in self.changes], "only_in_baseline": self.only_in_baseline,
-                "only_in_current": self.only_in_current}
-
-    def raise_for_regressions(self) -> None:
-        bad = self.regressions
-        if bad:
-            names = "; ".join(c.describe() for c in bad)
-            raise RegressionError(f"{len(bad)} metric(s) regressed beyond {self.tolerance:.1%}: {names}")
+def save_baseline(results: BenchResults, path: str | Path) -> Path:
+    """A baseline is a results.json: any earlier run's results.json can serve as one."""
+    p = check_save_target(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    write_results(p, results)
+    return p
 
 
 def _regressed(old: Metric, new: Metric, tol: float) -> bool:
@@ -113,8 +85,10 @@ def _regressed(old: Metric, new: Metric, tol: float) -> bool:
     return new.value > old.value * (1 + tol)
 
 
-def compare(baseline: dict[str, Any], current: dict[str, Any], tolerance: float) -> Comparison:
-    old, new = all_metrics(baseline), all_metrics(current)
+def compare(baseline: BenchResults | dict[str, Any], current: BenchResults | dict[str, Any],
+            tolerance: float) -> Comparison:
+    """Every metric both have, judged in its own direction (dicts are read as results.json documents)."""
+    old, new = all_metrics(BenchResults.coerce(baseline)), all_metrics(BenchResults.coerce(current))
     changes = [Change(k, old[k].value, new[k].value, new[k].higher_is_better, new[k].unit,
                       _regressed(old[k], new[k], tolerance)) for k in old if k in new]
     return Comparison(tolerance, changes, sorted(set(old) - set(new)), sorted(set(new) - set(old)))

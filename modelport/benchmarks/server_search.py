@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelport.benchmarks.schema import Obj
+
 GROW_FIRST = 1.25
 GROW = 2.0
 PRECISION = 0.05
@@ -31,6 +33,12 @@ class Trial:
         return {"target_qps": self.target_qps, "passed": self.passed, "validity": self.validity,
                 "latency_p99_ms": self.latency_p99_ms, "completed_samples_per_second": self.completed_qps,
                 "log_dir": self.folder, "errors": self.errors}
+
+    @classmethod
+    def from_json(cls, o: Obj) -> Trial:
+        return cls(o.number("target_qps", 0.0) or 0.0, bool(o.flag("passed", False)), o.string("validity"),
+                   o.number("latency_p99_ms"), o.number("completed_samples_per_second"), o.string("log_dir", "") or "",
+                   o.strings("errors"))
 
 
 @dataclass

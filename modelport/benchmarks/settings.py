@@ -5,7 +5,8 @@ p90/p99/p99 target percentiles, the official RNG seeds). ``quick`` runs seconds 
 for comparing artifacts on one machine, but shorter than MLPerf's minimums, so LoadGen reports cells whose
 early-stopping or query-count checks fail as INVALID (the report says so). ``tiny`` is for tests.
 Explicit options (``--duration-ms``, ...) override the profile; ``--user-conf`` is applied last, with
-LoadGen's own parser.
+LoadGen's own parser. What each scenario sets in LoadGen's TestSettings is the scenario object's business
+(``scenarios``); ``CellSettings`` (``cellsettings``) carries the numbers.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from modelport.benchmarks import lg
+from modelport.benchmarks.cellsettings import CellSettings
+from modelport.benchmarks.scenarios import SCENARIOS, parse_scenarios
 from modelport.errors import InputError
 
-SCENARIOS = ("SingleStream", "MultiStream", "Offline", "Server")
+__all__ = ["MLPERF_SEEDS", "PROFILES", "SCENARIOS", "CellSettings", "Profile", "check_user_conf", "get_profile",
+           "nice_ceiling", "parse_scenarios"]
 
 #: The MLPerf RNG seeds of mlperf.conf (every submission uses them).
 MLPERF_SEEDS = {"qsl_rng_seed": 2085463073848966840, "sample_index_rng_seed": 2747215439041700203,
@@ -109,91 +113,12 @@ def get_profile(name: str, duration_ms: int | None = None, min_query_count: int 
     return p
 
 
-def parse_scenarios(values: tuple[str, ...] | list[str]) -> list[str]:
-    """``--scenario all``, repeated, or comma-separated; returned in the canonical order."""
-    wanted: set[str] = set()
-    by_lower = {s.lower(): s for s in SCENARIOS}
-    for value in values or ("all",):
-        for part in value.split(","):
-            key = part.strip().lower()
-            if not key:
-                continue
-            if key == "all":
-                wanted.update(SCENARIOS)
-            elif key in by_lower:
-                wanted.add(by_lower[key])
-            else:
-                raise InputError(f"unknown scenario {part.strip()!r}", f"use all or {', '.join(SCENARIOS)}")
-    if not wanted:
-        raise InputError("no scenario chosen", f"use all or {', '.join(SCENARIOS)}")
-    return [s for s in SCENARIOS if s in wanted]
-
-
 def nice_ceiling(x: float) -> float:
     """Round up to two significant digits (a latency bound a person can read)."""
     if x <= 0:
         return x
     mag = 10 ** math.floor(math.log10(x) - 1)
     return math.ceil(x / mag) * mag
-
-
-@dataclass
-class CellSettings:
-    """Everything one LoadGen run needs, in plain numbers (recorded in results.json)."""
-
-    scenario: str
-    mode: str  # PerformanceOnly | AccuracyOnly
-    min_duration_ms: int
-    min_query_count: int
-    percentile: float | None = None
-    expected_latency_ns: float | None = None  # SingleStream / MultiStream
-    samples_per_query: int | None = None  # MultiStream
-    offline_expected_qps: float | None = None
-    server_target_qps: float | None = None
-    server_latency_ns: int | None = None
-    server_max_async_queries: int | None = None
-    accuracy_samples: int | None = None
-    seeds: dict[str, int] = field(default_factory=dict)
-    user_conf: str | None = None
-    conf_model: str = "*"
-
-    def to_test_settings(self) -> Any:
-        ts = lg.lg.TestSettings()
-        ts.scenario = lg.scenario(self.scenario)
-        ts.mode = lg.mode(self.mode)
-        ts.min_duration_ms = int(self.min_duration_ms)
-        ts.min_query_count = int(self.min_query_count)
-        for key, value in self.seeds.items():
-            setattr(ts, key, int(value))
-        if self.scenario == "SingleStream":
-            ts.single_stream_expected_latency_ns = float(self.expected_latency_ns or 1e6)
-            ts.single_stream_target_latency_percentile = float(self.percentile or 0.9)
-        elif self.scenario == "MultiStream":
-            ts.multi_stream_expected_latency_ns = float(self.expected_latency_ns or 8e6)
-            ts.multi_stream_target_latency_percentile = float(self.percentile or 0.99)
-            ts.multi_stream_samples_per_query = int(self.samples_per_query or 8)
-        elif self.scenario == "Offline":
-            ts.offline_expected_qps = float(self.offline_expected_qps or 1.0)
-        else:
-            ts.server_target_qps = float(self.server_target_qps or 1.0)
-            ts.server_target_latency_ns = int(self.server_latency_ns or 100_000_000)
-            ts.server_target_latency_percentile = float(self.percentile or 0.99)
-            if self.server_max_async_queries:
-                ts.server_max_async_queries = int(self.server_max_async_queries)
-        if self.mode == "AccuracyOnly" and self.accuracy_samples:
-            ts.accuracy_sample_count_override = int(self.accuracy_samples)
-        if hasattr(ts, "completion_timeout_s"):
-            # a SUT that stops answering ends the run with an error instead of hanging it
-            ts.completion_timeout_s = float(max(120.0, 5 * self.min_duration_ms / 1000))
-        if self.user_conf:
-            rc = ts.FromConfig(self.user_conf, self.conf_model, self.scenario, 2)
-            if rc != 0:
-                raise InputError(f"--user-conf {self.user_conf!r} could not be applied (LoadGen returned {rc})",
-                                 "lines are 'model.Scenario.key = value' with spaces around '='")
-        return ts
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None and v != {}}
 
 
 def check_user_conf(path: str | None) -> str | None:
@@ -203,8 +128,9 @@ def check_user_conf(path: str | None) -> str | None:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"--user-conf {path!r} does not exist")
-    rc = lg.lg.TestSettings().FromConfig(str(p.resolve()), "*", "SingleStream", 2)
-    if rc != 0:
-        raise InputError(f"--user-conf {path!r} could not be parsed (LoadGen returned {rc})",
-                         "lines are 'model.Scenario.key = value' with spaces around '='; no trailing comments")
+    try:
+        lg.check_conf(str(p.resolve()))
+    except lg.ConfError as e:
+        hint = "lines are 'model.Scenario.key = value' with spaces around '='; no trailing comments"
+        raise InputError(f"--user-conf {path!r} could not be parsed (LoadGen returned {e.rc})", hint) from None
     return str(p.resolve())

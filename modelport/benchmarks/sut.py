@@ -86,6 +86,10 @@ class BaseSUT:
             for i in range(len(ids)):
                 self._run(ids[i:i + 1], indices[i:i + 1])
 
+    def batch_counts(self) -> dict[int, int] | None:
+        """How many batches of each size the last run formed; None for a SUT that runs whole queries."""
+        return None
+
     def close(self) -> None:
         lg.destroy_sut(self.handle)
 
@@ -154,6 +158,9 @@ class BatchingSUT(BaseSUT):
             self._flushed = False
         self.batch_sizes = collections.Counter()
 
+    def batch_counts(self) -> dict[int, int] | None:
+        return dict(sorted(self.batch_sizes.items()))
+
     def issue(self, ids: np.ndarray, indices: np.ndarray) -> None:
         t = time.perf_counter_ns()
         with self._cond:
@@ -189,12 +196,20 @@ class BatchingSUT(BaseSUT):
             ids, indices, issued = got
             n = len(ids)
             self.batch_sizes[n] += 1
-            self._run_samples(ids, indices, pad_to=bucket_for(n, self.buckets) if n > 1 else None)
+            try:
+                self._run_samples(ids, indices, pad_to=bucket_for(n, self.buckets) if n > 1 else None)
+            except Exception as e:  # noqa: BLE001 - a worker thread must not die printing a traceback
+                # only completing can fail here (inference errors are kept by _run): after an interrupted
+                # run LoadGen refuses ids of the finished test; otherwise the run reports it
+                if self.error is None and not self._stopping:
+                    self.error = e
             self._record(time.perf_counter_ns() - issued)
 
     def close(self) -> None:
         with self._cond:
             self._stopping = True
+            # samples still queued belong to a run that ended early (an interrupt or an error): drop them
+            self._pending = _Pending()
             self._cond.notify_all()
         for w in self._workers:
             w.join()
@@ -206,13 +221,7 @@ class QSLHandle:
 
     def __init__(self, qsl: SampleLibrary) -> None:
         self.qsl = qsl
-        self.handle = lg.lg.ConstructQSL(qsl.total, qsl.performance_count, self._load, self._unload)
-
-    def _load(self, indices: object) -> None:
-        self.qsl.load(np.asarray(indices, dtype=np.int64))
-
-    def _unload(self, indices: object) -> None:
-        self.qsl.unload(np.asarray(indices, dtype=np.int64))
+        self.handle = lg.construct_qsl(qsl.total, qsl.performance_count, qsl.load, qsl.unload)
 
     def close(self) -> None:
-        lg.lg.DestroyQSL(self.handle)
+        lg.destroy_qsl(self.handle)

@@ -1,21 +1,23 @@
 """What ``modelport bench`` (and ``run``) do after parsing: benchmark, compare, write, then fail if needed.
 
-Everything is written (results.json, report.md, plots, the baseline) before any failure is raised, so a
-regression or an accuracy failure can be inspected.
+Inputs the commands can check before any work (the baseline, the --save-baseline target) are checked by
+them and handed over ready (``Baseline``). Everything is written (results.json, report.md, plots, the
+baseline) before any failure is raised, so a regression or an accuracy failure can be inspected.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from modelport.benchmarks.options import BenchOptions
 from modelport.benchmarks.plots import write_plots
-from modelport.benchmarks.regression import compare, load_baseline, save_baseline
+from modelport.benchmarks.regression import compare, save_baseline
 from modelport.benchmarks.report import write_report
-from modelport.benchmarks.suite import RESULTS_NAME, BenchOptions, run_bench
+from modelport.benchmarks.results import BenchResults
+from modelport.benchmarks.store import RESULTS_NAME, write_results
+from modelport.benchmarks.suite import run_bench
 from modelport.errors import InputError, ValidationFailed
-from modelport.fsutil import write_json_atomic
 from modelport.manifest import load_manifest
 from modelport.progress import Progress
 
@@ -24,43 +26,46 @@ FULL_PRECISION = ("float32", "fp32", None)
 
 
 @dataclass
+class Baseline:
+    """A baseline already read and checked (``regression.load_baseline``), and where it came from."""
+
+    path: str
+    results: BenchResults
+
+
+@dataclass
 class BenchOutcome:
-    results: dict[str, Any]
+    results: BenchResults
     report: Path
     plots: list[Path]
     baseline_saved: Path | None = None
     failures: list[str] = field(default_factory=list)
 
 
-def accuracy_failures(results: dict[str, Any], run_dir: Path) -> list[str]:
+def accuracy_failures(results: BenchResults, run_dir: Path) -> list[str]:
     """Cells of full-precision backends whose accuracy-mode agreement is below 1.0."""
     try:
         precision = {a.id: a.extra.get("precision") for a in load_manifest(run_dir).artifacts}
     except Exception:  # noqa: BLE001 - the manifest was readable a moment ago; precision is then unknown
         precision = {}
     out = []
-    for backend, cells in results.get("cells", {}).items():
-        if precision.get(backend) not in FULL_PRECISION:
-            continue
-        for scenario, cell in cells.items():
-            acc = cell.get("accuracy")
-            if acc is not None and acc.get("agreement", 0.0) < 1.0:
-                out.append(f"{backend} {scenario}: agreement {acc['agreement']:.4f} on {acc['samples']} samples")
+    for backend, scenario, cell in results.cell_items():
+        acc = cell.accuracy
+        if precision.get(backend) in FULL_PRECISION and acc is not None and acc.agreement < 1.0:
+            out.append(f"{backend} {scenario}: agreement {acc.agreement:.4f} on {acc.samples} samples")
     return out
 
 
-def bench_and_report(run_dir: str | Path, options: BenchOptions, baseline: str | None = None,
+def bench_and_report(run_dir: str | Path, options: BenchOptions, baseline: Baseline | None = None,
                      tolerance: float = 0.05, save_baseline_to: str | None = None,
                      progress: Progress | None = None) -> BenchOutcome:
     run_dir = Path(run_dir)
     progress = progress or Progress(enabled=False)
-    old = load_baseline(baseline) if baseline else None  # a bad baseline fails before minutes of benchmarking
     results = run_bench(run_dir, options, progress)
-    comparison = None
-    if old is not None:
-        comparison = compare(old, results, tolerance)
-        results["baseline_comparison"] = {**comparison.to_json(), "baseline": str(baseline)}
-        write_json_atomic(run_dir / RESULTS_NAME, results)
+    if baseline is not None:
+        results.baseline_comparison = compare(baseline.results, results, tolerance)
+        results.baseline_comparison.baseline = baseline.path
+        write_results(run_dir / RESULTS_NAME, results)
     plots = write_plots(run_dir, results)
     report = write_report(run_dir, results)
     outcome = BenchOutcome(results, report, plots)
@@ -74,17 +79,13 @@ def raise_for_outcome(outcome: BenchOutcome) -> None:
     if outcome.failures:
         raise ValidationFailed("accuracy mode disagrees with the eager model: " + "; ".join(outcome.failures),
                                "the artifact computes something else; see results.json and the accuracy logs")
-    comparison = outcome.results.get("baseline_comparison")
-    if comparison:
-        from modelport.benchmarks.regression import Change, Comparison
-
-        if not comparison["compared"]:
-            # Comparing nothing would pass silently; the baseline is for other backends or scenarios.
-            theirs = sorted({"/".join(m.split("/")[:2]) for m in comparison["only_in_baseline"]})
-            raise InputError(f"--baseline {comparison['baseline']} shares no metric with this run "
-                             f"(it covers {', '.join(theirs) or 'nothing'})",
-                             "bench the same artifacts and scenarios as the baseline")
-
-        changes = [Change(c["metric"], c["baseline"], c["current"], c["higher_is_better"], "", c["regressed"])
-                   for c in comparison["compared"]]
-        Comparison(comparison["tolerance"], changes, [], []).raise_for_regressions()
+    comparison = outcome.results.baseline_comparison
+    if comparison is None:
+        return
+    if not comparison.changes:
+        # Comparing nothing would pass silently; the baseline is for other backends or scenarios.
+        theirs = sorted({"/".join(m.split("/")[:2]) for m in comparison.only_in_baseline})
+        raise InputError(f"--baseline {comparison.baseline} shares no metric with this run "
+                         f"(it covers {', '.join(theirs) or 'nothing'})",
+                         "bench the same artifacts and scenarios as the baseline")
+    comparison.raise_for_regressions()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from modelport.commands.common import emit_json, json_option, quiet_option
+
+if TYPE_CHECKING:  # the benchmarks import torch; --help must not
+    from modelport.benchmarks import BenchOptions
+    from modelport.benchmarks.workflow import Baseline, BenchOutcome
 
 _BENCH_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--scenario", "scenarios", multiple=True, metavar="all|SingleStream|MultiStream|Offline|Server",
@@ -62,51 +66,65 @@ def baseline_options(f: Callable[..., Any]) -> Callable[..., Any]:
                         help="Compare with an earlier results.json; exit 5 naming each metric that regressed.")(f)
 
 
-def make_options(artifact_ids: tuple[str, ...] | list[str] = (), **kw: Any) -> Any:
-    """``BenchOptions`` from the parsed ``bench_options``."""
+def make_options(artifact_ids: tuple[str, ...] | list[str] = (), **kw: Any) -> BenchOptions:
+    """``BenchOptions`` from the parsed ``bench_options``, every value checked (one line on a bad one)."""
     from modelport.benchmarks import BenchOptions, get_profile, parse_scenarios
+    from modelport.benchmarks.backends import check_device
     from modelport.benchmarks.settings import check_user_conf
-    from modelport.errors import InputError
 
-    if kw["server_latency_ms"] is not None and kw["server_latency_ms"] <= 0:
-        raise InputError("--server-latency-ms must be positive", "e.g. --server-latency-ms 100")
     profile = get_profile(kw["profile_name"], kw["duration_ms"], kw["min_query_count"], kw["samples_per_query"],
                           kw["total_samples"], kw["accuracy_samples"], kw["server_trials"])
-    return BenchOptions(
+    options = BenchOptions(
         scenarios=parse_scenarios(kw["scenarios"]), profile=profile, artifact_ids=list(artifact_ids) or None,
         device=kw["device"], threads=kw["threads"], inter_op_threads=kw["inter_op_threads"],
         max_batch=kw["max_batch"], batch_timeout_ms=kw["batch_timeout_ms"], workers=kw["workers"],
         server_latency_ms=kw["server_latency_ms"], user_conf=check_user_conf(kw["user_conf"]),
         samples_file=kw["samples_file"], seed=kw["sample_seed"], accuracy=kw["accuracy"],
         trust_pickle=kw["trust_pickle"])
+    options.check()
+    check_device(options.device)
+    return options
 
 
-def render_summary(outcome: Any) -> None:
+def baseline_inputs(baseline: str | None, tolerance: str, save_baseline: str | None) -> tuple[Baseline | None, float]:
+    """The baseline read and checked, the tolerance parsed and the --save-baseline target checked, all before
+    any work (a corrupt baseline must not fail after minutes of converting and benchmarking)."""
+    from modelport.benchmarks.regression import check_save_target, load_baseline, parse_tolerance
+    from modelport.benchmarks.workflow import Baseline
+
+    tol = parse_tolerance(tolerance)
+    loaded = Baseline(str(baseline), load_baseline(baseline)) if baseline else None
+    if save_baseline:
+        check_save_target(save_baseline)
+    return loaded, tol
+
+
+def render_summary(outcome: BenchOutcome) -> None:
     """A few lines per backend on stdout; the full tables are in report.md."""
-    from modelport.benchmarks.metrics import HEADLINE
+    from modelport.benchmarks.scenarios import get_scenario
 
     results = outcome.results
-    for backend, cells in results["cells"].items():
+    for backend, cells in results.cells.items():
         parts = []
         for scenario, cell in cells.items():
-            key, unit, _ = HEADLINE[scenario]
-            v = cell["metrics"].get(key)
-            acc = cell.get("accuracy", {}).get("agreement")
+            key, unit, _ = get_scenario(scenario).headline
+            v = cell.metric(key)
+            acc = cell.accuracy.agreement if cell.accuracy is not None else None
             val = f"{v:.4g} {unit}" if v is not None else "none"
             parts.append(f"{scenario} {val}" + (f" (acc {acc:.3f})" if acc is not None else ""))
         click.echo(f"  {backend:<16} " + "; ".join(parts))
-    comparison = results.get("baseline_comparison")
-    if comparison:
-        bad = comparison["regressions"]
-        click.echo(f"baseline: {len(comparison['compared'])} metrics compared, {len(bad)} regressed "
-                   f"(tolerance {comparison['tolerance']:.1%})")
+    comparison = results.baseline_comparison
+    if comparison is not None:
+        click.echo(f"baseline: {len(comparison.changes)} metrics compared, {len(comparison.regressions)} regressed "
+                   f"(tolerance {comparison.tolerance:.1%})")
     click.echo(f"report: {outcome.report}")
     if outcome.baseline_saved:
         click.echo(f"baseline saved: {outcome.baseline_saved}")
 
 
-def outcome_json(outcome: Any) -> dict[str, Any]:
-    return {"results": outcome.results, "report": str(outcome.report), "plots": [str(p) for p in outcome.plots],
+def outcome_json(outcome: BenchOutcome) -> dict[str, Any]:
+    return {"results": outcome.results.to_json(), "report": str(outcome.report),
+            "plots": [str(p) for p in outcome.plots],
             "baseline_saved": str(outcome.baseline_saved) if outcome.baseline_saved else None,
             "accuracy_failures": outcome.failures}
 
@@ -125,14 +143,14 @@ def bench(run_dir: Path, artifact_ids: tuple[str, ...], baseline: str | None, to
 
     Writes RUN_DIR/bench/<backend>/<Scenario>/ (MLPerf logs), results.json, report.md and plots/.
     """
-    from modelport.benchmarks.regression import parse_tolerance
     from modelport.benchmarks.workflow import bench_and_report, raise_for_outcome
     from modelport.progress import Progress
 
     options = make_options(artifact_ids, **kw)
-    tol = parse_tolerance(tolerance)
+    old, tol = baseline_inputs(baseline, tolerance, save_baseline)
     progress = Progress.for_cli(quiet, as_json)
-    outcome = bench_and_report(run_dir, options, baseline, tol, save_baseline, progress)
+    # the artifacts, samples file and run directory are checked next, before the first cell (preflight)
+    outcome = bench_and_report(run_dir, options, old, tol, save_baseline, progress)
     if as_json:
         emit_json(outcome_json(outcome))
     elif not quiet:

@@ -6,7 +6,14 @@ from typing import Any
 
 import click
 
-from modelport.commands.bench import baseline_options, bench_options, make_options, outcome_json, render_summary
+from modelport.commands.bench import (
+    baseline_inputs,
+    baseline_options,
+    bench_options,
+    make_options,
+    outcome_json,
+    render_summary,
+)
 from modelport.commands.common import emit_json, json_option, quiet_option
 from modelport.commands.convert import EXPORT_PARAMS, export_options, make_convert_options
 
@@ -33,17 +40,20 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
     SOURCE is what convert takes (zoo:NAME, a model file or directory). Prints the run directory; its
     report.md has a table per scenario with every artifact next to the eager model.
     """
-    from modelport.benchmarks.regression import parse_tolerance
     from modelport.benchmarks.workflow import bench_and_report, raise_for_outcome
     from modelport.converters.pipeline import convert
+    from modelport.npzfile import read_npz
     from modelport.progress import Progress, warn
 
     if source is None and kw["state_dict"] is None:
         source = DEFAULT_SOURCE
     export_kw = {k: kw.pop(k) for k in list(kw) if k in EXPORT_PARAMS}
-    # every option is checked before minutes of converting
+    # every input is checked before minutes of converting: options, the baseline, the samples file (that it
+    # is a readable .npz; its arrays are checked against the model's inputs once there is a model)
     bench_opts = make_options((), **kw)
-    tol = parse_tolerance(tolerance)
+    old, tol = baseline_inputs(baseline, tolerance, save_baseline)
+    if bench_opts.samples_file:
+        read_npz(bench_opts.samples_file, "--samples")
     progress = Progress.for_cli(quiet, as_json)
     convert_opts = make_convert_options(targets, True, kw["trust_pickle"], **export_kw)
     converted = convert(source, convert_opts, progress)
@@ -51,7 +61,7 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
         warn(w, quiet or as_json)
     progress.step(f"benchmarking {len(converted.manifest.artifacts)} artifact(s) and the eager model "
                   f"({', '.join(bench_opts.scenarios)}; profile {bench_opts.profile.name})")
-    outcome = bench_and_report(converted.run_dir, bench_opts, baseline, tol, save_baseline, progress)
+    outcome = bench_and_report(converted.run_dir, bench_opts, old, tol, save_baseline, progress)
     if as_json:
         emit_json({"run_dir": str(converted.run_dir), "validation": converted.validation is not None,
                    **outcome_json(outcome)})

@@ -1,0 +1,46 @@
+"""``CellSettings``: everything one LoadGen run of a cell needs, in plain numbers (recorded in results.json).
+
+Each scenario object (``scenarios``) fills in its own fields and turns them into LoadGen TestSettings fields;
+this module only holds the data and the fields every scenario shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: LoadGen stops a run whose SUT completes nothing for this long (at least; longer runs get 5x their duration)
+MIN_COMPLETION_TIMEOUT_S = 120.0
+
+
+@dataclass
+class CellSettings:
+    scenario: str
+    mode: str  # PerformanceOnly | AccuracyOnly
+    min_duration_ms: int
+    min_query_count: int
+    percentile: float | None = None
+    expected_latency_ns: float | None = None  # SingleStream / MultiStream
+    samples_per_query: int | None = None  # MultiStream
+    offline_expected_qps: float | None = None
+    server_target_qps: float | None = None
+    server_latency_ns: int | None = None
+    server_max_async_queries: int | None = None
+    accuracy_samples: int | None = None
+    seeds: dict[str, int] = field(default_factory=dict)
+    user_conf: str | None = None
+    conf_model: str = "*"
+
+    def common_fields(self) -> dict[str, int | float]:
+        """The TestSettings fields every scenario sets (the scenario object adds its own)."""
+        fields: dict[str, int | float] = {"min_duration_ms": int(self.min_duration_ms),
+                                          "min_query_count": int(self.min_query_count)}
+        fields.update({key: int(value) for key, value in self.seeds.items()})
+        if self.mode == "AccuracyOnly" and self.accuracy_samples:
+            fields["accuracy_sample_count_override"] = int(self.accuracy_samples)
+        # a SUT that stops answering ends the run with an error instead of hanging it
+        fields["completion_timeout_s"] = float(max(MIN_COMPLETION_TIMEOUT_S, 5 * self.min_duration_ms / 1000))
+        return fields
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None and v != {}}

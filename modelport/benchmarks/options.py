@@ -1,0 +1,58 @@
+"""``BenchOptions``: what a bench is asked to do, and the checks that refuse meaningless values up front."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from modelport.benchmarks.scenarios import SCENARIOS
+from modelport.benchmarks.settings import Profile
+from modelport.errors import InputError
+from modelport.runners import RunnerOptions
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass
+class BenchOptions:
+    scenarios: list[str]  # names, in the canonical order (``parse_scenarios``)
+    profile: Profile
+    artifact_ids: list[str] | None = None  # None = every artifact
+    device: str = "cpu"
+    threads: int | None = None  # intra-op threads; None = every usable core
+    inter_op_threads: int = 1
+    max_batch: int = 32  # Offline and Server batches
+    batch_timeout_ms: float = 2.0  # Server: how long a batch waits to fill after its first sample
+    workers: int = 1  # Offline/Server worker threads sharing the backend
+    server_latency_ms: float | None = None  # None = derived (see suite.BOUND_FACTOR) or MLPerf's for submission
+    user_conf: str | None = None
+    samples_file: str | None = None  # .npz of samples instead of generated ones
+    seed: int | None = None  # sample seed; None = the run's seed
+    accuracy: bool = True
+    trust_pickle: bool = False
+
+    def runner_options(self) -> RunnerOptions:
+        return RunnerOptions(self.device, self.threads or usable_cores(), self.inter_op_threads, self.trust_pickle)
+
+    def check(self) -> None:
+        """Refuse values no bench can run with (one line naming the option), before any work."""
+        unknown = [s for s in self.scenarios if s not in SCENARIOS]
+        if unknown or not self.scenarios:
+            raise InputError(f"unknown scenario {unknown[0]!r}" if unknown else "no scenario chosen",
+                             f"use all or {', '.join(SCENARIOS)}")
+        bound = self.server_latency_ms
+        if bound is not None and not (math.isfinite(bound) and bound > 0):
+            raise InputError(f"--server-latency-ms must be positive and finite, got {bound:g}",
+                             "e.g. --server-latency-ms 100")
+        if not (math.isfinite(self.batch_timeout_ms) and self.batch_timeout_ms >= 0):
+            raise InputError(f"--batch-timeout-ms must be finite and at least 0, got {self.batch_timeout_ms:g}",
+                             "e.g. --batch-timeout-ms 2 (0: never wait for a batch to fill)")
+        for flag, value in (("--threads", self.threads), ("--inter-op-threads", self.inter_op_threads),
+                            ("--max-batch", self.max_batch), ("--workers", self.workers)):
+            if value is not None and value < 1:
+                raise InputError(f"{flag} must be at least 1, got {value}")
+        if self.seed is not None and self.seed < 0:
+            raise InputError(f"--sample-seed must be at least 0, got {self.seed}")

@@ -1,0 +1,358 @@
+"""``results.json`` as dataclasses: what a bench measured, read and written through one versioned schema.
+
+Schema version 1 is the format every modelport so far has written; ``BenchResults.from_json`` reads it (and
+the partial documents a baseline may be: only ``cells`` is required) and refuses a newer version. Every
+field is type-checked while reading, so a hand-edited file fails with one message naming the field
+(``SchemaError``) instead of a ``TypeError`` in the report or the regression check. ``to_json`` writes the
+same layout, key order included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from modelport.benchmarks.scenarios import SCENARIOS, get_scenario
+from modelport.benchmarks.schema import MetricValue, Obj, SchemaError, is_number, kind
+from modelport.benchmarks.server_search import Trial
+from modelport.errors import RegressionError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class AccuracyResult:
+    """Accuracy mode of one cell: how many logged responses agree with the eager reference."""
+
+    samples: int
+    agreement: float
+    method: str  # "top-1", "tolerance", or "none" when nothing was logged
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    empty_responses: int = 0
+    log_dir: str | None = None  # the accuracy run's logs, relative to the run directory
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        if self.log_dir is None:
+            del d["log_dir"]
+        return d
+
+    @classmethod
+    def from_json(cls, o: Obj) -> AccuracyResult:
+        return cls(o.integer("samples", 0) or 0, float(o.number("agreement", 0.0) or 0.0), o.string("method", "") or "",
+                   o.mapping("outputs"), o.integer("empty_responses", 0) or 0, o.string("log_dir"))
+
+
+@dataclass
+class ServerSearch:
+    """How the Server cell's QPS was found: every trial, in the order run."""
+
+    start_qps: float | None = None
+    trial_duration_ms: int | None = None
+    trials: list[Trial] = field(default_factory=list)
+    best_qps: float | None = None
+    rule: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start_qps": self.start_qps, "trial_duration_ms": self.trial_duration_ms,
+                "trials": [t.to_json() for t in self.trials], "best_qps": self.best_qps, "rule": self.rule}
+
+    @classmethod
+    def from_json(cls, o: Obj) -> ServerSearch:
+        return cls(o.number("start_qps"), o.integer("trial_duration_ms"),
+                   [Trial.from_json(t) for t in o.objects("trials")], o.number("best_qps"), o.string("rule", "") or "")
+
+
+@dataclass
+class Cell:
+    """One backend in one scenario: the performance run's numbers, and accuracy mode's verdict."""
+
+    validity: str | None = None
+    metrics: dict[str, MetricValue] = field(default_factory=dict)  # the scenario's headline metrics
+    settings: dict[str, Any] = field(default_factory=dict)  # CellSettings.to_json()
+    effective_settings: dict[str, Any] = field(default_factory=dict)
+    loadgen_results: dict[str, Any] = field(default_factory=dict)
+    summary_result: str | None = None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    log_dir: str = ""  # the performance run's logs, relative to the run directory
+    sut: dict[str, Any] = field(default_factory=dict)
+    loadgen_wall_s: float | None = None
+    search: ServerSearch | None = None  # Server only
+    batch_sizes: dict[int, int] | None = None  # batching SUTs: batch size -> count
+    accuracy: AccuracyResult | None = None
+    wall_s: float | None = None
+
+    def metric(self, name: str) -> float | None:
+        """A numeric metric, None when absent, null or not a number."""
+        v = self.metrics.get(name)
+        return float(v) if is_number(v) else None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "validity": self.validity, "metrics": dict(self.metrics), "settings": self.settings,
+            "effective_settings": self.effective_settings, "loadgen_results": self.loadgen_results,
+            "summary_result": self.summary_result, "errors": list(self.errors), "warnings": list(self.warnings),
+            "log_dir": self.log_dir, "sut": self.sut, "loadgen_wall_s": self.loadgen_wall_s,
+        }
+        if self.search is not None:
+            d["search"] = self.search.to_json()
+        if self.batch_sizes is not None:
+            d["batch_sizes"] = {str(k): v for k, v in sorted(self.batch_sizes.items())}
+        if self.accuracy is not None:
+            d["accuracy"] = self.accuracy.to_json()
+        if self.wall_s is not None:
+            d["wall_s"] = self.wall_s
+        return d
+
+    @classmethod
+    def from_json(cls, o: Obj, scenario: str) -> Cell:
+        metrics = o.metrics("metrics")
+        headline = get_scenario(scenario).headline.key
+        if metrics.get(headline) is not None and not is_number(metrics[headline]):
+            raise SchemaError(f"{o.at('metrics')}.{headline} is {kind(metrics[headline])}, expected a number")
+        search, accuracy, sizes = o.obj("search"), o.obj("accuracy"), o.obj("batch_sizes")
+        return cls(
+            o.string("validity"), metrics, o.mapping("settings"), o.mapping("effective_settings"),
+            o.mapping("loadgen_results"), o.string("summary_result"), o.strings("errors"), o.strings("warnings"),
+            o.string("log_dir", "") or "", o.mapping("sut"), o.number("loadgen_wall_s"),
+            ServerSearch.from_json(search) if search is not None else None,
+            _batch_sizes(sizes) if sizes is not None else None,
+            AccuracyResult.from_json(accuracy) if accuracy is not None else None,
+            o.number("wall_s"))
+
+
+def _batch_sizes(o: Obj) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for key in o.data:
+        count = o.integer(key, 0) or 0
+        try:
+            out[int(key)] = count
+        except ValueError:
+            raise SchemaError(f"{o.at(key)}: batch size {key!r} is not an integer") from None
+    return out
+
+
+@dataclass
+class RecordedOptions:
+    """The bench options that shape the measurements (two benches compare only when these are equal)."""
+
+    device: str | None = None
+    intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
+    max_batch: int | None = None
+    batch_timeout_ms: float | None = None
+    workers: int | None = None
+    server_latency_ms: float | None = None
+    server_latency_source: str | None = None
+    user_conf: str | None = None
+    accuracy: bool | None = None
+
+    #: the Server latency bound is derived from a warm-up measurement, so it is compared separately
+    BOUND_FIELDS = ("server_latency_ms", "server_latency_source")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def without_bound(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in self.BOUND_FIELDS}
+
+    @classmethod
+    def from_json(cls, o: Obj) -> RecordedOptions:
+        return cls(o.string("device"), o.integer("intra_op_threads"), o.integer("inter_op_threads"),
+                   o.integer("max_batch"), o.number("batch_timeout_ms"), o.integer("workers"),
+                   o.number("server_latency_ms"), o.string("server_latency_source"), o.string("user_conf"),
+                   o.flag("accuracy"))
+
+
+@dataclass
+class SamplesRecord:
+    source: str | None = None
+    seed: int | None = None
+    total: int | None = None
+    performance_count: int | None = None
+    accuracy_count: int | None = None
+    sample_shapes: dict[str, list[int]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, o: Obj) -> SamplesRecord:
+        return cls(o.string("source"), o.integer("seed"), o.integer("total"), o.integer("performance_count"),
+                   o.integer("accuracy_count"), o.mapping("sample_shapes"))
+
+
+@dataclass
+class Carried:
+    """Cells kept from an earlier bench of the same run directory, measured the same way."""
+
+    created: str | None
+    cells: list[str]  # "backend/Scenario"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"from": self.created, "cells": list(self.cells)}
+
+    @classmethod
+    def from_json(cls, o: Obj) -> Carried:
+        return cls(o.string("from"), o.strings("cells"))
+
+
+@dataclass
+class Change:
+    """One metric against the baseline."""
+
+    key: str  # backend/Scenario/metric
+    old: float | None
+    new: float | None
+    higher_is_better: bool
+    unit: str
+    regressed: bool
+
+    @property
+    def change(self) -> float | None:
+        if self.old is None or self.new is None or self.old == 0:
+            return None
+        return (self.new - self.old) / abs(self.old)
+
+    def describe(self) -> str:
+        def fmt(v: float | None) -> str:
+            return "n/a" if v is None else f"{v:.4g}"
+
+        rel = "" if self.change is None else f" ({self.change:+.1%})"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.key}: {fmt(self.old)} -> {fmt(self.new)}{unit}{rel}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"metric": self.key, "baseline": self.old, "current": self.new, "change": self.change,
+                "higher_is_better": self.higher_is_better, "regressed": self.regressed}
+
+    @classmethod
+    def from_json(cls, o: Obj) -> Change:
+        # the unit is not recorded; it only decorates messages
+        return cls(o.string("metric", "") or "", o.number("baseline"), o.number("current"),
+                   bool(o.flag("higher_is_better", True)), "", bool(o.flag("regressed", False)))
+
+
+@dataclass
+class Comparison:
+    """A bench against a baseline: every shared metric, and those only one of the two has."""
+
+    tolerance: float
+    changes: list[Change]
+    only_in_baseline: list[str]
+    only_in_current: list[str]
+    baseline: str | None = None  # the baseline's path, as given
+
+    @property
+    def regressions(self) -> list[Change]:
+        return [c for c in self.changes if c.regressed]
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"tolerance": self.tolerance, "regressions": [c.to_json() for c in self.regressions],
+                             "compared": [c.to_json() for c in self.changes],
+                             "only_in_baseline": self.only_in_baseline, "only_in_current": self.only_in_current}
+        if self.baseline is not None:
+            d["baseline"] = self.baseline
+        return d
+
+    @classmethod
+    def from_json(cls, o: Obj) -> Comparison:
+        return cls(float(o.number("tolerance", 0.0) or 0.0), [Change.from_json(c) for c in o.objects("compared")],
+                   o.strings("only_in_baseline"), o.strings("only_in_current"), o.string("baseline"))
+
+    def raise_for_regressions(self) -> None:
+        bad = self.regressions
+        if bad:
+            names = "; ".join(c.describe() for c in bad)
+            raise RegressionError(f"{len(bad)} metric(s) regressed beyond {self.tolerance:.1%}: {names}")
+
+
+@dataclass
+class BenchResults:
+    """A whole ``results.json``. Fields other than ``cells`` are None/empty in a partial baseline."""
+
+    cells: dict[str, dict[str, Cell]] = field(default_factory=dict)  # backend -> scenario name -> cell
+    schema_version: int = SCHEMA_VERSION
+    created: str | None = None
+    run_dir: str | None = None
+    model: str | None = None
+    task: str | None = None
+    reference: str = "eager"
+    scenarios: list[str] = field(default_factory=list)
+    profile: dict[str, Any] | None = None
+    options: RecordedOptions | None = None
+    samples: SamplesRecord | None = None
+    loadgen: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, Any] | None = None
+    machine: dict[str, Any] | None = None
+    backends: dict[str, dict[str, Any]] = field(default_factory=dict)
+    wall_s: float | None = None
+    carried_cells: Carried | None = None
+    baseline_comparison: Comparison | None = None
+
+    def cell_items(self) -> list[tuple[str, str, Cell]]:
+        """(backend, scenario, cell) for every cell, backends in bench order."""
+        return [(b, s, c) for b, cells in self.cells.items() for s, c in cells.items()]
+
+    def cells_of(self, scenario: str) -> dict[str, Cell]:
+        """backend -> cell of one scenario."""
+        return {b: cells[scenario] for b, cells in self.cells.items() if scenario in cells}
+
+    def comparable(self) -> dict[str, Any]:
+        """What must be equal for another bench's cells to stand in the same report as these (the Server
+        latency bound aside: only Server cells depend on it)."""
+        return {"model": self.model, "profile": self.profile,
+                "options": self.options.without_bound() if self.options else None,
+                "samples": self.samples.to_json() if self.samples else None,
+                "versions": self.versions, "machine": self.machine}
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "schema_version": self.schema_version, "created": self.created, "run_dir": self.run_dir,
+            "model": self.model, "task": self.task, "reference": self.reference, "scenarios": list(self.scenarios),
+            "profile": self.profile, "options": self.options.to_json() if self.options else None,
+            "samples": self.samples.to_json() if self.samples else None, "loadgen": self.loadgen,
+            "versions": self.versions, "machine": self.machine, "backends": self.backends,
+            "cells": {b: {s: c.to_json() for s, c in cells.items()} for b, cells in self.cells.items()},
+            "wall_s": self.wall_s,
+        }
+        if self.carried_cells is not None:
+            d["carried_cells"] = self.carried_cells.to_json()
+        if self.baseline_comparison is not None:
+            d["baseline_comparison"] = self.baseline_comparison.to_json()
+        return d
+
+    @classmethod
+    def from_json(cls, data: Any) -> BenchResults:
+        o = Obj(data)
+        version = o.integer("schema_version", 1) or 1
+        if version > SCHEMA_VERSION:
+            raise SchemaError(f"schema_version {version} is newer than this modelport reads ({SCHEMA_VERSION})")
+        if not o.has("cells"):
+            raise SchemaError("no 'cells'")
+        cells: dict[str, dict[str, Cell]] = {}
+        for backend, by_scenario in Obj(o.data["cells"], "cells").members():
+            cells[backend] = {}
+            for scenario, cell in by_scenario.members():
+                if scenario not in SCENARIOS:
+                    raise SchemaError(f"{by_scenario.at(scenario)}: unknown scenario {scenario!r}")
+                cells[backend][scenario] = Cell.from_json(cell, scenario)
+        sub = {k: o.obj(k) for k in ("options", "samples", "carried_cells", "baseline_comparison")}
+        backends = o.obj("backends")
+        return cls(
+            cells, version, o.string("created"), o.string("run_dir"), o.string("model"), o.string("task"),
+            o.string("reference", "eager") or "eager", o.strings("scenarios"),
+            o.mapping("profile") if o.has("profile") else None,
+            RecordedOptions.from_json(sub["options"]) if sub["options"] else None,
+            SamplesRecord.from_json(sub["samples"]) if sub["samples"] else None,
+            o.mapping("loadgen"), o.mapping("versions") if o.has("versions") else None,
+            o.mapping("machine") if o.has("machine") else None,
+            {b: d.data for b, d in backends.members()} if backends else {}, o.number("wall_s"),
+            Carried.from_json(sub["carried_cells"]) if sub["carried_cells"] else None,
+            Comparison.from_json(sub["baseline_comparison"]) if sub["baseline_comparison"] else None)
+
+    @classmethod
+    def coerce(cls, value: BenchResults | dict[str, Any]) -> BenchResults:
+        return value if isinstance(value, BenchResults) else cls.from_json(value)
+
