@@ -6,6 +6,8 @@ import re
 
 from modelport.converters.capture import first_line
 from modelport.errors import ExportError
+from modelport.opsets import schemas as sx
+from modelport.opsets.convert import adapter_gap
 
 _KEEP_IN_TORCH = "keep that part in PyTorch (--to pt2 or --to torchscript) or register a custom ONNX translation"
 
@@ -13,8 +15,6 @@ _LEGACY_UNSUPPORTED = re.compile(
     r"Exporting the operator '(?P<op>[^']+)' to ONNX opset version (?P<opset>\d+) is not supported"
     r"(?:\. Support for this operator was added in version (?P<min>\d+))?")
 _DYNAMO_NO_FUNCTION = re.compile(r"No ONNX function found for <OpOverload\(op='(?P<op>[^']+)'")
-_ADAPTER = re.compile(r"No Adapter (?:From|To) Version \$(?P<v>\d+) for (?P<op>\w+)")
-_NO_PREVIOUS = re.compile(r"No Previous Version of (?P<op>\w+)")
 
 
 def aten_name(op: str) -> str:
@@ -34,13 +34,6 @@ def dynamo_has_lowering(op: str) -> bool:
         return bool(_registration.ONNXRegistry.from_torchlib().is_registered(overload))
     except Exception:  # noqa: BLE001 - any failure means we cannot tell
         return False
-
-
-def first_opset_of(op: str) -> int | None:
-    import onnx.defs
-
-    versions = [s.since_version for s in onnx.defs.get_all_schemas_with_history() if s.name == op and s.domain == ""]
-    return min(versions) if versions else None
 
 
 def _chain(e: BaseException) -> str:
@@ -90,15 +83,18 @@ def export_failed(e: BaseException, exporter: str, opset: int) -> ExportError:
 def conversion_failed(e: BaseException, source: int, target: int) -> ExportError:
     """``onnx.version_converter`` failures are C++ assertion text; say which op blocks which opset."""
     text = str(e)
-    m = _ADAPTER.search(text)
-    if m:
-        why = f"{m['op']} has no adapter below opset {m['v']}" if "From" in m.group(0) else \
-            f"{m['op']} has no adapter to opset {m['v']}"
+    gap = adapter_gap(text)
+    floor = source
+    if gap is None:
+        why = first_line(text)
+    elif gap.kind == "from":
+        why, floor = f"{gap.op} has no adapter below opset {gap.version}", gap.version or source
+    elif gap.kind == "to":
+        why = f"{gap.op} has no adapter to opset {gap.version}"
     else:
-        m2 = _NO_PREVIOUS.search(text)
-        first = first_opset_of(m2["op"]) if m2 else None
-        why = (f"{m2['op']} does not exist before opset {first}" if first else
-               f"{m2['op']} has no earlier version") if m2 else first_line(text)
-    floor = int(m["v"]) if m and "From" in m.group(0) else (first if not m and m2 and first else source)
+        versions = sx.lookup(gap.op, sx.DEFAULT_DOMAIN)
+        first = versions[0].since_version if versions else None
+        why = f"{gap.op} does not exist before opset {first}" if first else f"{gap.op} has no earlier version"
+        floor = first or source
     return ExportError(f"the dynamo exporter produces opset >= {source}; conversion {source}->{target} failed: {why}",
                        f"use --exporter torchscript or --opset >= {floor}")

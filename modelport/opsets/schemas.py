@@ -124,17 +124,6 @@ def lookup(op: str, domain: str) -> tuple[onnx.defs.OpSchema, ...] | None:
     return _index().by_op.get((normalize_domain(domain), op))
 
 
-def release_of(opset: int, domain: str = DEFAULT_DOMAIN) -> str | None:
-    """The first onnx release that shipped ``opset`` of ``domain`` (from onnx.helper.VERSION_TABLE)."""
-    col = {DEFAULT_DOMAIN: 2, ML_DOMAIN: 3}.get(normalize_domain(domain))
-    if col is None:
-        return None
-    for row in onnx.helper.VERSION_TABLE:
-        if len(row) > col and row[col] == opset:
-            return str(row[0])
-    return None
-
-
 def ml_opset_for(default_opset: int) -> int:
     """The ai.onnx.ml opset released together with ai.onnx opset ``default_opset``."""
     best = 1
