@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from modelport.commands.common import emit_json, json_option, quiet_option
 from modelport.errors import InputError, ValidationFailed
+
+if TYPE_CHECKING:  # the command loads the validators (and torch) only when it runs
+    from modelport.progress import Progress
+    from modelport.validators import ValidationOptions, ValidationReport
 
 
 def _batch_sizes(text: str | None) -> list[int] | None:
@@ -44,6 +49,48 @@ def _onnx_output_names(path: str) -> list[str]:
         return [o.name for o in onnx.load(path, load_external_data=False).graph.output]
     except Exception:  # noqa: BLE001 - a broken file is reported when its runner fails to load it
         return []
+
+
+def _validate_run_dir(targets: tuple[str, ...], source_only: list[str], options: ValidationOptions,
+                      progress: Progress) -> ValidationReport:
+    """``validate RUN_DIR``: the run records its source, so flags that describe one are a mistake."""
+    from modelport.validators import validate_run
+
+    if len(targets) != 1:
+        raise InputError("give one RUN_DIR, or --reference SOURCE followed by artifact files",
+                         "e.g. modelport validate runs/resnet50")
+    if source_only:
+        raise InputError(f"{', '.join(source_only)} describe a --reference source; a run directory already "
+                         "records its source", "drop them, or use --reference SOURCE ARTIFACT...")
+    return validate_run(Path(targets[0]), options=options, progress=progress)
+
+
+def _validate_files(reference: str, targets: tuple[str, ...], source: dict[str, Any], options: ValidationOptions,
+                    progress: Progress) -> ValidationReport:
+    """``validate --reference SOURCE ARTIFACT...``: load the source as convert does, judge each file."""
+    from modelport.validators import kind_from_path, validate_artifacts
+    from modelport.validators.comparator import resolve_zoo_defaults
+
+    if not targets:
+        raise InputError("--reference needs at least one artifact file to validate",
+                         "e.g. modelport validate --reference zoo:tiny-cnn model.onnx")
+    if options.artifact_ids:
+        raise InputError("--artifact selects artifacts of a RUN_DIR; with --reference name the files instead")
+    loaded, specs = _reference_from_source(reference, source["state_dict"], source["model_class"],
+                                           source["model_args"], source["input_specs"], source["dynamic"],
+                                           source["dynamic_batch"], source["trust_pickle"], source["seed"])
+    if len(set(targets)) != len(targets):
+        raise InputError("an artifact file is named twice", "name each file once")
+    artifacts = [(kind_from_path(path), path, path) for path in targets]  # the id is the path as typed
+    output_names = source["output_names"]
+    names = ([n.strip() for n in output_names.split(",") if n.strip()] if output_names
+             else list(loaded.output_names))
+    if not names:
+        names = next((_onnx_output_names(p) for k, p, _ in artifacts if k == "onnx"), [])
+    report = validate_artifacts(loaded.module, specs, names, artifacts, resolve_zoo_defaults(options, reference),
+                                progress)
+    report.reference["source"] = reference
+    return report
 
 
 @click.command("validate")
@@ -94,14 +141,7 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
     """
     from modelport.progress import Progress
     from modelport.runners import RunnerOptions
-    from modelport.validators import (
-        ValidationOptions,
-        kind_from_path,
-        parse_tolerances,
-        validate_artifacts,
-        validate_run,
-    )
-    from modelport.validators.comparator import resolve_zoo_defaults
+    from modelport.validators import ValidationOptions, parse_tolerances
     from modelport.validators.render import render_table
 
     if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
@@ -112,36 +152,16 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
         samples=samples, class_outputs=list(class_outputs) or None, trust_pickle=trust_pickle,
         artifact_ids=list(artifact_ids) or None, runner=RunnerOptions(threads=threads))
     progress = Progress.for_cli(quiet, as_json)
-
+    source = {"state_dict": state_dict, "model_class": model_class, "model_args": model_args,
+              "input_specs": input_specs, "dynamic": dynamic, "dynamic_batch": dynamic_batch,
+              "output_names": output_names, "trust_pickle": trust_pickle, "seed": seed or 0}
     if reference is None:
-        if len(targets) != 1:
-            raise InputError("give one RUN_DIR, or --reference SOURCE followed by artifact files",
-                             "e.g. modelport validate runs/resnet50")
         source_only = [n for n, v in (("--state-dict", state_dict), ("--model-class", model_class),
                                       ("--model-args", model_args), ("--input", input_specs),
                                       ("--output-names", output_names)) if v]
-        if source_only:
-            raise InputError(f"{', '.join(source_only)} describe a --reference source; a run directory already "
-                             "records its source", "drop them, or use --reference SOURCE ARTIFACT...")
-        report = validate_run(Path(targets[0]), options=options, progress=progress)
+        report = _validate_run_dir(targets, source_only, options, progress)
     else:
-        if not targets:
-            raise InputError("--reference needs at least one artifact file to validate",
-                             "e.g. modelport validate --reference zoo:tiny-cnn model.onnx")
-        if artifact_ids:
-            raise InputError("--artifact selects artifacts of a RUN_DIR; with --reference name the files instead")
-        loaded, specs = _reference_from_source(reference, state_dict, model_class, model_args, input_specs,
-                                               dynamic, dynamic_batch, trust_pickle, seed or 0)
-        if len(set(targets)) != len(targets):
-            raise InputError("an artifact file is named twice", "name each file once")
-        artifacts = [(kind_from_path(path), path, path) for path in targets]  # the id is the path as typed
-        names = ([n.strip() for n in output_names.split(",") if n.strip()] if output_names
-                 else list(loaded.output_names))
-        if not names:
-            names = next((_onnx_output_names(p) for k, p, _ in artifacts if k == "onnx"), [])
-        options = resolve_zoo_defaults(options, reference)
-        report = validate_artifacts(loaded.module, specs, names, artifacts, options, progress)
-        report.reference["source"] = reference
+        report = _validate_files(reference, targets, source, options, progress)
     progress.done()
 
     if as_json:

@@ -50,74 +50,85 @@ def lower_bound(path: Path) -> int | None:
     return report.min_opset or report.lower_bound
 
 
-def find_min_opset(try_export: Callable[[int], Any], exporter_for: Callable[[int], str], exporter: str,
-                   bound_of: Callable[[Any], int | None]) -> tuple[Any, list[Attempt]]:
-    """``try_export(opset)`` returns a checked export or raises ``ModelportError``; returns the lowest success.
+class _Search:
+    """The tries of one search: each opset is exported at most once, and every try is recorded."""
 
-    ``bound_of(result)`` gives the lower bound from a successful export; the caller discards the results
-    that are not returned.
-    """
-    lo, hi = search_range(exporter)
-    attempts: list[Attempt] = []
-    results: dict[int, Any] = {}
-    failures: dict[int, str] = {}
+    def __init__(self, try_export: Callable[[int], Any], exporter_for: Callable[[int], str]) -> None:
+        self.try_export = try_export
+        self.exporter_for = exporter_for
+        self.attempts: list[Attempt] = []
+        self.results: dict[int, Any] = {}
+        self.failures: dict[int, str] = {}
 
-    def attempt(op: int, below_a_success: bool = False) -> Any | None:
-        if op in results:
-            return results[op]
-        if op in failures:
+    def attempt(self, op: int, below_a_success: bool = False) -> Any | None:
+        """The checked export at ``op``, or None if it fails there."""
+        if op in self.results:
+            return self.results[op]
+        if op in self.failures:
             return None
-        exp = exporter_for(op)
+        exp = self.exporter_for(op)
         try:
-            res = try_export(op)
+            res = self.try_export(op)
         except ModelportError as e:
             # Before any success, a failure no opset can cure ends the search; below a success, any failure
             # only means "not this opset".
             if not below_a_success and not any(p in e.format_message() for p in _OPSET_RELATED):
                 raise
-            failures[op] = e.format_message()
-            attempts.append(Attempt(op, exp, False, failures[op]))
+            self.failures[op] = e.format_message()
+            self.attempts.append(Attempt(op, exp, False, self.failures[op]))
             return None
-        results[op] = res
-        attempts.append(Attempt(op, exp, True))
+        self.results[op] = res
+        self.attempts.append(Attempt(op, exp, True))
         return res
 
-    probe = DEFAULT_OPSET if exporter != "dynamo" else DYNAMO_NATIVE_MIN
-    found = None
-    while probe <= hi:
-        found = attempt(probe)
-        if found is not None:
-            break
-        m = _NEEDS.search(failures[probe])
-        if m and int(m.group(1)) > probe:
-            probe = int(m.group(1))
-        elif exporter == "auto" and probe < DYNAMO_NATIVE_MIN:
-            probe = DYNAMO_NATIVE_MIN  # no lowering in the TorchScript exporter: the dynamo exporter may have one
-        else:
-            probe += 1
-    if found is None:
-        last = attempts[-1].error if attempts else "no opset tried"
+    def first_success(self, exporter: str, lo: int, hi: int) -> int:
+        """Upward from the default opset (dynamo: its native floor), jumping to the opset an error names."""
+        probe = DEFAULT_OPSET if exporter != "dynamo" else DYNAMO_NATIVE_MIN
+        while probe <= hi:
+            if self.attempt(probe) is not None:
+                return probe
+            m = _NEEDS.search(self.failures[probe])
+            if m and int(m.group(1)) > probe:
+                probe = int(m.group(1))
+            elif exporter == "auto" and probe < DYNAMO_NATIVE_MIN:
+                probe = DYNAMO_NATIVE_MIN  # no lowering in the TorchScript exporter: the dynamo exporter may have one
+            else:
+                probe += 1
+        last = self.attempts[-1].error if self.attempts else "no opset tried"
         raise ExportError(f"no opset in {lo}-{hi} exports and passes the checks (last: {last})")
-    low, high = lo, probe  # `high` passes; the answer lies in [low, high]
-    hint = bound_of(found)
-    if hint is not None and low <= hint < high:
-        if attempt(hint, below_a_success=True) is not None:
-            high = hint
-        else:
-            low = hint + 1
-    while low < high:
-        mid = (low + high) // 2
-        if attempt(mid, below_a_success=True) is not None:
-            high = mid
-        else:
-            low = mid + 1
-    best_op, best = high, results[high]
-    for op, res in results.items():
-        if op != best_op:
-            discard = getattr(res, "discard", None)
-            if discard:
-                discard()
-    return (best_op, best), attempts
+
+    def lowest(self, low: int, high: int, hint: int | None) -> int:
+        """Binary search in [low, high] (``high`` passes), trying the hint first."""
+        if hint is not None and low <= hint < high:
+            if self.attempt(hint, below_a_success=True) is not None:
+                high = hint
+            else:
+                low = hint + 1
+        while low < high:
+            mid = (low + high) // 2
+            if self.attempt(mid, below_a_success=True) is not None:
+                high = mid
+            else:
+                low = mid + 1
+        return high
+
+
+def find_min_opset(try_export: Callable[[int], Any], exporter_for: Callable[[int], str], exporter: str,
+                   bound_of: Callable[[Any], int | None]) -> tuple[Any, list[Attempt]]:
+    """``try_export(opset)`` returns a checked export or raises ``ModelportError``; returns the lowest success.
+
+    ``bound_of(result)`` gives the lower bound from a successful export; the exports that are not returned
+    are discarded here (their ``discard()`` is called).
+    """
+    lo, hi = search_range(exporter)
+    search = _Search(try_export, exporter_for)
+    first = search.first_success(exporter, lo, hi)
+    best_op = search.lowest(lo, first, bound_of(search.results[first]))
+    for op, res in search.results.items():
+        discard = getattr(res, "discard", None)
+        if op != best_op and discard:
+            discard()
+    return (best_op, search.results[best_op]), search.attempts
 
 
 def attempts_json(attempts: list[Attempt]) -> list[dict[str, Any]]:

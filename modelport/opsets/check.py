@@ -217,6 +217,31 @@ def model_opsets(model: onnx.ModelProto) -> dict[str, int]:
     return {sx.normalize_domain(i.domain): int(i.version) for i in model.opset_import}
 
 
+def _require_known_opsets(imports: dict[str, int], source: str) -> None:
+    for d, v in imports.items():
+        if sx.is_standard_domain(d) and v > sx.max_known_opset(d):
+            raise InputError(f"{source}: the model uses opset {v} of {sx.display_domain(d)} but the installed "
+                             f"onnx {onnx.__version__} knows only up to {sx.max_known_opset(d)}", "upgrade onnx")
+
+
+def _group_nodes(nodes: list[onnx.NodeProto], types: dict[str, str]) -> tuple[
+        Counter[tuple[str, str]], dict[str, dict[str, int]], dict[tuple, onnx.NodeProto]]:
+    """Node counts per standard op, counts of ops onnx does not define (per domain; ``ai.onnx`` for the default
+    one), and one node per distinct signature: nodes that differ in nothing onnx checks are judged once."""
+    counts: Counter[tuple[str, str]] = Counter()
+    custom: dict[str, dict[str, int]] = {}
+    groups: dict[tuple, onnx.NodeProto] = {}
+    for n in nodes:
+        d = sx.normalize_domain(n.domain)
+        if not sx.is_standard_domain(d) or sx.lookup(n.op_type, d) is None:
+            custom.setdefault(d or "ai.onnx", {}).setdefault(n.op_type, 0)
+            custom[d or "ai.onnx"][n.op_type] += 1
+            continue
+        counts[(d, n.op_type)] += 1
+        groups.setdefault(_signature(n, types), n)
+    return counts, custom, groups
+
+
 def check_model(model_or_path: onnx.ModelProto | str | os.PathLike[str], target: int | None = None,
                 confirm: bool = True) -> CheckReport:
     """Analyse a model's operator versions. ``target`` (an ai.onnx opset) adds a per-node verdict there.
@@ -231,10 +256,7 @@ def check_model(model_or_path: onnx.ModelProto | str | os.PathLike[str], target:
         if ext_note:
             confirm = False
     imports = model_opsets(model)
-    for d, v in imports.items():
-        if sx.is_standard_domain(d) and v > sx.max_known_opset(d):
-            raise InputError(f"{source}: the model uses opset {v} of {sx.display_domain(d)} but the installed "
-                             f"onnx {onnx.__version__} knows only up to {sx.max_known_opset(d)}", "upgrade onnx")
+    _require_known_opsets(imports, source)
     if target is not None:
         sx.require_opset(target, sx.DEFAULT_DOMAIN, "target opset")
 
@@ -245,17 +267,7 @@ def check_model(model_or_path: onnx.ModelProto | str | os.PathLike[str], target:
         notes.append("nodes inside model-local functions (" + ", ".join(f.name for f in model.functions) +
                      ") are not judged")
 
-    counts: Counter[tuple[str, str]] = Counter()
-    custom: dict[str, dict[str, int]] = {}
-    groups: dict[tuple, onnx.NodeProto] = {}
-    for n in nodes:
-        d = sx.normalize_domain(n.domain)
-        if not sx.is_standard_domain(d) or sx.lookup(n.op_type, d) is None:
-            custom.setdefault(d or "ai.onnx", {}).setdefault(n.op_type, 0)
-            custom[d or "ai.onnx"][n.op_type] += 1
-            continue
-        counts[(d, n.op_type)] += 1
-        groups.setdefault(_signature(n, types), n)
+    counts, custom, groups = _group_nodes(nodes, types)
     unknown = custom.pop("ai.onnx", {})
 
     stamper = _Stamper(model) if confirm else None

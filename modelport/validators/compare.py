@@ -73,25 +73,7 @@ def compare_arrays(name: str, ref: np.ndarray, cand: np.ndarray, atol: float, rt
     result.mismatched = int(mismatch.sum())
 
     if ref.size:
-        result.max_abs = float(absdiff.max())
-        result.max_rel = float(reldiff.max())
-        result.mean_abs = float(absdiff.mean())
-        result.p99_abs = float(np.quantile(absdiff, 0.99))
-        # The element a user should look at: the first bad non-finite one, else the mismatched element with the
-        # largest error (not an element that is large in abs but within rtol), else the largest error overall.
-        if bad_nonfinite.any():
-            worst = int(np.flatnonzero(bad_nonfinite)[0])
-        elif mismatch.any():
-            worst = int(np.where(mismatch, absdiff, -1.0).argmax())
-        else:
-            worst = int(absdiff.argmax())
-        result.worst_index = [int(i) for i in np.unravel_index(worst, ref.shape)]
-        result.worst_ref, result.worst_cand = float(r64.flat[worst]), float(c64.flat[worst])
-        result.cosine = _cosine(r64[both_fin], c64[both_fin])
-        needs_atol = reldiff > rtol
-        result.required_atol = float(absdiff[needs_atol].max()) if needs_atol.any() else 0.0
-        needs_rtol = absdiff > atol
-        result.required_rtol = float(reldiff[needs_rtol].max()) if needs_rtol.any() else 0.0
+        _statistics(result, r64, c64, absdiff, reldiff, mismatch, bad_nonfinite, both_fin)
 
     if bad_nonfinite.any():
         nan = np.isnan(c64[bad_nonfinite]).any() or np.isnan(r64[bad_nonfinite]).any()
@@ -102,6 +84,31 @@ def compare_arrays(name: str, ref: np.ndarray, cand: np.ndarray, atol: float, rt
         result.failed_on = "values"
     result.passed = result.failed_on is None
     return result
+
+
+def _statistics(result: OutputComparison, r64: np.ndarray, c64: np.ndarray, absdiff: np.ndarray,
+                reldiff: np.ndarray, mismatch: np.ndarray, bad_nonfinite: np.ndarray, both_fin: np.ndarray) -> None:
+    """What a user needs to judge a comparison: error statistics, the element to look at, the tolerances that
+    would have passed."""
+    result.max_abs = float(absdiff.max())
+    result.max_rel = float(reldiff.max())
+    result.mean_abs = float(absdiff.mean())
+    result.p99_abs = float(np.quantile(absdiff, 0.99))
+    # The element a user should look at: the first bad non-finite one, else the mismatched element with the
+    # largest error (not an element that is large in abs but within rtol), else the largest error overall.
+    if bad_nonfinite.any():
+        worst = int(np.flatnonzero(bad_nonfinite)[0])
+    elif mismatch.any():
+        worst = int(np.where(mismatch, absdiff, -1.0).argmax())
+    else:
+        worst = int(absdiff.argmax())
+    result.worst_index = [int(i) for i in np.unravel_index(worst, r64.shape)]
+    result.worst_ref, result.worst_cand = float(r64.flat[worst]), float(c64.flat[worst])
+    result.cosine = _cosine(r64[both_fin], c64[both_fin])
+    needs_atol = reldiff > result.rtol
+    result.required_atol = float(absdiff[needs_atol].max()) if needs_atol.any() else 0.0
+    needs_rtol = absdiff > result.atol
+    result.required_rtol = float(reldiff[needs_rtol].max()) if needs_rtol.any() else 0.0
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float | None:
