@@ -10,7 +10,8 @@ from modelport.spec import InputSpec, make_inputs
 
 
 def export_specs(specs: list[InputSpec]) -> list[InputSpec]:
-    """Never export with a size-1 example on a dynamic axis: exporters specialise size 1 (converters.md §4.11)."""
+    """Never export with a size-1 example on a dynamic axis: exporters specialise size 1 (docs/decisions.md,
+    "Dynamic axes: example size 2")."""
     out = []
     for s in specs:
         shape = list(s.shape)

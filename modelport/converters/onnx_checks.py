@@ -1,4 +1,5 @@
-"""The checks every ONNX export must pass before it is shipped (converters.md §0.1, §0.2, §0.5, §2.2).
+"""The checks every ONNX export must pass before it is shipped (docs/decisions.md: "ONNX: the opset in the file
+is the opset asked for", "ONNX: checker and onnxruntime on every export", "Dynamic axes: proven, not declared").
 
 1. the opset in the file is the one requested (dynamo silently writes 18 when it cannot do less);
 2. ``onnx.checker`` full check passes (given the path, so external data over 2 GB works);

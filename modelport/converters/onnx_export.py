@@ -3,9 +3,11 @@
 - ``torchscript``: ``torch.onnx.export(dynamo=False)`` with ``dynamic_axes``; native opsets 7-20.
 - ``dynamo``: ``torch.onnx.export(dynamo=True)`` with ``dynamic_shapes``; native opsets 18-25. Below 18 we
   export at 18 and run ``onnx.version_converter`` on the finished (optimised) model ourselves, because torch's
-  own down-conversion silently keeps opset 18 when it fails (converters.md §0.1, §0.3).
+  own down-conversion silently keeps opset 18 when it fails (docs/decisions.md: "ONNX: the opset in the file is
+  the opset asked for", "Dynamo below opset 18: convert the finished model").
 
-One self-contained file below 2 GB (dynamo defaults to external data however small the model, §0.6); above
+One self-contained file below 2 GB (dynamo defaults to external data however small the model; docs/decisions.md,
+"ONNX: one file below 2 GB"); above
 it the exporter's external data files sit beside the .onnx and belong to the artifact.
 """
 

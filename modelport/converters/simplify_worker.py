@@ -1,8 +1,8 @@
 """Run onnxsim on one file, in its own process: ``python -m modelport.converters.simplify_worker IN OUT``.
 
-onnxsim is native code that can crash or hang on some graphs (converters.md §4.12); running it in a
-subprocess with a timeout keeps a crash from taking ``modelport convert`` down with it. Prints one JSON line
-(node counts) on success; exits non-zero with the reason on stderr otherwise.
+onnxsim is native code that can crash or hang on some graphs (docs/decisions.md, "onnxsim: optional, isolated,
+revalidated"); running it in a subprocess with a timeout keeps a crash from taking ``modelport convert`` down
+with it. Prints one JSON line (node counts) on success; exits non-zero with the reason on stderr otherwise.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 ``auto`` scripts first (scripting keeps data-dependent control flow) and falls back to tracing with a
 recorded warning. A traced model is only as good as the example it saw; the post-export equivalence check
-runs it on a second input set of the opposite sign to catch that (converters.md §1.1).
+runs it on a second input set of the opposite sign to catch that (docs/decisions.md, "TorchScript: script
+first, check traces").
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ def onnx_checker(path: str | Path) -> CheckResult:
 def onnx_dynamic_axes(path: str | Path, specs: list[InputSpec]) -> CheckResult:
     """Every axis the spec declares dynamic is symbolic (``dim_param`` or unset) in the ONNX graph's inputs.
 
-    The dynamo exporter can quietly export a requested dynamic axis as static (converters.md finding 5);
-    running at another size catches it too, but this names the axis.
+    The dynamo exporter can quietly export a requested dynamic axis as static (docs/decisions.md, "Dynamic
+    axes: proven, not declared"); running at another size catches it too, but this names the axis.
     """
     import onnx
 

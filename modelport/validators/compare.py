@@ -8,8 +8,8 @@ the benchmarks' accuracy check) comes from ``compare_arrays``; nothing else in t
 - ``topk_agreement``: do the predictions agree (argmax / top-k sets), for classification-like outputs.
 - ``worst_per_output``: one comparison per output over several input sets (the first failure, else the worst).
 
-The rule, relative to Polygraphy's ``CompareFunc.simple`` with ``check_error_stat="elemwise"`` (see
-docs/equivalence.md):
+The rule (docs/decisions.md, "Validation: the failure rule"), relative to Polygraphy's ``CompareFunc.simple``
+with ``check_error_stat="elemwise"`` (docs/equivalence.md has the table):
 
 - same as Polygraphy: shapes must be equal; in float64, ``abs = |cand - ref|`` and ``rel = abs / |ref|``; an
   element mismatches when ``abs > atol AND rel > rtol``; where ``ref == 0`` the divisor is float64 eps

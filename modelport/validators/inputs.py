@@ -2,7 +2,8 @@
 arrays from an ``.npz`` file, and the samples of the agreement gate.
 
 ``generated_sets(specs, seed, profile=...)`` is the only place that decides which inputs an artifact is
-judged on. The full profile (``modelport validate``) is, in order:
+judged on (docs/decisions.md, "Validation: input sets that differ"). The full profile (``modelport validate``)
+is, in order:
 
 - ``example``: the example batch (seed);
 - ``negated``: another seed, float inputs negated, so a branch traced on the example's side shows up;

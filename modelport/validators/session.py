@@ -1,4 +1,5 @@
-"""A validation session: one reference, its input sets, the comparison rule, and every result computed so far.
+"""A validation session: one reference, its input sets, the comparison rule, and every result computed so far
+(docs/decisions.md, "Validation: one run per input set").
 
 Built once per model and shared, so that no input set runs twice: ``modelport convert`` opens one, its
 post-export checks run candidates through it (shapes other than the example's), its gate judges the quick

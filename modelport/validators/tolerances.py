@@ -1,4 +1,5 @@
-"""Tolerances: defaults per dtype, the zoo model's own default, and the user's ``--atol``/``--rtol`` values.
+"""Tolerances: defaults per dtype, the zoo model's own default, and the user's ``--atol``/``--rtol`` values
+(docs/decisions.md, "Validation: tolerances").
 
 Priority, highest first: the user's value for this output (``--atol logits:1e-3``), the user's value for every
 output (``--atol 1e-4``), the model's default (``ZooEntry.atol``), the dtype's default. The last three apply to
