@@ -2,7 +2,8 @@
 
 The agreement rate is the fraction of logged samples whose prediction matches the reference: the top-1
 index of every logits output for classification and question-answering models, every output within the
-validators' tolerances for the rest. A fp32 artifact must agree on every sample.
+validators' tolerances for the rest. A fp32 artifact must agree on every sample (docs/decisions.md,
+"Benchmarks: accuracy mode checks real outputs").
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Backends: one runner per artifact (and the eager reference), ready to be wrapped in a SUT.
 
-Runners come from ``modelport.runners`` only (design decision 7). A backend knows whether it can take a
-batch of several samples (the artifact declares a dynamic batch axis and a batch of 2 really works), warms
-itself up at every batch size it will see, and measures a first latency/throughput estimate that sizes the
-LoadGen settings.
+Runners come from ``modelport.runners`` only (docs/decisions.md, "One runner per backend"). A backend knows
+whether it can take a batch of several samples (the artifact declares a dynamic batch axis and a batch of 2
+really works), warms itself up at every batch size it will see, and measures a first latency/throughput
+estimate that sizes the LoadGen settings.
 """
 
 from __future__ import annotations

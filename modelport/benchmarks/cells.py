@@ -4,7 +4,9 @@ the accuracy pass, and the ``Cell`` record made from a run.
 A cell's logs are written into a temporary folder inside the run directory and moved to
 ``bench/<backend>/<Scenario>/`` only when the cell completes. An interrupted or failed cell (Ctrl-C,
 SIGTERM, an inference error) therefore leaves no folder behind, never truncated logs whose summary still
-says "No errors encountered", and the earlier folder of that cell stays until it is replaced whole.
+says "No errors encountered", and the earlier folder of that cell stays until it is replaced whole
+(docs/architecture.md, "The run directory": files are written atomically, and bench replaces the folders of
+the cells it re-runs).
 """
 
 from __future__ import annotations

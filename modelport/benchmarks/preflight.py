@@ -3,7 +3,8 @@
 A bench takes minutes and writes logs per cell, so a bad input found late (the second artifact's file
 changed, a corrupt samples file, a read-only run directory) would fail after earlier cells ran and left
 their logs. Here every option, every artifact (its files' sha256 and a cheap parse of the file), the run
-directory's writability and the samples file are checked first; each problem is one ``InputError``.
+directory's writability and the samples file are checked first; each problem is one ``InputError``
+(docs/decisions.md, "Errors: one line, one exit code": exit 2, one line naming it).
 """
 
 from __future__ import annotations

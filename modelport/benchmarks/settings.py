@@ -1,4 +1,4 @@
-"""Benchmark profiles and the LoadGen TestSettings they turn into.
+"""Benchmark profiles (docs/decisions.md, "Benchmarks: profiles") and the user.conf check.
 
 ``submission`` uses the MLPerf rules of the built-in mlperf.conf (600 s per run, MultiStream 662 queries,
 p90/p99/p99 target percentiles, the official RNG seeds). ``quick`` runs seconds per cell: good for demos and
