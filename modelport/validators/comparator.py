@@ -44,15 +44,6 @@ def resolve_zoo_defaults(options: ValidationOptions, source_spec: str | None) ->
     return replace(options, task=options.task or entry.task, model_name=options.model_name or entry.name)
 
 
-def zoo_defaults(source_spec: str | None) -> tuple[str | None, str | None]:
-    """(task, zoo name) of a ``zoo:NAME`` source, else (None, None).
-
-    Deprecated view of ``ZooEntry`` kept for ``modelport.benchmarks.suite``; use ``zoo.entry_for_source``.
-    """
-    entry = zoo.entry_for_source(source_spec)
-    return (entry.task, entry.name) if entry else (None, None)
-
-
 def validate_run(run_dir: str | Path, manifest: RunManifest | None = None, reference: nn.Module | None = None,
                  options: ValidationOptions | None = None, progress: Progress | None = None,
                  session: ValidationSession | None = None) -> ValidationReport:

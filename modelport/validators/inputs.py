@@ -19,7 +19,6 @@ its gate's results on to the full validation, which then runs only the rest).
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import InputError
+from modelport.npzfile import read_npz
 from modelport.spec import InputSpec, make_inputs
 
 #: Seeds of the generated sets are offsets from the run's seed, so every set differs and is reproducible.
@@ -128,14 +128,7 @@ def generated_sets(specs: list[InputSpec], seed: int, batch_sizes: list[int] | N
 def load_npz(path: str | Path, specs: list[InputSpec]) -> InputSet:
     """The user's arrays, keyed by input name; names, ranks, static dimensions and dtypes must fit the spec."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"--inputs {str(path)!r} does not exist")
-    try:
-        with np.load(p, allow_pickle=False) as data:
-            feed = {k: np.asarray(data[k]) for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise InputError(f"--inputs {str(path)!r} is not a readable .npz file: {e}",
-                         "write it with numpy.savez(path, NAME=array, ...)") from None
+    feed = read_npz(p, "--inputs")
     expected = [s.name for s in specs]
     missing = [n for n in expected if n not in feed]
     extra = [n for n in feed if n not in expected]

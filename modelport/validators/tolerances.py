@@ -92,15 +92,3 @@ class Tolerances:
                 "dtype_defaults": {k: {"atol": a, "rtol": r} for k, (a, r) in DTYPE_DEFAULTS.items()},
                 "integers_and_bools": "exact unless named per output"}
 
-
-def __getattr__(name: str) -> Any:
-    """``MODEL_ATOL``: a read-only view of ``ZooEntry.atol`` kept for ``modelport.benchmarks.suite``.
-
-    Deprecated: read ``modelport.zoo.entry_for_source(spec).atol`` (or ``Tolerances.for_model``) instead.
-    Built on first use so that importing this module does not import the zoo (and torch).
-    """
-    if name == "MODEL_ATOL":
-        from modelport.zoo import ZOO
-
-        return {e.name: e.atol for e in ZOO.values() if e.atol is not None}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
