@@ -12,7 +12,15 @@ import threading
 import time
 
 import pytest
-from loadgen_helpers import OURS, UNDER_TEST, detail_errors, detail_values, make_log_settings, make_settings
+from loadgen_helpers import (
+    OURS,
+    UNDER_TEST,
+    detail_errors,
+    detail_values,
+    make_log_settings,
+    make_settings,
+    parse_detail,
+)
 
 pytestmark = pytest.mark.skipif(UNDER_TEST != OURS, reason="extension behaviour of ours only")
 
@@ -425,3 +433,114 @@ def test_zero_performance_sample_count_is_refused(h, lg):
         lg.DestroyQSL(no_perf)
     assert {index for _, index in h.issued} <= set(range(10))
     assert not detail_errors(h.detail(outdir))
+
+
+def test_late_completions_from_an_aborted_test_do_not_affect_the_next_test(h, lg):
+    """Ids of an ended test are recognised (their pass generation and slot were handed out) and
+    dropped while the next test runs: no exception for the SUT, no error or result in the new test."""
+    held = []
+    h.on_issue = lambda qs: held.extend(q.id for q in qs)  # test 1 never completes: aborted by the timeout
+    with pytest.raises(lg.LoadGenError):
+        h.start(scenario="Offline", min_query_count=8, completion_timeout_s=0.2)
+    assert len(held) == 8
+    late_calls = []
+
+    def issue(qs):
+        if not late_calls:  # the SUT's late answers to test 1 arrive during test 2, alone and mixed in
+            lg.QuerySamplesComplete([lg.QuerySampleResponse(i, 0, 0) for i in held[:4]])
+            lg.FirstTokenComplete([lg.QuerySampleResponse(held[4], 0, 0)])
+            mixed = [lg.QuerySampleResponse(i, 0, 0) for i in held[4:] + [q.id for q in qs]]
+            lg.QuerySamplesComplete(mixed)
+            late_calls.append(len(mixed))
+            h.issued.extend((q.id, q.index) for q in qs)
+            return
+        h.complete_now(qs)
+
+    h.on_issue = issue
+    outdir = h.start(min_query_count=30)
+    assert late_calls
+    detail = h.detail(outdir)
+    assert not detail_errors(detail)
+    assert detail_values(detail)["result_query_count"] == 30
+    assert "No errors encountered during test." in h.summary(outdir)
+    ignored = [r["value"] for r in parse_detail(detail) if "earlier tests" in str(r["value"])]
+    assert ignored == ["Ignored 9 completions of response ids issued by earlier tests (late answers, not errors)"]
+    h.check_healthy()
+
+
+def test_late_completions_racing_the_next_test_from_another_thread(h, lg):
+    held = []
+    h.on_issue = lambda qs: held.extend(q.id for q in qs)
+    with pytest.raises(lg.LoadGenError):
+        h.start(scenario="Offline", min_query_count=2000, completion_timeout_s=0.2)
+    stop = threading.Event()
+    raised = []
+
+    def late_answers():
+        while not stop.is_set():
+            for k in range(0, len(held), 100):
+                try:
+                    lg.QuerySamplesComplete([lg.QuerySampleResponse(i, 0, 0) for i in held[k : k + 100]])
+                except lg.LoadGenError as exc:  # only between tests: no test to attribute them to
+                    raised.append(str(exc))
+
+    h.on_issue = h.complete_now
+    thread = threading.Thread(target=late_answers)
+    thread.start()
+    try:
+        outdirs = [h.start(scenario=sc, min_query_count=500) for sc in ("SingleStream", "Offline", "MultiStream")]
+    finally:
+        stop.set()
+        thread.join()
+    ignored = 0
+    for outdir, queries in zip(outdirs, (500, 1, 500), strict=True):  # Offline: one query
+        assert not detail_errors(h.detail(outdir))
+        assert detail_values(h.detail(outdir))["result_query_count"] == queries
+        ignored += sum("earlier tests" in str(r["value"]) for r in parse_detail(h.detail(outdir)))
+    assert ignored >= 1  # the late answers did overlap the new tests
+    assert all("no test is running" in msg for msg in raised)
+
+
+def test_a_completion_after_its_pass_ended_is_still_an_error_in_the_same_test(h, lg):
+    # SubmissionRun: an accuracy-pass id completed again during the performance pass of the same test
+    first_pass = []
+    raised = []
+
+    def issue(qs):
+        h.issued.extend((q.id, q.index) for q in qs)
+        if len(first_pass) < 16:
+            first_pass.extend(q.id for q in qs)
+        elif len(first_pass) == 16:
+            first_pass.append(0)
+            try:
+                lg.QuerySamplesComplete([lg.QuerySampleResponse(first_pass[0], 0, 0)])
+            except lg.LoadGenError as exc:
+                raised.append(str(exc))
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, 0, 0) for q in qs])
+
+    h.on_issue = issue
+    outdir = h.start(mode="SubmissionRun")
+    assert len(raised) == 1 and str(first_pass[0]) in raised[0] and "earlier pass" in raised[0]
+    assert [e["key"] for e in detail_errors(h.detail(outdir))] == ["error_runtime"]
+
+
+def test_a_forged_id_with_an_old_generation_is_still_an_error(h, lg):
+    h.check_healthy()
+    stale = h.issued[-1][0]
+    generation = stale >> 40
+    forged = [(generation << 40) | (1 << 39), (generation + 1000) << 40 | 1]  # slot never handed out; future pass
+    raised = []
+
+    def issue(qs):
+        if not raised:
+            for bad_id in forged:
+                try:
+                    lg.QuerySamplesComplete([lg.QuerySampleResponse(bad_id, 0, 0)])
+                except lg.LoadGenError as exc:
+                    raised.append(str(exc))
+        h.complete_now(qs)
+
+    h.on_issue = issue
+    outdir = h.start()
+    assert len(raised) == 2 and all("unknown response id" in msg for msg in raised)
+    assert len(detail_errors(h.detail(outdir))) == 2

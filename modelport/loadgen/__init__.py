@@ -40,10 +40,17 @@ Extensions (not in mlperf_loadgen)
 LoadGenError(RuntimeError)
     Raised for faults instead of crashing or hanging:
     * QuerySamplesComplete / FirstTokenComplete / QuerySamplesCompleteBatch with an
-      unknown id, id 0, an id from a finished test, or a sample completed twice: the
-      valid entries of the call are still recorded, the bad ones are counted as
-      ``error_runtime`` in the detail log and the summary error count, and the call
-      raises LoadGenError naming the first bad id.
+      unknown id, id 0, or a sample completed twice (also an id of an earlier pass
+      of the same test): the valid entries of the call are still recorded, the bad
+      ones are counted as ``error_runtime`` in the detail log and the summary error
+      count, and the call raises LoadGenError naming the first bad id. With no test
+      running, every completion raises (there is no test to record it in).
+    * Late answers: an id issued by an earlier test (for instance one aborted by its
+      completion timeout) that arrives while a later test runs is dropped: not an
+      error, not a result of the running test, no exception; the detail log counts
+      them in one "Ignored N completions ..." message. An id is recognised as such
+      when its pass generation is that of an ended pass of an earlier test and its
+      slot is one that pass handed out; anything else is a bad id.
     * A SUT that stops completing: see ``TestSettings.completion_timeout_s``.
     * A log directory that cannot be written: StartTest raises naming the file,
       before anything is issued.
@@ -74,8 +81,9 @@ Differences kept on purpose
 * ``server_num_issue_query_threads > 0`` logs the official "Mismatch ..." error and
   issues from the StartTest thread instead of hanging (issue threads can only be
   registered from C++).
-* Response ids are opaque integers that encode the test and sample slot (not
-  pointers), so bad ids are detected instead of dereferenced.
+* Response ids are opaque integers that encode the pass and sample slot (not
+  pointers), so bad ids are detected instead of dereferenced, and late answers to an
+  earlier test are told apart from bad ids.
 * The trace (``enable_trace``) is written from the recorded timestamps after each
   pass: one complete event per sample, nothing on the hot path.
 * The official logger's "Logging allocation detected" warning does not occur.

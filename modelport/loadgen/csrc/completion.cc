@@ -7,6 +7,7 @@
 
 #include "logger.h"
 #include "pass_state.h"
+#include "response_id.h"
 
 namespace mlg {
 
@@ -31,38 +32,43 @@ void Reject(PassState* pass, CompletionReport* report, ResponseId id, const std:
   if (pass) MLG_ERROR(*pass->log, "error_runtime", reason);
 }
 
-// The slot for `id`, or nullptr (with the reason) when the id does not name
-// a sample issued by the active pass.
-SampleSlot* Resolve(PassState* pass, ResponseId id, uint64_t* slot_no, std::string* why) {
-  if (!pass) {
-    *why = "no test is running";
-    return nullptr;
-  }
-  uint64_t low = id & kIdSlotMask;
-  if (id == 0 || low == 0 || (id >> kIdSlotBits) != pass->epoch) {
-    *why = id == 0 ? "id 0" : "not issued by the running test";
-    return nullptr;
-  }
-  *slot_no = low - 1;
-  SampleSlot* slot = pass->samples.Find(*slot_no);
-  if (!slot || slot->state.load(std::memory_order_acquire) == 0) {
-    *why = "not issued by the running test";
-    return nullptr;
-  }
-  return slot;
-}
+enum class Resolution { kActive, kDropped, kBad };
 
-// Accuracy passes log every response; performance passes a sampled subset (accuracy_log_probability).
-bool AccuracyLogged(const PassState& pass, uint64_t slot_no) {
-  if (pass.accuracy_pass) return true;
-  if (!pass.acc_log_vals) return false;
-  double v = pass.acc_log_vals[slot_no] + pass.acc_log_offset;
-  if (v >= 1.0) v -= 1.0;
-  return v <= pass.acc_log_prob;
+// Whether `id` names a sample the running pass issued (then *slot_no is
+// set), a sample of an earlier test (dropped), or nothing valid (`why`).
+Resolution Resolve(PassState* pass, ResponseId id, uint64_t* slot_no, std::string* why) {
+  if (id == 0) {
+    *why = "id 0";
+    return Resolution::kBad;
+  }
+  if (GenerationOf(id) == pass->generation) {
+    if (SlotOf(id, slot_no) && *slot_no < pass->published.load(std::memory_order_acquire)) {
+      return Resolution::kActive;
+    }
+    *why = "not issued by the running test";
+    return Resolution::kBad;
+  }
+  switch (PassLedger::Classify(id, pass->test_serial)) {
+    case IdOrigin::kEarlierTest:
+      return Resolution::kDropped;
+    case IdOrigin::kEarlierPass:
+      *why = "issued by an earlier pass of the running test, which had completed it";
+      return Resolution::kBad;
+    case IdOrigin::kUnknown:
+      break;
+  }
+  *why = "not issued by the running test";
+  return Resolution::kBad;
 }
 
 std::string UnknownIdMessage(const char* api, ResponseId id, const std::string& why) {
   return std::string(api) + ": unknown response id " + std::to_string(id) + " (" + why + ")";
+}
+
+void RecordMax(std::atomic<int64_t>& target, int64_t value) {
+  int64_t seen = target.load(std::memory_order_relaxed);
+  while (seen < value && !target.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
 }
 
 template <typename Get>
@@ -81,32 +87,39 @@ CompletionReport CompleteImpl(size_t count, const ResponseCallback* cb, Get get)
     return report;
   }
   const int64_t t = std::chrono::duration_cast<std::chrono::nanoseconds>(now - pass->start).count();
-  uint64_t done_samples = 0, done_queries = 0;
+  const bool one_per_query = pass->samples_per_query == 1;
+  uint64_t done_samples = 0, done_queries = 0, dropped = 0;
   for (size_t i = 0; i < count; ++i) {
     const QuerySampleResponse r = get(i);
     uint64_t slot_no = 0;
     std::string why;
-    SampleSlot* slot = Resolve(pass, r.id, &slot_no, &why);
-    if (!slot) {
+    const Resolution res = Resolve(pass, r.id, &slot_no, &why);
+    if (res == Resolution::kDropped) {
+      ++dropped;
+      continue;
+    }
+    if (res == Resolution::kBad) {
       Reject(pass, &report, r.id, UnknownIdMessage("QuerySamplesComplete", r.id, why));
       continue;
     }
-    uint8_t expected = 1;
-    if (!slot->state.compare_exchange_strong(expected, 2, std::memory_order_acq_rel)) {
+    const uint8_t flags = pass->flags.At(slot_no).fetch_or(kSampleCompleted, std::memory_order_acq_rel);
+    if (flags & kSampleCompleted) {
       Reject(pass, &report, r.id,
              "Attempted to complete a sample twice. response id " + std::to_string(r.id) + ", sample index " +
-                 std::to_string(slot->index));
+                 std::to_string(pass->IndexOf(slot_no)));
       continue;
     }
-    slot->complete_ns = t;
+    // Only this thread writes the slot's time from now on; the issuing thread
+    // reads it after samples_completed says the sample is done.
+    int64_t& time = pass->time.At(slot_no);
+    QuerySlot* query = one_per_query ? nullptr : &pass->queries.At(pass->QueryOf(slot_no));
+    time = t - (query ? query->scheduled_ns : time);
     bool with_tokens = false;
     if (pass->use_tokens) {
-      TokenSlot& tok = pass->tokens[slot_no];
-      tok.n_tokens = r.n_tokens;
+      pass->tokens.At(slot_no).n_tokens = r.n_tokens;
       with_tokens = true;
     }
-    const bool logged = AccuracyLogged(*pass, slot_no);
-    if (logged) {
+    if (pass->accuracy_pass || (flags & kSampleAccuracyLogged)) {
       if (cb && *cb) (*cb)(r);
       const uint8_t* src = reinterpret_cast<const uint8_t*>(r.data);
       std::vector<uint8_t> bytes;
@@ -122,17 +135,20 @@ CompletionReport CompleteImpl(size_t count, const ResponseCallback* cb, Get get)
         }
         has_token_bytes = true;
       }
-      pass->log->Accuracy(pass->seq_base + slot_no, slot->index, std::move(bytes), with_tokens, r.n_tokens,
-                          has_token_bytes ? &token_bytes : nullptr);
+      pass->log->Accuracy(pass->seq_base + slot_no, pass->IndexOf(slot_no), std::move(bytes), with_tokens,
+                          r.n_tokens, has_token_bytes ? &token_bytes : nullptr);
     }
     ++done_samples;
-    QuerySlot& q = pass->queries[slot->query];
-    if (q.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      q.done_ns = t;
+    if (!query) {
+      ++done_queries;
+    } else if (query->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      query->done_ns = t;
       ++done_queries;
     }
   }
+  if (dropped) pass->earlier_test_ids_dropped.fetch_add(dropped, std::memory_order_relaxed);
   if (done_samples) {
+    RecordMax(pass->max_complete_ns, t);
     if (done_queries) pass->queries_completed.fetch_add(done_queries, std::memory_order_seq_cst);
     pass->samples_completed.fetch_add(done_samples, std::memory_order_seq_cst);
     pass->NotifyIssuer();
@@ -161,14 +177,19 @@ CompletionReport CompleteFirstTokens(const QuerySampleResponse* responses, size_
   for (size_t i = 0; i < count; ++i) {
     const QuerySampleResponse& r = responses[i];
     uint64_t slot_no = 0;
-    std::string why;
-    SampleSlot* slot = Resolve(pass, r.id, &slot_no, &why);
-    if (!slot) {
+    std::string why = "no test is running";
+    const Resolution res = pass ? Resolve(pass, r.id, &slot_no, &why) : Resolution::kBad;
+    if (res == Resolution::kDropped) {
+      pass->earlier_test_ids_dropped.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (res == Resolution::kBad) {
       Reject(pass, &report, r.id, UnknownIdMessage("FirstTokenComplete", r.id, why));
       continue;
     }
     if (!pass->use_tokens) continue;
-    if (slot->state.load(std::memory_order_acquire) == 2) {
+    const uint8_t flags = pass->flags.At(slot_no).load(std::memory_order_acquire);
+    if (flags & kSampleCompleted) {
       Reject(pass, &report, r.id,
              "FirstTokenComplete after QuerySamplesComplete for response id " + std::to_string(r.id));
       continue;
@@ -176,12 +197,11 @@ CompletionReport CompleteFirstTokens(const QuerySampleResponse* responses, size_
     const int64_t t = std::max<int64_t>(
         1, std::chrono::duration_cast<std::chrono::nanoseconds>(now - pass->start).count());
     int64_t expected = 0;
-    if (!pass->tokens[slot_no].first_token_ns.compare_exchange_strong(expected, t, std::memory_order_acq_rel)) {
+    if (!pass->tokens.At(slot_no).first_token_ns.compare_exchange_strong(expected, t, std::memory_order_acq_rel)) {
       Reject(pass, &report, r.id, "Attempted to report the first token twice. response id " + std::to_string(r.id));
       continue;
     }
-    const bool logged = AccuracyLogged(*pass, slot_no);
-    if (logged) {
+    if (pass->accuracy_pass || (flags & kSampleAccuracyLogged)) {
       const uint8_t* src = reinterpret_cast<const uint8_t*>(r.data);
       std::vector<uint8_t> bytes;
       if (src && r.size) bytes.assign(src, src + r.size);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "completion.h"
@@ -11,6 +12,7 @@
 #include "json_format.h"
 #include "logger.h"
 #include "pass_state.h"
+#include "response_id.h"
 #include "system_under_test.h"
 
 namespace mlg {
@@ -20,31 +22,38 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::nanoseconds;
 
-uint32_t NextEpoch() {
-  static std::atomic<uint32_t> epoch{0};
-  uint32_t e = (epoch.fetch_add(1) + 1) & 0xFFFFFF;
-  return e ? e : NextEpoch();
-}
-
+// The pass is the target of completions while this lives. On the way out
+// (normally or by an exception) it waits until no completer is inside the
+// pass, then records in the ledger how many ids the pass handed out, so
+// later answers to them are recognised (response_id.h).
 class PassActivation {
  public:
-  explicit PassActivation(PassState* p) { ActivatePass(p); }
-  ~PassActivation() { DeactivatePass(); }
+  explicit PassActivation(PassState* p) : pass_(p) { ActivatePass(p); }
+  ~PassActivation() {
+    DeactivatePass();
+    PassLedger::End(pass_->generation, pass_->published.load());
+  }
   PassActivation(const PassActivation&) = delete;
   PassActivation& operator=(const PassActivation&) = delete;
+
+ private:
+  PassState* pass_;
 };
 
 class Issuer {
  public:
   Issuer(RunContext& ctx, const EffectiveSettings& s, const LoadableSet& set, bool accuracy)
-      : ctx_(ctx), s_(s), accuracy_(accuracy), gen_(s, set, accuracy), log_(*ctx.log) {}
+      : ctx_(ctx), s_(s), accuracy_(accuracy), gen_(s, set, accuracy), log_(*ctx.log), set_(set) {}
 
   PassResult Run();
 
  private:
+  std::unique_ptr<PassState> NewPassState();
   void SetUpAccuracySampling();
-  // Adds query `q` (indices in idx_) to the outgoing batch.
+  // Adds the next query (positions in pos_) to the outgoing batch.
   void Materialize(int64_t scheduled_ns, int64_t issued_ns);
+  int64_t ScheduledOf(uint64_t slot) const;
+  int64_t IssuedOf(uint64_t slot) const;
   void Issue();
   void WaitUntilCompleted(uint64_t samples);
   [[noreturn]] void FailTimeout(double idle_s);
@@ -58,19 +67,53 @@ class Issuer {
   bool accuracy_;
   QueryGenerator gen_;
   Logger& log_;
+  const LoadableSet& set_;
   std::unique_ptr<PassState> pass_;
-  std::vector<double> acc_vals_;
-  std::vector<QuerySampleIndex> idx_;
+  // Accuracy-log sampling in a performance pass: one draw per sample, in
+  // slot order, decided when the sample is issued.
+  bool sample_accuracy_log_ = false;
+  double acc_log_offset_ = 0, acc_log_prob_ = 0;
+  std::uniform_real_distribution<double> unit_{0.0, 1.0};
+  std::vector<size_t> pos_;
   std::vector<QuerySample> batch_;
   uint64_t queries_issued_ = 0, samples_issued_ = 0, queries_materialized_ = 0, samples_materialized_ = 0;
+  int64_t last_scheduled_ns_ = 0, last_issued_ns_ = 0;  // of the latest query
+  bool keep_scheduled_ = false, keep_issued_ = false;
   bool ran_out_ = true;
   std::chrono::system_clock::time_point start_for_power_;
 };
 
+std::unique_ptr<PassState> Issuer::NewPassState() {
+  if (set_.set.empty()) throw LoadGenError("StartTest: no samples are loaded for this pass");
+  if (set_.set.size() > UINT32_MAX) throw LoadGenError("StartTest: a loaded set must have fewer than 2^32 samples");
+  if (gen_.sample_count() > kMaxSlots) {
+    throw LoadGenError("StartTest: the pass would generate " + std::to_string(gen_.sample_count()) +
+                       " samples, more than a pass can address");
+  }
+  const bool one_per_query = gen_.samples_per_query() == 1;
+  PassShape shape{};
+  shape.sample_capacity = gen_.sample_count();
+  shape.query_capacity = gen_.query_count();
+  shape.samples_per_query = gen_.samples_per_query();
+  // One-sample queries keep their scheduled time in `time` only until the
+  // latency replaces it; the trace and token latencies need it afterwards.
+  keep_scheduled_ = shape.keep_scheduled = one_per_query && (log_.tracing() || s_.use_token_latencies);
+  // Only Server issues a query later than scheduled; only the trace shows it.
+  keep_issued_ = shape.keep_issued = one_per_query && log_.tracing() && s_.scenario == TestScenario::Server;
+  shape.tokens = s_.use_token_latencies;
+  auto pass = std::make_unique<PassState>(PassLedger::Begin(ctx_.test_serial), ctx_.test_serial, shape);
+  pass->log = &log_;
+  pass->set = set_.set.data();
+  pass->accuracy_pass = accuracy_;
+  pass->use_tokens = s_.use_token_latencies;
+  pass->log_token_data = s_.use_token_latencies && s_.scenario != TestScenario::Offline;
+  pass->seq_base = ctx_.next_sequence_id;
+  return pass;
+}
+
 void Issuer::SetUpAccuracySampling() {
   std::mt19937 offset_rng(static_cast<std::mt19937::result_type>(s_.accuracy_log_rng_seed));
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  pass_->acc_log_offset = unit(offset_rng);
+  acc_log_offset_ = unit_(offset_rng);
   double prob = s_.accuracy_log_probability;
   if (s_.accuracy_log_sampling_target > 0) {
     uint64_t expected = static_cast<uint64_t>(s_.target_qps * static_cast<double>(s_.min_duration_ms) / 1000);
@@ -83,34 +126,55 @@ void Issuer::SetUpAccuracySampling() {
     expected = std::max(expected, minimum);
     prob = static_cast<double>(s_.accuracy_log_sampling_target) / static_cast<double>(expected);
   }
-  pass_->acc_log_prob = prob;
+  acc_log_prob_ = prob;
   if (accuracy_ || prob <= 0) return;
-  // Bring the shared stream to this pass's first sample, then draw one value
-  // per generated sample.
+  // The shared stream holds one draw per generated sample of every pass:
+  // bring it to this pass's first sample (uniform_real<double> takes two
+  // 32-bit draws); Materialize draws one per sample as it is issued.
   uint64_t behind = ctx_.acc_rng_samples_generated - ctx_.acc_rng_samples_drawn;
-  ctx_.acc_rng.discard(2 * behind);  // uniform_real<double> takes two 32-bit draws
+  ctx_.acc_rng.discard(2 * behind);
   ctx_.acc_rng_samples_drawn = ctx_.acc_rng_samples_generated;
-  acc_vals_.resize(gen_.sample_count());
-  for (double& v : acc_vals_) v = unit(ctx_.acc_rng);
-  ctx_.acc_rng_samples_drawn += gen_.sample_count();
-  pass_->acc_log_vals = acc_vals_.data();
+  sample_accuracy_log_ = true;
 }
 
 void Issuer::Materialize(int64_t scheduled_ns, int64_t issued_ns) {
+  const uint64_t spq = pass_->samples_per_query;
+  if (pos_.size() != spq) throw std::logic_error("query generator: query size differs from samples_per_query");
   const uint64_t q = queries_materialized_++;
-  QuerySlot& qs = pass_->queries.Ensure(q);
-  qs.scheduled_ns = scheduled_ns;
-  qs.issued_ns = issued_ns;
-  qs.remaining.store(static_cast<uint32_t>(idx_.size()), std::memory_order_relaxed);
-  for (QuerySampleIndex index : idx_) {
-    const uint64_t slot_no = samples_materialized_++;
-    SampleSlot& slot = pass_->samples.Ensure(slot_no);
-    slot.query = q;
-    slot.index = index;
-    if (pass_->use_tokens) pass_->tokens.Ensure(slot_no);
-    slot.state.store(1, std::memory_order_release);
-    batch_.push_back(QuerySample{MakeResponseId(pass_->epoch, slot_no), index});
+  if (spq > 1) {
+    QuerySlot& qs = pass_->queries.Ensure(q);
+    qs.scheduled_ns = scheduled_ns;
+    qs.issued_ns = issued_ns;
+    qs.remaining.store(static_cast<uint32_t>(spq), std::memory_order_relaxed);
   }
+  last_scheduled_ns_ = scheduled_ns;
+  last_issued_ns_ = issued_ns;
+  for (size_t p : pos_) {
+    const uint64_t slot_no = samples_materialized_++;
+    pass_->time.Ensure(slot_no) = scheduled_ns;  // the latency once completed
+    pass_->pos.Ensure(slot_no) = static_cast<uint32_t>(p);
+    uint8_t flags = 0;
+    if (sample_accuracy_log_) {
+      double v = unit_(ctx_.acc_rng) + acc_log_offset_;
+      if (v >= 1.0) v -= 1.0;
+      if (v <= acc_log_prob_) flags |= kSampleAccuracyLogged;
+    }
+    pass_->flags.Ensure(slot_no).store(flags, std::memory_order_relaxed);
+    if (keep_scheduled_) pass_->scheduled.Ensure(slot_no) = scheduled_ns;
+    if (keep_issued_) pass_->issued.Ensure(slot_no) = issued_ns;
+    if (pass_->use_tokens) pass_->tokens.Ensure(slot_no);
+    batch_.push_back(QuerySample{MakeResponseId(pass_->generation, slot_no), set_.set[p]});
+  }
+  pass_->published.store(samples_materialized_, std::memory_order_release);
+}
+
+int64_t Issuer::ScheduledOf(uint64_t slot) const {
+  return pass_->samples_per_query == 1 ? pass_->scheduled[slot] : pass_->queries[pass_->QueryOf(slot)].scheduled_ns;
+}
+
+int64_t Issuer::IssuedOf(uint64_t slot) const {
+  if (pass_->samples_per_query > 1) return pass_->queries[pass_->QueryOf(slot)].issued_ns;
+  return pass_->issued.empty() ? pass_->scheduled[slot] : pass_->issued[slot];
 }
 
 void Issuer::Issue() {
@@ -123,10 +187,9 @@ void Issuer::FailTimeout(double idle_s) {
   uint64_t outstanding = samples_issued_ - pass_->samples_completed.load();
   std::string example;
   for (uint64_t i = 0; i < samples_materialized_; ++i) {
-    SampleSlot& slot = pass_->samples[i];
-    if (slot.state.load() == 1) {
-      example = ", e.g. index " + std::to_string(slot.index) + " (response id " +
-                std::to_string(MakeResponseId(pass_->epoch, i)) + ")";
+    if (!(pass_->flags[i].load() & kSampleCompleted)) {
+      example = ", e.g. index " + std::to_string(pass_->IndexOf(i)) + " (response id " +
+                std::to_string(MakeResponseId(pass_->generation, i)) + ")";
       break;
     }
   }
@@ -203,12 +266,7 @@ PassResult Issuer::Run() {
   MLG_DETAIL(log_, "generated_samples_per_query", JsonInt(gen_.samples_per_query()));
   MLG_DETAIL(log_, "generated_query_duration", JsonInt(gen_.duration_ns()));
 
-  pass_ = std::make_unique<PassState>(NextEpoch(), gen_.sample_count(), gen_.query_count(), s_.use_token_latencies);
-  pass_->log = &log_;
-  pass_->accuracy_pass = accuracy_;
-  pass_->use_tokens = s_.use_token_latencies;
-  pass_->log_token_data = s_.use_token_latencies && s_.scenario != TestScenario::Offline;
-  pass_->seq_base = ctx_.next_sequence_id;
+  pass_ = NewPassState();
   SetUpAccuracySampling();
 
   const uint64_t n = gen_.query_count();
@@ -220,9 +278,9 @@ PassResult Issuer::Run() {
 
     if (s_.scenario == TestScenario::Server) {
       ran_out_ = false;
-      idx_.clear();
-      int64_t pending_ts = n ? gen_.Next(&idx_) : 0;
-      std::vector<QuerySampleIndex> next_idx;
+      pos_.clear();
+      int64_t pending_ts = n ? gen_.Next(&pos_) : 0;
+      std::vector<size_t> next_pos;
       for (uint64_t q = 0; q < n; ++q) {
         const auto due = start + nanoseconds(pending_ts);
         auto now = Clock::now();
@@ -237,10 +295,10 @@ PassResult Issuer::Run() {
         uint64_t in_call = 1;
         bool have_next = false;
         while (q + 1 < n) {
-          next_idx.clear();
-          int64_t ts = gen_.Next(&next_idx);
+          next_pos.clear();
+          int64_t ts = gen_.Next(&next_pos);
           if (s_.requested.server_coalesce_queries && ts <= now_ns) {
-            idx_.swap(next_idx);
+            pos_.swap(next_pos);
             Materialize(ts, now_ns);
             ++q;
             ++in_call;
@@ -252,13 +310,13 @@ PassResult Issuer::Run() {
         }
         Issue();
         queries_issued_ += in_call;
-        if (have_next) idx_.swap(next_idx);
+        if (have_next) pos_.swap(next_pos);
         if (!accuracy_ && EndChecks(now_ns)) break;
       }
     } else {
       for (uint64_t q = 0; q < n; ++q) {
-        idx_.clear();
-        gen_.Next(&idx_);
+        pos_.clear();
+        gen_.Next(&pos_);
         if (s_.scenario != TestScenario::Offline && q > 0) WaitUntilCompleted(samples_issued_);
         const int64_t now_ns = SinceStart();
         Materialize(s_.scenario == TestScenario::Offline ? 0 : now_ns, now_ns);
@@ -277,7 +335,13 @@ PassResult Issuer::Run() {
     }
     WaitUntilCompleted(samples_issued_);
   }
+  if (uint64_t dropped = pass_->earlier_test_ids_dropped.load()) {
+    MLG_DETAIL(log_, "generic_message",
+               JsonString("Ignored " + std::to_string(dropped) +
+                          " completions of response ids issued by earlier tests (late answers, not errors)"));
+  }
   ctx_.next_sequence_id += gen_.sample_count();
+  if (sample_accuracy_log_) ctx_.acc_rng_samples_drawn += samples_materialized_;
   ctx_.acc_rng_samples_generated += gen_.sample_count();
   return Collect();
 }
@@ -285,29 +349,25 @@ PassResult Issuer::Run() {
 PassResult Issuer::Collect() {
   PassResult r;
   r.queries_issued = queries_issued_;
-  r.sample_latencies.resize(samples_issued_);
-  int64_t max_latency = 0, max_complete = 0;
+  const uint64_t n = samples_issued_;
+  Latencies& latency = pass_->time;  // every issued sample is complete: all latencies
+  latency.Resize(n);
+  int64_t max_latency = 0;
+  for (int64_t l : latency) max_latency = std::max(max_latency, l);
   const bool tokens = pass_->use_tokens;
   constexpr int64_t kInvalidTokens = INT64_MIN;
   if (tokens) {
-    r.first_token_latencies.resize(samples_issued_);
-    r.time_per_output_token.resize(samples_issued_);
-  }
-  for (uint64_t i = 0; i < samples_issued_; ++i) {
-    const SampleSlot& slot = pass_->samples[i];
-    const int64_t latency = slot.complete_ns - pass_->queries[slot.query].scheduled_ns;
-    r.sample_latencies[i] = latency;
-    max_latency = std::max(max_latency, latency);
-    max_complete = std::max(max_complete, slot.complete_ns);
-    if (tokens) {
+    r.first_token_latencies = Latencies(n);
+    r.first_token_latencies.Resize(n);
+    r.time_per_output_token = Latencies(n);
+    r.time_per_output_token.Resize(n);
+    for (uint64_t i = 0; i < n; ++i) {
       const TokenSlot& tok = pass_->tokens[i];
       const int64_t first = tok.first_token_ns.load(std::memory_order_relaxed);
-      int64_t ttft = s_.scenario == TestScenario::Offline ? 0
-                     : first ? first - pass_->queries[slot.query].scheduled_ns
-                             : latency;
+      int64_t ttft = s_.scenario == TestScenario::Offline ? 0 : first ? first - ScheduledOf(i) : latency[i];
       r.first_token_latencies[i] = ttft;
       if (tok.n_tokens > 1) {
-        r.time_per_output_token[i] = (latency - ttft) / (tok.n_tokens - 1);
+        r.time_per_output_token[i] = (latency[i] - ttft) / (tok.n_tokens - 1);
         r.token_count += tok.n_tokens;
       } else if (tok.n_tokens != kInvalidTokens && tok.n_tokens == 1) {
         r.token_count += 1;
@@ -315,28 +375,34 @@ PassResult Issuer::Collect() {
       if (!accuracy_ && tok.n_tokens <= 1) {
         MLG_ERROR(log_, "error_runtime",
                   "n_tokens must be greater than 1 to compute time per output token; got " +
-                      std::to_string(tok.n_tokens) + " for sample index " + std::to_string(slot.index));
+                      std::to_string(tok.n_tokens) + " for sample index " + std::to_string(pass_->IndexOf(i)));
       }
       if (!accuracy_ && s_.scenario != TestScenario::Offline && first == 0) {
         MLG_ERROR(log_, "error_runtime",
                   "Sample completed before its first token was reported; sample index " +
-                      std::to_string(slot.index));
+                      std::to_string(pass_->IndexOf(i)));
       }
     }
   }
   r.max_latency_s = static_cast<double>(max_latency) / 1e9;
+  const bool one_per_query = pass_->samples_per_query == 1;
   if (s_.scenario == TestScenario::MultiStream) {
-    r.query_latencies.resize(queries_issued_);
+    r.query_latencies = Latencies(queries_issued_);
+    r.query_latencies.Resize(queries_issued_);
     for (uint64_t q = 0; q < queries_issued_; ++q) {
-      const QuerySlot& qs = pass_->queries[q];
-      r.query_latencies[q] = qs.done_ns - qs.scheduled_ns;
+      if (one_per_query) {
+        r.query_latencies[q] = latency[q];
+      } else {
+        const QuerySlot& qs = pass_->queries[q];
+        r.query_latencies[q] = qs.done_ns - qs.scheduled_ns;
+      }
     }
   }
   if (queries_issued_) {
-    const QuerySlot& last = pass_->queries[queries_issued_ - 1];
-    r.final_query_scheduled_s = static_cast<double>(last.scheduled_ns) / 1e9;
-    r.final_query_issued_s = static_cast<double>(last.issued_ns) / 1e9;
-    r.final_query_all_samples_done_s = static_cast<double>(last.done_ns) / 1e9;
+    const int64_t done_ns = one_per_query ? last_scheduled_ns_ + latency[n - 1] : pass_->queries[queries_issued_ - 1].done_ns;
+    r.final_query_scheduled_s = static_cast<double>(last_scheduled_ns_) / 1e9;
+    r.final_query_issued_s = static_cast<double>(last_issued_ns_) / 1e9;
+    r.final_query_all_samples_done_s = static_cast<double>(done_ns) / 1e9;
   }
   if (log_.tracing()) EmitTrace();
 
@@ -345,9 +411,11 @@ PassResult Issuer::Collect() {
       "logger_swap_request_slots_retry_reencounter_count", "logger_start_reading_entries_retry_count",
       "logger_tls_total_log_cas_fail_count",            "logger_tls_total_swap_buffers_slot_retry_count"};
   for (const char* key : kZeroCounters) MLG_DETAIL(log_, key, "0");
+  const int64_t max_complete = pass_->max_complete_ns.load();
   auto end_for_power = start_for_power_ + duration_cast<std::chrono::system_clock::duration>(nanoseconds(max_complete));
   MLG_DETAIL(log_, "power_begin", JsonString(PowerDateTime(start_for_power_)));
   MLG_DETAIL(log_, "power_end", JsonString(PowerDateTime(end_for_power)));
+  r.sample_latencies = std::move(latency);
   return r;
 }
 
@@ -360,18 +428,16 @@ void Issuer::EmitTrace() {
   out.reserve(kChunkEvents * 200);
   char buf[320];
   for (uint64_t i = 0; i < samples_issued_; ++i) {
-    const SampleSlot& slot = pass_->samples[i];
-    const QuerySlot& q = pass_->queries[slot.query];
-    const double ts = static_cast<double>(base_us + q.scheduled_ns) / 1000.0;
-    const double dur = static_cast<double>(slot.complete_ns - q.scheduled_ns) / 1000.0;
+    const int64_t scheduled = ScheduledOf(i), latency = pass_->time[i];
+    const double ts = static_cast<double>(base_us + scheduled) / 1000.0;
+    const double dur = static_cast<double>(latency) / 1000.0;
     std::snprintf(buf, sizeof buf,
                   "{\"name\":\"Sample\",\"ph\":\"X\",\"pid\":0,\"tid\":0,\"ts\":%.3f,\"dur\":%.3f,\"args\":{"
                   "\"sample_seq\":%llu,\"query_seq\":%llu,\"sample_idx\":%llu,\"issue_start_ns\":%lld,"
                   "\"complete_ns\":%lld}},\n",
                   ts, dur, static_cast<unsigned long long>(pass_->seq_base + i),
-                  static_cast<unsigned long long>(slot.query), static_cast<unsigned long long>(slot.index),
-                  static_cast<long long>(q.issued_ns - q.scheduled_ns),
-                  static_cast<long long>(slot.complete_ns - q.scheduled_ns));
+                  static_cast<unsigned long long>(pass_->QueryOf(i)), static_cast<unsigned long long>(pass_->IndexOf(i)),
+                  static_cast<long long>(IssuedOf(i) - scheduled), static_cast<long long>(latency));
     out += buf;
     if ((i + 1) % kChunkEvents == 0) {
       log_.Trace(std::move(out));

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "chunked_array.h"
 #include "effective_settings.h"
 #include "query_generator.h"
 
@@ -18,6 +19,7 @@ class SystemUnderTest;
 struct RunContext {
   Logger* log = nullptr;
   SystemUnderTest* sut = nullptr;
+  uint64_t test_serial = 0;       // tags the passes of this test (see response_id.h)
   uint64_t next_sequence_id = 0;  // sample sequence ids are global per run
   // Accuracy-log sampling values: one uniform draw per generated sample from
   // an mt19937 with its default seed (as the official LoadGen does).
@@ -26,10 +28,14 @@ struct RunContext {
   uint64_t acc_rng_samples_drawn = 0;
 };
 
+// Latencies in ns. Chunked: the sample latencies are the pass's own column,
+// handed over without a copy.
+using Latencies = ChunkedArray<int64_t>;
+
 struct PassResult {
-  std::vector<int64_t> sample_latencies;  // ns, one per issued sample
-  std::vector<int64_t> query_latencies;   // ns, MultiStream only
-  std::vector<int64_t> first_token_latencies, time_per_output_token;
+  Latencies sample_latencies;  // one per issued sample
+  Latencies query_latencies;   // MultiStream only
+  Latencies first_token_latencies, time_per_output_token;
   int64_t token_count = 0;
   uint64_t queries_issued = 0;
   double max_latency_s = 0;

@@ -17,6 +17,7 @@
 #include "json_format.h"
 #include "logger.h"
 #include "query_generator.h"
+#include "response_id.h"
 #include "results.h"
 
 #ifndef MLG_BUILD_LOCAL
@@ -69,6 +70,7 @@ class TestRun {
   TestRun(SystemUnderTest* sut, QuerySampleLibrary* qsl, Logger& log) : sut_(sut), qsl_(qsl), log_(log) {
     ctx_.log = &log;
     ctx_.sut = sut;
+    ctx_.test_serial = NewTestSerial();
   }
 
   void Accuracy(const EffectiveSettings& s) {

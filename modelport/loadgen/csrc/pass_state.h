@@ -1,110 +1,105 @@
 // State shared between the issuing thread and the threads that complete
 // samples during one pass (one sequence of queries over one loadable set).
 //
-// Each issued sample owns a slot; its ResponseId encodes the pass epoch and
-// the slot number, so a completion is validated and recorded with atomics
-// only, never a global lock. Slots live in fixed-size chunks published
-// through an atomic directory, so issuing can grow the table while other
-// threads complete samples.
+// Samples are stored as columns (structure of arrays) with only what the
+// results, logs and fault checks read back, so a long SingleStream run costs
+// 13 bytes per sample (8 time + 4 set position + 1 flags), plus 8 with the
+// trace or token latencies on:
+//   * time: the query's scheduled time (ns since the pass start) until the
+//     sample completes, then its latency. The latency column is handed to the
+//     results after the pass as is.
+//   * pos: the sample's position in the loaded set (its QSL index is
+//     set[pos]); a loaded set has fewer than 2^32 entries.
+//   * flags: completed (set once, by compare-and-swap, so a second completion
+//     is detected) and accuracy-logged (decided when issued).
+// Queries of several samples (MultiStream, Offline) keep their times in a
+// per-query table; a query's samples have consecutive slots, so the query of
+// slot i is i / samples_per_query.
+//
+// A completion is validated and recorded with atomics only, never a global
+// lock: the response id names the pass (generation) and the slot, and
+// `published` says how many slots the issuing thread has filled in.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
+#include "chunked_array.h"
 #include "query_sample.h"
 
 namespace mlg {
 
 class Logger;
 
-struct SampleSlot {
-  std::atomic<uint8_t> state{0};  // 0 unissued, 1 issued, 2 completed
-  uint64_t query = 0;
-  QuerySampleIndex index = 0;
-  int64_t complete_ns = 0;  // since pass start
-};
+// Bits of a sample's flags.
+constexpr uint8_t kSampleCompleted = 1;
+constexpr uint8_t kSampleAccuracyLogged = 2;
 
-struct QuerySlot {
+struct QuerySlot {  // queries of more than one sample only
   int64_t scheduled_ns = 0;  // since pass start
   int64_t issued_ns = 0;
   std::atomic<uint32_t> remaining{0};
   int64_t done_ns = 0;
 };
 
-struct TokenSlot {
+struct TokenSlot {  // token latency runs only
   std::atomic<int64_t> first_token_ns{0};  // 0: not reported yet
   int64_t n_tokens = 0;
 };
 
-template <typename T>
-class ChunkedTable {
- public:
-  static constexpr unsigned kBits = 15;
-  static constexpr uint64_t kChunk = uint64_t{1} << kBits;
-
-  explicit ChunkedTable(uint64_t capacity)
-      : chunks_((capacity + kChunk - 1) / kChunk), dir_(std::make_unique<std::atomic<T*>[]>(chunks_)) {
-    for (uint64_t i = 0; i < chunks_; ++i) dir_[i].store(nullptr, std::memory_order_relaxed);
-  }
-  // Issuing thread only: makes slot i addressable.
-  T& Ensure(uint64_t i) {
-    uint64_t c = i >> kBits;
-    T* chunk = dir_[c].load(std::memory_order_relaxed);
-    if (!chunk) {
-      owned_.push_back(std::make_unique<T[]>(kChunk));
-      chunk = owned_.back().get();
-      dir_[c].store(chunk, std::memory_order_release);
-    }
-    return chunk[i & (kChunk - 1)];
-  }
-  // Any thread: nullptr when i was never made addressable.
-  T* Find(uint64_t i) const {
-    uint64_t c = i >> kBits;
-    if (c >= chunks_) return nullptr;
-    T* chunk = dir_[c].load(std::memory_order_acquire);
-    return chunk ? &chunk[i & (kChunk - 1)] : nullptr;
-  }
-  T& operator[](uint64_t i) const { return dir_[i >> kBits].load(std::memory_order_acquire)[i & (kChunk - 1)]; }
-
- private:
-  uint64_t chunks_;
-  std::unique_ptr<std::atomic<T*>[]> dir_;
-  std::vector<std::unique_ptr<T[]>> owned_;
+struct PassShape {
+  uint64_t sample_capacity;    // the most samples the pass can issue
+  uint64_t query_capacity;
+  uint64_t samples_per_query;  // the same for every query of a pass
+  bool keep_scheduled;         // separate scheduled column (trace or tokens, one-sample queries)
+  bool keep_issued;            // separate issued column (trace in Server)
+  bool tokens;
 };
 
-constexpr unsigned kIdSlotBits = 40;
-constexpr uint64_t kIdSlotMask = (uint64_t{1} << kIdSlotBits) - 1;
-
-inline ResponseId MakeResponseId(uint32_t epoch, uint64_t slot) {
-  return (static_cast<uint64_t>(epoch) << kIdSlotBits) | (slot + 1);
-}
-
 struct PassState {
-  PassState(uint32_t epoch, uint64_t sample_capacity, uint64_t query_capacity, bool tokens)
-      : epoch(epoch), samples(sample_capacity), queries(query_capacity), tokens(tokens ? sample_capacity : 0) {}
+  PassState(uint32_t generation, uint64_t test_serial, const PassShape& shape)
+      : generation(generation),
+        test_serial(test_serial),
+        samples_per_query(shape.samples_per_query),
+        time(shape.sample_capacity),
+        pos(shape.sample_capacity),
+        flags(shape.sample_capacity),
+        scheduled(shape.keep_scheduled ? shape.sample_capacity : 0),
+        issued(shape.keep_issued ? shape.sample_capacity : 0),
+        tokens(shape.tokens ? shape.sample_capacity : 0),
+        queries(shape.samples_per_query > 1 ? shape.query_capacity : 0) {}
 
-  const uint32_t epoch;
+  const uint32_t generation;
+  const uint64_t test_serial;
+  const uint64_t samples_per_query;
   Logger* log = nullptr;
   std::chrono::steady_clock::time_point start;
+  const uint64_t* set = nullptr;  // the loaded set: QSL index of each position
   bool accuracy_pass = false;
   bool use_tokens = false;
   bool log_token_data = false;  // token runs outside Offline log first-token bytes
-  // Accuracy logging in performance passes.
-  double acc_log_offset = 0, acc_log_prob = 0;
-  const double* acc_log_vals = nullptr;  // per slot, or nullptr when sampling is off
-  uint64_t seq_base = 0;                 // sequence id of slot 0
+  uint64_t seq_base = 0;        // sequence id of slot 0
 
-  ChunkedTable<SampleSlot> samples;
-  ChunkedTable<QuerySlot> queries;
-  ChunkedTable<TokenSlot> tokens;
+  ChunkedArray<int64_t> time;
+  ChunkedArray<uint32_t> pos;
+  ChunkedArray<std::atomic<uint8_t>> flags;
+  ChunkedArray<int64_t> scheduled;
+  ChunkedArray<int64_t> issued;
+  ChunkedArray<TokenSlot> tokens;
+  ChunkedArray<QuerySlot> queries;
 
+  // Slots [0, published) are filled in; stored with release after the
+  // columns are written, before the ids reach the SUT.
+  std::atomic<uint64_t> published{0};
   std::atomic<uint64_t> samples_completed{0};
   std::atomic<uint64_t> queries_completed{0};
+  std::atomic<int64_t> max_complete_ns{0};
+  std::atomic<uint64_t> earlier_test_ids_dropped{0};
 
   // Wake-ups for the issuing thread; completers only lock when it waits.
   std::atomic<int> waiters{0};
@@ -114,6 +109,9 @@ struct PassState {
   // First-token bytes of accuracy-logged samples, until their completion.
   std::mutex token_data_mu;
   std::unordered_map<uint64_t, std::vector<uint8_t>> token_data;
+
+  uint64_t QueryOf(uint64_t slot) const { return samples_per_query == 1 ? slot : slot / samples_per_query; }
+  uint64_t IndexOf(uint64_t slot) const { return set[pos.At(slot)]; }
 
   void NotifyIssuer() {
     if (waiters.load(std::memory_order_seq_cst) > 0) {

@@ -136,10 +136,10 @@ size_t QueryGenerator::DrawEqualIssue() {
   return v;
 }
 
-int64_t QueryGenerator::Next(std::vector<QuerySampleIndex>* out) {
+int64_t QueryGenerator::Next(std::vector<size_t>* out) {
   const auto& loaded = set_.set;
   const size_t same = static_cast<size_t>(s_.performance_issue_same_index);
-  auto at = [&](size_t i) { return loaded.empty() ? QuerySampleIndex{0} : loaded[i % loaded.size()]; };
+  auto at = [&](size_t i) { return loaded.empty() ? size_t{0} : i % loaded.size(); };
   switch (s_.scenario) {
     case TestScenario::MultiStream: {
       size_t start = s_.performance_issue_unique ? DrawUnique() : s_.performance_issue_same ? same : DrawPerformance();
@@ -153,13 +153,14 @@ int64_t QueryGenerator::Next(std::vector<QuerySampleIndex>* out) {
         out->insert(out->end(), spq_, at(same));
         break;
       }
+      // Shuffling positions swaps exactly as shuffling the indices would.
       const uint64_t repeats = spq_ / n, remainder = spq_ % n;
       for (uint64_t r = 0; r < repeats; ++r) {
         size_t begin = out->size();
-        out->insert(out->end(), loaded.begin(), loaded.end());
+        for (size_t p = 0; p < n; ++p) out->push_back(p);
         if (s_.sample_concatenate_permutation) std::shuffle(out->begin() + begin, out->end(), sample_rng_);
       }
-      out->insert(out->end(), loaded.begin(), loaded.begin() + remainder);
+      for (size_t p = 0; p < remainder; ++p) out->push_back(p);
       break;
     }
     default: {

@@ -36,9 +36,10 @@ class QueryGenerator {
   uint64_t samples_per_query() const { return spq_; }
   bool done() const { return produced_ < 0 || static_cast<uint64_t>(produced_) >= query_count_; }
 
-  // Appends the next query's sample indices to `out` and returns its
-  // scheduled offset from the pass start (ns).
-  int64_t Next(std::vector<QuerySampleIndex>* out);
+  // Appends the next query's samples to `out`, as positions in the loaded
+  // set (the QSL index is set[position]), and returns its scheduled offset
+  // from the pass start (ns). Every query has samples_per_query() samples.
+  int64_t Next(std::vector<size_t>* out);
 
  private:
   int64_t NextGap();

@@ -12,13 +12,13 @@ namespace {
 
 constexpr double kPercentiles[] = {0.50, 0.90, 0.95, 0.97, 0.99, 0.999};
 
-int64_t At(const std::vector<int64_t>& sorted, double index) {
+int64_t At(const Latencies& sorted, double index) {
   if (sorted.empty()) return 0;
   size_t i = static_cast<size_t>(index);
   return sorted[std::min(i, sorted.size() - 1)];
 }
 
-int64_t Mean(const std::vector<int64_t>& v, size_t divisor) {
+int64_t Mean(const Latencies& v, size_t divisor) {
   if (!divisor) return 0;
   int64_t sum = 0;
   for (int64_t x : v) sum += x;
@@ -85,18 +85,18 @@ void PerformanceSummary::ProcessTokens() {
   }
 }
 
-bool PerformanceSummary::EarlyStopping(const std::vector<int64_t>& sorted, int64_t target_latency,
+bool PerformanceSummary::EarlyStopping(const Latencies& sorted, int64_t target_latency,
                                        std::string* rec) {
   const int64_t n = static_cast<int64_t>(r_.queries_issued);
   const double p = target_.percentile;
-  auto estimate = [&](const std::vector<int64_t>& v, int64_t t) {
+  auto estimate = [&](const Latencies& v, int64_t t) {
     return v.empty() ? 0 : v[static_cast<size_t>(std::clamp<int64_t>(n - t, 0, static_cast<int64_t>(v.size()) - 1))];
   };
   switch (s_.scenario) {
     case TestScenario::SingleStream:
     case TestScenario::MultiStream: {
       const bool ms = s_.scenario == TestScenario::MultiStream;
-      const std::vector<int64_t>& v = ms ? r_.query_latencies : sorted;
+      const Latencies& v = ms ? r_.query_latencies : sorted;
       const int64_t h_min = MinPassingQueries(1, p);
       if (n < h_min + 1) {
         *rec = " * Only processed " + std::to_string(n) + " queries.\n * Need to process at least " +

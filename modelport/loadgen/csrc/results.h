@@ -33,7 +33,7 @@ class PerformanceSummary {
  private:
   void ProcessLatencies();
   void ProcessTokens();
-  bool EarlyStopping(const std::vector<int64_t>& sorted, int64_t target_latency, std::string* rec);
+  bool EarlyStopping(const Latencies& sorted, int64_t target_latency, std::string* rec);
   void CheckValidity();
 
   std::string sut_name_;
