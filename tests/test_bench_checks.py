@@ -266,7 +266,9 @@ def test_an_interrupted_bench_leaves_no_cell_folder_behind(run_copy, sig, code, 
     exe = Path(sys.executable).with_name("modelport")
     proc = subprocess.Popen([str(exe), "bench", str(run_copy), *SHORT, "--scenario", "SingleStream",
                              "--duration-ms", "120000", "--no-accuracy"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell runs background jobs with SIGINT ignored, and Python keeps it so
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not list(run_copy.glob(f"{STAGING_PREFIX}*")):  # the first cell has started

@@ -77,9 +77,9 @@ def run_loadgen(sut: BaseSUT, qsl: QSLHandle, settings: CellSettings, folder: Pa
             ticker.join()
     wall = time.perf_counter() - t0
     if sut.error is not None:
-        e = sut.error
+        err = sut.error
         raise ModelportError(f"{sut.backend.id}: inference failed during {settings.scenario}: "
-                             f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
+                             f"{type(err).__name__}: {' '.join(str(err).split())[:300]}")
     detail = read_detail(folder)
     summary = read_summary(folder) if settings.mode == "PerformanceOnly" else {}
     lat = sut.latencies_ns()

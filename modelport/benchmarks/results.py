@@ -86,7 +86,7 @@ class Cell:
     def metric(self, name: str) -> float | None:
         """A numeric metric, None when absent, null or not a number."""
         v = self.metrics.get(name)
-        return float(v) if is_number(v) else None
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {

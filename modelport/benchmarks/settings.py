@@ -18,7 +18,7 @@ from typing import Any
 
 from modelport.benchmarks import lg
 from modelport.benchmarks.cellsettings import CellSettings
-from modelport.benchmarks.scenarios import SCENARIOS, parse_scenarios
+from modelport.benchmarks.scenarios import OFFLINE, SCENARIOS, parse_scenarios
 from modelport.errors import InputError
 
 __all__ = ["MLPERF_SEEDS", "PROFILES", "SCENARIOS", "CellSettings", "Profile", "check_user_conf", "get_profile",
@@ -61,7 +61,7 @@ class Profile:
         """With ``mlperf_model_rules``: mlperf.conf's Offline query count and sample count for MLPerf models."""
         if not self.mlperf_model_rules or zoo_name not in MLPERF_PERFORMANCE_SAMPLES:
             return self
-        queries = {**self.min_query_count, "Offline": MLPERF_OFFLINE_MIN_QUERIES[zoo_name]}
+        queries = {**self.min_query_count, OFFLINE.name: MLPERF_OFFLINE_MIN_QUERIES[zoo_name]}
         samples = MLPERF_PERFORMANCE_SAMPLES[zoo_name]
         every = self.accuracy_samples >= self.total_samples  # accuracy over the whole library stays so
         return replace(self, min_query_count=queries, total_samples=samples,
