@@ -2,9 +2,8 @@
 
 ``numpy.load`` reports a corrupt archive in several ways: ``zipfile.BadZipFile`` (truncated), ``EOFError``
 (empty), ``ValueError`` (not a zip: numpy then refuses to unpickle it), ``zlib.error`` (a damaged compressed
-member, raised only when that member is read), ``OSError``. Meant for every command that takes one:
-``bench --samples`` reads through it (``validate --inputs`` still has its own reader in
-``validators.inputs.load_npz``, which misses ``EOFError`` and ``zlib.error``).
+member, raised only when that member is read), ``OSError``. Every command that takes one reads it through
+here: ``bench``/``run --samples`` (``benchmarks.qsl``) and ``validate --inputs`` (``validators.inputs``).
 """
 
 from __future__ import annotations
