@@ -22,9 +22,8 @@ import security_helpers as hostile
 from convert_helpers import run_cli
 
 from modelport.errors import InputError, UnsafePickleError
-from modelport.runners.load import load_runner
-from modelport.runners.base import RunnerOptions
 from modelport.runners import pt2_archive
+from modelport.runners.load import load_runner
 from modelport.sources import load_source
 
 PT2_ATTACKS = [hostile.pt2_with_pickled_weight, hostile.pt2_with_opaque_constant, hostile.pt2_with_evil_sample_inputs]
