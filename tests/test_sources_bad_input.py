@@ -11,8 +11,8 @@ import torch
 from sources_helpers import write_user_module
 
 from modelport import zoo
-from modelport.sources import load_source, parse_model_args, reload_source
 from modelport.errors import InputError, UnsafePickleError
+from modelport.sources import load_source, parse_model_args, reload_source
 
 
 def _files(root):

@@ -8,8 +8,8 @@ import pytest
 import torch
 from sources_helpers import run
 
-from modelport.sources import detect_kind, load_source, reload_source
 from modelport.errors import InputError, UnsafePickleError
+from modelport.sources import detect_kind, load_source, reload_source
 
 transformers = pytest.importorskip("transformers")
 

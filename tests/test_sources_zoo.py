@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from modelport import zoo
-from modelport.sources import load_source, reload_source
 from modelport.errors import InputError
+from modelport.sources import load_source, reload_source
 from modelport.spec import make_inputs
 
 
