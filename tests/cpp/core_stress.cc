@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <random>
 #include <string>
@@ -156,6 +157,7 @@ std::vector<mlg::ResponseId> RunOne(mlg::QuerySampleLibrary* qsl, const mlg::Log
 
 int main(int argc, char** argv) {
   const std::string outdir = argc > 1 ? argv[1] : ".";
+  std::filesystem::create_directories(outdir);
   Qsl qsl;
   mlg::LogSettings log;
   log.log_output.outdir = outdir;

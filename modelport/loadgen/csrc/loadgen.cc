@@ -20,6 +20,11 @@
 #include "response_id.h"
 #include "results.h"
 
+// Defined by CMake for this file: the version from pyproject.toml (its only
+// home) and the build time.
+#ifndef MLG_MODELPORT_VERSION
+#error "MLG_MODELPORT_VERSION is defined by modelport/loadgen/csrc/CMakeLists.txt"
+#endif
 #ifndef MLG_BUILD_LOCAL
 #define MLG_BUILD_LOCAL ""
 #define MLG_BUILD_UTC ""
@@ -28,7 +33,7 @@
 namespace mlg {
 
 // "<official version> @ <ours>": MLPerf tooling reads the part before " @ ".
-const char* const kLoadgenVersion = "6.0.17 @ modelport-0.1.0";
+const char* const kLoadgenVersion = "6.0.17 @ modelport-" MLG_MODELPORT_VERSION;
 
 namespace {
 
