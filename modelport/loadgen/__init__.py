@@ -31,6 +31,9 @@ FirstTokenComplete(responses, response_cb=None)
     Token latency runs: reports the first token of each response.
 QuerySample(id, index), QuerySampleResponse(id, data, size[, n_tokens])
     Lean C types; positional arguments only; they pickle.
+VectorQuerySample([samples]), VectorQuerySampleResponse([responses])
+    Lists that accept only their element type (append, extend, insert, pop, clear,
+    indexing and slicing); QuerySamplesComplete takes one like any list.
 TestSettings (every field of mlperf_loadgen's, same defaults), TestSettings.FromConfig(
     path, model, scenario, conf_type=1) -> 0 / -ENOENT / -EINVAL, LogSettings,
     LogOutputSettings, TestScenario, TestMode, LoggingMode.
@@ -116,6 +119,7 @@ from modelport.loadgen._core import (
     TestScenario,
     TestSettings,
 )
+from modelport.loadgen._vectors import VectorQuerySample, VectorQuerySampleResponse
 
 __all__ = [
     "LOADGEN_VERSION",
@@ -143,4 +147,6 @@ __all__ = [
     "TestMode",
     "TestScenario",
     "TestSettings",
+    "VectorQuerySample",
+    "VectorQuerySampleResponse",
 ]
