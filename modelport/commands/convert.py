@@ -32,9 +32,10 @@ _EXPORT_OPTIONS = [
                  help="Run onnxsim (in a subprocess); kept only if it still matches eager."),
     click.option("--strict", is_flag=True, help="With --simplify: a failed or regressing simplification is an error."),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights of zoo models and inputs."),
-    click.option("--atol", type=float, help="Absolute tolerance of the equivalence checks [default: 1e-5, or the "
-                 "zoo model's own, e.g. resnet50 1e-3]."),
-    click.option("--rtol", type=float, help="Relative tolerance of the equivalence checks [default: 1e-5]."),
+    click.option("--atol", type=float, help="Absolute tolerance of the equivalence checks, for float outputs "
+                 "[default: per dtype (fp32 1e-5), or the zoo model's own, e.g. resnet50 1e-3]."),
+    click.option("--rtol", type=float, help="Relative tolerance of the equivalence checks, for float outputs "
+                 "[default: per dtype (fp32 1e-5)]."),
 ]
 
 
@@ -79,7 +80,8 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
 @export_options
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled model (executes code from the file).")
 @click.option("--validate/--no-validate", default=True, show_default=True,
-              help="Compare every artifact with the eager model (two input sets; full report when available).")
+              help="Compare every artifact with the eager model (a gate on the quick input sets, then the full "
+              "validation report).")
 @json_option
 @quiet_option
 def convert(source: str | None, targets: tuple[str, ...], trust_pickle: bool, validate: bool, as_json: bool,
@@ -87,7 +89,8 @@ def convert(source: str | None, targets: tuple[str, ...], trust_pickle: bool, va
     """Export SOURCE (zoo:NAME, a model file or directory) to TorchScript, ONNX and/or .pt2.
 
     Every export is checked (opset in the file, onnx.checker, onnxruntime, dynamic axes, outputs equal to
-    the eager model on two input sets) before the run directory appears.
+    the eager model on the quick input sets) before the run directory appears; validation.json then holds the
+    full comparison.
     """
     from modelport.converters.pipeline import convert as run_convert
 

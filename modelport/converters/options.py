@@ -104,8 +104,8 @@ class ConvertOptions:
     seed: int = 0
     validate: bool = True
     out: Path | None = None
-    #: the equivalence gate inside convert (Polygraphy-style: fail where abs > atol AND rel > rtol);
-    #: None = 1e-5, or the zoo model's own default where the validators define one (ResNet-50: atol 1e-3)
+    #: tolerances of the gate and the full validation, for every float output (validators.compare's rule);
+    #: None = the dtype's default (fp32 1e-5), or the zoo model's own (ZooEntry.atol; ResNet-50: atol 1e-3)
     atol: float | None = None
     rtol: float | None = None
     simplify_timeout_s: float = 300.0
