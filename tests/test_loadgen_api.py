@@ -4,8 +4,11 @@ with the official module; plus our extensions."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import pickle
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -214,3 +217,43 @@ def test_response_callback_runs_only_for_accuracy_logged_samples(module, tmp_pat
     accuracy, performance = run_snippet(module, _RESPONSE_CB, tmp_path)
     assert accuracy == [16, True]  # every sample is logged in accuracy mode
     assert performance == [0, True]  # accuracy_log_probability 0: none in performance mode
+
+
+def _stub() -> ast.Module:
+    import modelport.loadgen
+
+    path = Path(modelport.loadgen.__file__).with_name("_core.pyi")
+    assert path.is_file(), "the extension's stub ships in the package"
+    return ast.parse(path.read_text())
+
+
+def _doc_params(fn) -> list[str]:
+    """Parameter names from the first line of a builtin's docstring: 'Name(a: int, b=None) -> None'."""
+    head = (fn.__doc__ or "").splitlines()[0]
+    inner = head[head.index("(") + 1 : head.rindex(")")]
+    return [re.split(r"[:=]", p)[0].strip() for p in re.split(r",\s*(?![^\[]*\])", inner) if p.strip()]
+
+
+@pytest.mark.skipif(UNDER_TEST != OURS, reason="our stub")
+def test_stub_covers_the_extension_module():
+    from modelport.loadgen import _core
+
+    tree = _stub()
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef) and n.name != "_Enum"}
+    variables = {n.target.id for n in tree.body if isinstance(n, ast.AnnAssign)}
+    exported = {n for n in dir(_core) if not n.startswith("__")}
+    assert set(functions) | set(classes) | variables == exported
+    for name, node in functions.items():
+        params = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+        assert params == _doc_params(getattr(_core, name)), name
+    for name, node in classes.items():
+        declared = {t.target.id for t in node.body if isinstance(t, ast.AnnAssign)}
+        runtime = getattr(_core, name)
+        if issubclass(runtime, BaseException):
+            continue
+        if hasattr(runtime, "__members__"):  # pybind11 enums: the members
+            assert declared == set(runtime.__members__), name
+            continue
+        fields = {n for n in dir(runtime()) if not n.startswith("_") and not callable(getattr(runtime(), n))}
+        assert declared == fields, name

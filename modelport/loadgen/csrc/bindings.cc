@@ -318,6 +318,8 @@ PYBIND11_MODULE(_core, m) {
         pyb::arg("sizes") = pyb::none(), pyb::arg("n_tokens") = pyb::none());
   m.attr("LOADGEN_VERSION") = kLoadgenVersion;
   // Internal: early-stopping figures, exposed for tests.
-  m.def("_min_passing_queries", [](int64_t t, double p) { return MinPassingQueries(t, p); });
-  m.def("_early_stopping_discard", [](int64_t n, double p) { return EarlyStoppingDiscardCount(n, p); });
+  m.def("_min_passing_queries", [](int64_t t, double p) { return MinPassingQueries(t, p); }, pyb::arg("t"),
+        pyb::arg("p"));
+  m.def("_early_stopping_discard", [](int64_t n, double p) { return EarlyStoppingDiscardCount(n, p); },
+        pyb::arg("n"), pyb::arg("p"));
 }
