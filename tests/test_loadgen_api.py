@@ -1,6 +1,6 @@
-"""The Python surface of `mlperf_loadgen` 6.0.17 (docs/architecture.md, "LoadGen: Python API"): every public
-name of the official module (listed from the module itself), defaults, enum values and argument checking, compared
-with the official module; plus our extensions."""
+"""The Python surface of `mlperf_loadgen` 6.0.17 (docs/decisions.md, "LoadGen: C++ core, drop-in API"): every
+public name of the official module (listed from the module itself), defaults, enum values and argument checking,
+compared with the official module; plus our extensions and the extension module's stub."""
 
 from __future__ import annotations
 

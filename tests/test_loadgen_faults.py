@@ -339,6 +339,9 @@ def test_overlapping_start_test_is_refused(h, lg, tmp_path):
     h.check_healthy()
 
 
+# Aborted tests in the logs (docs/decisions.md, "LoadGen: aborted tests in the logs").
+
+
 def assert_logged_as_aborted(h, outdir, reason):
     """The summary and detail log of an aborted test say so, with the reason, and never claim no errors."""
     summary = h.summary(outdir)
@@ -433,6 +436,9 @@ def test_zero_performance_sample_count_is_refused(h, lg):
         lg.DestroyQSL(no_perf)
     assert {index for _, index in h.issued} <= set(range(10))
     assert not detail_errors(h.detail(outdir))
+
+
+# Late answers to an earlier test (docs/decisions.md, "LoadGen: response ids and late completions").
 
 
 def test_late_completions_from_an_aborted_test_do_not_affect_the_next_test(h, lg):

@@ -1,10 +1,10 @@
-"""Peak memory per sample of a long SingleStream run (issue 10, item d): the LoadGen keeps what
-the results and logs need of each sample and nothing more, so a null-SUT run that issues millions
-of queries stays at no more than 24 bytes of peak RSS per sample (it was 72 before: a 10 s run at
-~9 M queries peaked at 644 MB). Measured in a fresh interpreter: the peak resident set (VmHWM,
-reset to the current size just before StartTest) minus the resident set before StartTest, divided by
-the samples issued. (Not ru_maxrss: in a child started by fork+exec it also holds the parent's size
-at the fork, which hides growth smaller than that.)"""
+"""Peak memory per sample of a long SingleStream run (issue 10, item d; docs/decisions.md, "LoadGen:
+per-sample memory"): the LoadGen keeps what the results and logs need of each sample and nothing more, so a
+null-SUT run that issues millions of queries stays at no more than 24 bytes of peak RSS per sample (it was 72
+before: a 10 s run at ~9 M queries peaked at 644 MB). Measured in a fresh interpreter: the peak resident set
+(VmHWM, reset to the current size just before StartTest) minus the resident set before StartTest, divided by
+the samples issued. (Not ru_maxrss: in a child started by fork+exec it also holds the parent's size at the
+fork, which hides growth smaller than that.)"""
 
 from __future__ import annotations
 

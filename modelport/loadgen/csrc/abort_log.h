@@ -1,7 +1,8 @@
 // What the logs say about a test that did not finish: an exception from a
 // SUT or QSL callback, a completion timeout, or a setup the test cannot run
 // with. The summary and detail log must then say so, with the reason, and
-// never read like a clean run.
+// never read like a clean run (docs/decisions.md, "LoadGen: aborted tests in
+// the logs").
 #pragma once
 
 #include <string>

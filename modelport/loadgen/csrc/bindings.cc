@@ -1,5 +1,7 @@
-// Python bindings of the LoadGen core (module modelport.loadgen._core).
-// The public API and its documentation live in modelport/loadgen/__init__.py.
+// Python bindings of the LoadGen core (module modelport.loadgen._core), built
+// on the mlg_core library (docs/architecture.md, "The LoadGen package"). The
+// public API and its documentation live in modelport/loadgen/__init__.py; the
+// typed signatures in _core.pyi.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>

@@ -8,7 +8,8 @@
 //
 // After the pass the same storage is handed to the results as is (no copy):
 // the array then behaves as a random-access sequence (begin/end, sort,
-// upper_bound), which keeps the peak memory per sample at the columns alone.
+// upper_bound), which keeps the peak memory per sample at the columns alone
+// (docs/decisions.md, "LoadGen: per-sample memory").
 #pragma once
 
 #include <algorithm>

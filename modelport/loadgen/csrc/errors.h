@@ -1,6 +1,7 @@
-// Exceptions that cross the core. LoadGenError maps to Python's
-// modelport.loadgen.LoadGenError; AbortRun unwinds a run whose callback failed
-// (the original error is kept by the caller that raised it).
+// Exceptions the core throws. Both map to Python's
+// modelport.loadgen.LoadGenError. Faults the official LoadGen crashes or
+// hangs on are reported this way instead (docs/decisions.md, "LoadGen:
+// faults raise, never crash or hang").
 #pragma once
 
 #include <stdexcept>
@@ -8,11 +9,14 @@
 
 namespace mlg {
 
+// A test that cannot run or cannot finish (no samples, completion timeout,
+// overlapping tests), or a bad completion reported back to the caller.
 class LoadGenError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
+// The log files cannot be created; thrown before anything is issued.
 class LogDirError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

@@ -72,7 +72,8 @@ class SetLoader {
 
 class TestRun {
  public:
-  TestRun(SystemUnderTest* sut, QuerySampleLibrary* qsl, Logger& log) : sut_(sut), qsl_(qsl), log_(log) {
+  TestRun(SystemUnderTest* sut, QuerySampleLibrary* qsl, Logger& log, std::string sut_name)
+      : sut_name_(std::move(sut_name)), qsl_(qsl), log_(log) {
     ctx_.log = &log;
     ctx_.sut = sut;
     ctx_.test_serial = NewTestSerial();
@@ -89,7 +90,7 @@ class TestRun {
   PerformanceSummary PerformancePass(const EffectiveSettings& s) {
     auto sets = GenerateLoadableSets(s, qsl_->TotalSampleCount(), false);
     SetLoader loaded(qsl_, log_, sets.front());
-    return PerformanceSummary(sut_->Name(), s, RunPass(ctx_, s, sets.front(), false));
+    return PerformanceSummary(sut_name_, s, RunPass(ctx_, s, sets.front(), false));
   }
 
   void Performance(const EffectiveSettings& s) {
@@ -175,7 +176,7 @@ class TestRun {
     summary.LogDetail(log_);
   }
 
-  SystemUnderTest* sut_;
+  const std::string sut_name_;  // Name() is asked once per test
   QuerySampleLibrary* qsl_;
   Logger& log_;
   RunContext ctx_;
@@ -237,7 +238,8 @@ void RunLoggedTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSett
   s.LogEffective(log);
   if (s.scenario == TestScenario::Server && s.requested.server_num_issue_query_threads > 0) {
     // Extra issue threads must register from C++; from Python there are none,
-    // so the official LoadGen would wait forever. Issue from this thread.
+    // so the official LoadGen would wait forever. Issue from this thread
+    // (docs/decisions.md, "LoadGen: C++ core, drop-in API").
     MLG_ERROR(log, "error_runtime",
               "Mismatch between settings and number of registered IssueQueryThreads! "
               "settings.server_num_issue_query_threads = " +
@@ -245,7 +247,7 @@ void RunLoggedTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSett
                   " but 0 threads registered. Issuing from the StartTest thread.");
   }
 
-  TestRun run(sut, qsl, log);
+  TestRun run(sut, qsl, log, test->sut_name);
   switch (s.mode) {
     case TestMode::SubmissionRun:
       run.Accuracy(s);
@@ -267,7 +269,8 @@ void RunLoggedTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSett
 
 void StartTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSettings& requested,
                const LogSettings& log_settings, const std::string& audit_config_filename) {
-  // Completions are routed to the one running test, so tests cannot overlap.
+  // Completions are routed to the one running test, so tests cannot overlap
+  // (docs/decisions.md, "LoadGen: faults raise, never crash or hang").
   static std::mutex running;
   std::unique_lock<std::mutex> only_one(running, std::try_to_lock);
   if (!only_one.owns_lock()) throw LoadGenError("StartTest: another test is already running in this process");

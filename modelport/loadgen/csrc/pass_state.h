@@ -19,6 +19,8 @@
 // A completion is validated and recorded with atomics only, never a global
 // lock: the response id names the pass (generation) and the slot, and
 // `published` says how many slots the issuing thread has filled in.
+// Why: docs/decisions.md, "LoadGen: per-sample memory" and "LoadGen:
+// where the time goes".
 #pragma once
 
 #include <atomic>

@@ -1,7 +1,8 @@
 // QuerySample and QuerySampleResponse as plain CPython types: a fixed C
 // struct each, allocated with pymalloc and read directly by
 // QuerySamplesComplete, so a Python SUT pays tens of nanoseconds per sample
-// instead of a pybind11 object round-trip.
+// instead of a pybind11 object round-trip (docs/decisions.md, "LoadGen: where
+// the time goes").
 #pragma once
 
 #include <Python.h>

@@ -4,7 +4,8 @@
 // std::mt19937 seeds, std::shuffle and distribution calls, in the same order
 // under libstdc++), so equal seeds give equal sample sequences. Queries are
 // produced one at a time while issuing instead of all up front; the query
-// count and duration are still known before the first issue.
+// count and duration are still known before the first issue
+// (docs/decisions.md, "LoadGen: same seeds, same samples").
 #pragma once
 
 #include <cstdint>

@@ -17,7 +17,7 @@
 //     every sample is complete, so this is a second completion: an error.
 //   * kUnknown: generation 0, one never issued, or a slot beyond what that
 //     pass handed out: a bad id, an error of the running test.
-// Design notes: docs/decisions.md, "LoadGen: response ids and late completions".
+// Why: docs/decisions.md, "LoadGen: response ids and late completions".
 #pragma once
 
 #include <cstdint>

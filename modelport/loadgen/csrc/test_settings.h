@@ -1,6 +1,16 @@
 // Public test configuration: the scenario, mode, and every knob a run reads.
 // Field names and defaults follow mlperf_loadgen 6.0.17 so harness code and
 // conf files carry over unchanged.
+//
+// Lifetime: plain values, owned by the caller. StartTest copies them before
+// anything is issued (and applies audit.config to its copy), so the caller
+// may change or destroy them while a test runs without affecting it.
+//
+// Threading: an object is not synchronised; do not change it from two
+// threads at once. FromConfig may be called from any thread; it shares two
+// pieces of process-wide state, guarded internally: whether the built-in
+// mlperf.conf was already applied (conf_type 1), and the parse errors it
+// found, which the next StartTest reports in its detail log.
 #pragma once
 
 #include <cstdint>
@@ -69,7 +79,9 @@ struct TestSettings {
   uint64_t token_latency_scaling_factor = 0;
 
   // modelport extension: seconds without any completion, while samples are
-  // outstanding, before the run is aborted with an error. 0 disables.
+  // outstanding, before the run is aborted (StartTest throws LoadGenError and
+  // the logs record the abort). 0 disables. Checked by the issuing thread
+  // while it waits; not read from conf files.
   double completion_timeout_s = 300.0;
 
   // Reads `model.scenario.key = value` lines. conf_type 0: the built-in
@@ -79,6 +91,9 @@ struct TestSettings {
                  int conf_type = 1);
 };
 
+// Where the four log files go. `outdir` must exist and be writable when
+// StartTest starts: the files are created (truncated) then, before anything
+// is issued, and closed before StartTest returns.
 struct LogOutputSettings {
   std::string outdir = ".";
   std::string prefix = "mlperf_log_";
@@ -88,10 +103,16 @@ struct LogOutputSettings {
   bool copy_summary_to_stdout = false;
 };
 
+// The logs are written by one writer thread per test that StartTest starts
+// and joins; producers (the issuing thread, completing threads logging
+// accuracy samples) only queue finished lines, so log_mode changes nothing.
 struct LogSettings {
   LogOutputSettings log_output;
   LoggingMode log_mode = LoggingMode::AsyncPoll;
   uint64_t log_mode_async_poll_interval_ms = 1000;  // accepted, unused: the writer is event driven
+  // The trace is written from recorded timestamps after each pass, never on
+  // the hot path (costs 8 bytes per one-sample query while the pass runs;
+  // docs/decisions.md, "LoadGen: log files").
   bool enable_trace = true;
 };
 
