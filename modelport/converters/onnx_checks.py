@@ -19,12 +19,14 @@ from modelport.converters.capture import capture, first_line
 from modelport.converters.pt2 import STATIC_AXIS_HINT
 from modelport.errors import ExportError
 from modelport.opsets.check import model_opsets
+from modelport.opsets.exporters import DYNAMO_NATIVE_MIN, TORCHSCRIPT_RANGE
 from modelport.runners import Runner, load_runner
 from modelport.spec import InputSpec
 from modelport.validators.inputs import InputSet
 from modelport.validators.session import ValidationSession
 
-_HINT_INVALID = "use --exporter torchscript (opsets 7-20) or an opset >= 18 with the dynamo exporter"
+_HINT_INVALID = (f"use --exporter torchscript (opsets {TORCHSCRIPT_RANGE[0]}-{TORCHSCRIPT_RANGE[1]}) or an opset >= "
+                 f"{DYNAMO_NATIVE_MIN} with the dynamo exporter")
 
 
 @dataclass
@@ -50,7 +52,8 @@ def check_structure(path: Path, opset: int, exporter: str, specs: list[InputSpec
     got = model_opsets(model).get("")
     if got != opset:
         raise ExportError(f"the {exporter} exporter wrote opset {got}, not the requested {opset}",
-                          "use --exporter torchscript for opsets below 18" if exporter == "dynamo" else None)
+                          f"use --exporter torchscript for opsets below {DYNAMO_NATIVE_MIN}" if exporter == "dynamo"
+                          else None)
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as e:  # noqa: BLE001 - ValidationError, InferenceError, ...

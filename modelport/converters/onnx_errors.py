@@ -8,6 +8,7 @@ from modelport.converters.capture import first_line
 from modelport.errors import ExportError
 from modelport.opsets import schemas as sx
 from modelport.opsets.convert import adapter_gap
+from modelport.opsets.exporters import DYNAMO_NATIVE_MIN
 
 _KEEP_IN_TORCH = "keep that part in PyTorch (--to pt2 or --to torchscript) or register a custom ONNX translation"
 
@@ -59,7 +60,8 @@ def unsupported_op(e: BaseException, exporter: str, opset: int) -> ExportError |
                                f"re-run with --opset {need}")
         if dynamo_has_lowering(op):
             return ExportError(f"{op} has no ONNX lowering in the torchscript exporter at any opset (asked: {opset}), "
-                               "but the dynamo exporter has one", "re-run with --opset 18 (dynamo exporter)")
+                               "but the dynamo exporter has one",
+                               f"re-run with --opset {DYNAMO_NATIVE_MIN} (dynamo exporter)")
         return ExportError(f"{op} has no ONNX lowering in any exporter (torchscript at any opset, dynamo)",
                            _KEEP_IN_TORCH)
     m = _DYNAMO_NO_FUNCTION.search(text)

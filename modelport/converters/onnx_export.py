@@ -127,7 +127,7 @@ def export_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[I
             else:
                 if external:
                     raise ExportError(f"down-converting a model over 2 GB to opset {opset} is not supported",
-                                      "use --exporter torchscript or --opset >= 18")
+                                      f"use --exporter torchscript or --opset >= {DYNAMO_NATIVE_MIN}")
                 native = scratch.parent / f".{name}.opset{DYNAMO_NATIVE_MIN}.tmp"
                 try:
                     _export_dynamo(module, args, specs, output_names, DYNAMO_NATIVE_MIN, native, False, notes)
