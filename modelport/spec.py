@@ -18,6 +18,8 @@ from modelport.errors import InputError
 _DTYPES = {
     "float32": np.float32, "float16": np.float16, "float64": np.float64,
     "int64": np.int64, "int32": np.int32, "int16": np.int16, "int8": np.int8, "bool": np.bool_, "uint8": np.uint8,
+    # the other integer types an ONNX graph can take (``opsets convert`` derives specs from graphs)
+    "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
 }
 _DTYPE_ALIASES = {"float": "float32", "fp32": "float32", "f32": "float32", "fp16": "float16", "half": "float16",
                   "double": "float64", "long": "int64", "int": "int64", "i64": "int64", "i32": "int32"}
