@@ -424,6 +424,23 @@ def test_qsl_with_no_samples_is_refused(h, lg, mode):
     h.check_healthy()
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"scenario": "Offline", "min_query_count": 0, "min_duration_ms": 0},
+        {"scenario": "MultiStream", "multi_stream_samples_per_query": 0},
+        {"scenario": "MultiStream", "multi_stream_samples_per_query": 0, "mode": "AccuracyOnly"},  # looped forever
+    ],
+)
+def test_queries_of_zero_samples_are_refused(h, lg, settings):
+    # an Offline run sized to 0 samples used to report VALID with nothing issued
+    with pytest.raises(lg.LoadGenError, match="0 samples"):
+        h.start(**settings)
+    assert h.issued == []
+    assert_logged_as_aborted(h, h.last_outdir, "would have 0 samples")
+    h.check_healthy()
+
+
 def test_zero_performance_sample_count_is_refused(h, lg):
     no_perf = lg.ConstructQSL(10, 0, lambda s: None, lambda s: None)
     try:

@@ -194,6 +194,12 @@ void CheckSampleCounts(const std::string& qsl_name, size_t total, const Effectiv
     throw LoadGenError("StartTest: performance_sample_count is 0 (the QSL's and performance_sample_count_override); "
                        "a performance run needs at least one loaded sample");
   }
+  // (An Offline accuracy pass sizes its query from the QSL instead.)
+  if (s.samples_per_query == 0 && (performance || s.scenario == TestScenario::MultiStream)) {
+    throw LoadGenError(std::string("StartTest: each ") + ToString(s.scenario) +
+                       " query would have 0 samples (multi_stream_samples_per_query, or for Offline "
+                       "min_query_count and min_duration_ms x offline_expected_qps, are 0)");
+  }
 }
 
 // Everything StartTest does once the logs are open. `test` is filled in as it
