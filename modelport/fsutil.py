@@ -123,16 +123,16 @@ def check_new_dir(final: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(final: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_dir(final: str | os.PathLike[str], claimed: bool = False) -> Iterator[Path]:
     """Like ``atomic_path`` for a directory of files that must appear together (e.g. .onnx + external data).
 
     ``final`` is claimed on entry and must be absent or an empty directory; the finished directory is
     renamed onto it, which the OS refuses if anything appeared there meanwhile. Nothing this block did not
-    create is ever deleted.
+    create is ever deleted. ``claimed``: the caller already holds ``claim(final)``.
     """
     final = Path(final)
     check_new_dir(final)
-    with claim(final):
+    with contextlib.nullcontext() if claimed else claim(final):
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
         try:
             yield tmp

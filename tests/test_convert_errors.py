@@ -149,14 +149,16 @@ def test_a_failed_full_validation_keeps_the_artifacts(tmp_path: Path, capsys, mo
 
     calls = []
 
-    def fake_validate_run(run_dir, manifest=None, reference=None, options=None, progress=None, session=None):
-        calls.append((Path(run_dir), reference is not None))
+    def fake_validate_run(run_dir, manifest=None, reference=None, options=None, progress=None, session=None,
+                          final_dir=None):
+        calls.append((Path(run_dir).parent, Path(final_dir), reference is not None))
         return Failed()
 
     monkeypatch.setattr(validators, "validate_run", fake_validate_run)
     code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--out", tmp_path / "run")
     assert code == 4 and "max abs 3e-4 exceeds atol 1e-5" in _one_error_line(err)
-    assert calls == [(tmp_path / "run", True)]  # run on the finished directory, with the eager module passed in
+    # run on the staged directory (beside --out, renamed into place after), with the eager module passed in
+    assert calls == [(tmp_path, tmp_path / "run", True)]
     assert entries(tmp_path / "run") == ["manifest.json", "model.opset17.onnx"]
 
 

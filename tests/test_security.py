@@ -368,3 +368,25 @@ def test_raw_protocol_4_pickle_is_one_line(tmp_path, capsys):
     code, _, err = run_cli(capsys, "convert", tmp_path / "raw.pt", "--input", "x:1x3", "--out", tmp_path / "run")
     assert code == 2
     assert "pickle stream torch.load cannot read" in one_error_line(err)
+
+
+def test_interrupt_during_validation_leaves_no_run_directory(tmp_path, capsys, monkeypatch):
+    """Validation runs on the staged directory: a run directory is complete (validation.json included) or absent."""
+    import modelport.validators as validators
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(validators, "validate_run", interrupted)
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--to", "torchscript", "--out", tmp_path / "run")
+    assert code == 130 and err.strip() == "modelport: aborted"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_finished_convert_has_its_validation_report(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--to", "torchscript", "--out", tmp_path / "run")
+    assert code == 0, err
+    report = json.loads((tmp_path / "run" / "validation.json").read_text())
+    assert report["run_dir"] == str(tmp_path / "run")
+    assert all(a["path"].startswith(str(tmp_path / "run")) for a in report["artifacts"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

@@ -23,7 +23,7 @@ from modelport.converters.prepare import Prepared, load_model, prepare
 from modelport.converters.rundir import default_run_dir, prepare_out, run_name
 from modelport.converters.stage import stage_onnx, stage_onnx_min, stage_pt2, stage_torchscript
 from modelport.errors import ValidationFailed
-from modelport.fsutil import atomic_dir
+from modelport.fsutil import atomic_dir, claim
 from modelport.manifest import RunManifest
 from modelport.progress import Progress
 
@@ -46,7 +46,8 @@ def convert(source: str | None, options: ConvertOptions, progress: Progress | No
     out = Path(options.out) if options.out else default_run_dir(run_name(source, options.source_options))
     created = prepare_out(out)
     try:
-        return _convert(source, options, progress, out, t_start)
+        with claim(out):  # held from before loading to after the rename: a second run to `out` fails at once
+            return _convert(source, options, progress, out, t_start)
     except BaseException:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
@@ -63,8 +64,9 @@ def _convert(source: str | None, options: ConvertOptions, progress: Progress, ou
     timings["load_s"] = round(time.perf_counter() - t0, 4)
     manifest = RunManifest(source=loaded.record, inputs=prep.specs, output_names=prep.output_names, seed=options.seed,
                            settings=options.settings(), warnings=list(loaded.warnings))
+    report = None
     try:
-        with atomic_dir(out) as stage:
+        with atomic_dir(out, claimed=True) as stage:
             for target in options.targets:
                 if target == "onnx":
                     _export_onnx_targets(prep, options, stage, progress, manifest, timings)
@@ -78,10 +80,16 @@ def _convert(source: str | None, options: ConvertOptions, progress: Progress, ou
             timings["convert_s"] = round(time.perf_counter() - t_start, 4)
             manifest.timings = timings
             manifest.save(stage)
+            if options.validate:
+                # Inside the staged directory: an interrupted validation leaves no run directory, and a
+                # finished one (passed or failed) appears with its validation.json, as one unit.
+                report = run_validators(stage, out, manifest, prep, progress)
         progress.step(f"wrote {out}")
         result = ConvertResult(out, manifest)
-        if options.validate:
-            result.validation = run_validators(out, manifest, prep, progress)
+        if report is not None:
+            if not report.passed:
+                raise ValidationFailed(report.failure_message(), f"the artifacts and validation.json are in {out}")
+            result.validation = report.to_json()
         return result
     finally:
         prep.session.close()
@@ -110,11 +118,9 @@ def _export_onnx_targets(prep: Prepared, options: ConvertOptions, stage: Path, p
         done.add(op)
 
 
-def run_validators(out: Path, manifest: RunManifest, prep: Prepared, progress: Progress) -> dict[str, Any] | None:
-    """The full report from ``modelport.validators``, reusing the session; a failure keeps the artifacts."""
+def run_validators(stage: Path, out: Path, manifest: RunManifest, prep: Prepared,
+                   progress: Progress) -> validators.ValidationReport:
+    """The full report from ``modelport.validators`` on the staged run, reusing the session's results."""
     progress.step("validating every artifact against the eager model")
-    report = validators.validate_run(out, manifest=manifest, reference=prep.module, options=prep.validation,
-                                     progress=progress, session=prep.session)
-    if not report.passed:
-        raise ValidationFailed(report.failure_message(), f"the artifacts and validation.json are in {out}")
-    return report.to_json()
+    return validators.validate_run(stage, manifest=manifest, reference=prep.module, options=prep.validation,
+                                   progress=progress, session=prep.session, final_dir=out)

@@ -46,8 +46,11 @@ def resolve_zoo_defaults(options: ValidationOptions, source_spec: str | None) ->
 
 def validate_run(run_dir: str | Path, manifest: RunManifest | None = None, reference: nn.Module | None = None,
                  options: ValidationOptions | None = None, progress: Progress | None = None,
-                 session: ValidationSession | None = None) -> ValidationReport:
+                 session: ValidationSession | None = None, final_dir: str | Path | None = None) -> ValidationReport:
     """Validate every artifact of a run directory against the eager model; write ``RUN_DIR/validation.json``.
+
+    ``final_dir`` is where ``run_dir`` will live once complete (convert validates its staged directory
+    before renaming it into place): the report names paths there.
 
     ``reference`` is the already-loaded eager module (the convert command passes it); ``None`` rebuilds it
     from the manifest's source. ``session`` is convert's: the results its checks and gate computed are
@@ -71,7 +74,10 @@ def validate_run(run_dir: str | Path, manifest: RunManifest | None = None, refer
     candidates = [Candidate(a.id, a.target, run_dir / a.path, a.method, a.exporter, list(a.warnings))
                   for a in selected]
     report = _validate(reference, manifest.inputs, manifest.output_names, candidates, options, progress, session)
-    report.run_dir = str(run_dir)
+    shown = Path(final_dir) if final_dir is not None else run_dir
+    for result in report.artifacts:
+        result.path = str(shown / Path(result.path).relative_to(run_dir))
+    report.run_dir = str(shown)
     report.reference["source"] = manifest.source.spec
     report.settings["model_seed"] = manifest.seed
     write_json_atomic(run_dir / REPORT_NAME, report.to_json())
