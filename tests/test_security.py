@@ -390,3 +390,19 @@ def test_finished_convert_has_its_validation_report(tmp_path, capsys):
     assert report["run_dir"] == str(tmp_path / "run")
     assert all(a["path"].startswith(str(tmp_path / "run")) for a in report["artifacts"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_hf_remote_code_flag_through_convert_and_validate(tmp_path):
+    """--trust-remote-code on convert runs the directory's code; validate needs the flag again."""
+    pytest.importorskip("transformers")
+    marker = tmp_path / "pwned"
+    hf = hostile.hf_dir_with_remote_code(tmp_path / "hf", marker)
+    r = cli("convert", hf, "--to", "onnx", "--trust-remote-code", "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert marker.exists()
+    marker.unlink()
+    r = cli("validate", tmp_path / "run")
+    assert r.returncode == 2 and "--trust-remote-code" in one_error_line(r.stderr)
+    assert not marker.exists()
+    r = cli("validate", tmp_path / "run", "--trust-remote-code")
+    assert r.returncode == 0, r.stderr

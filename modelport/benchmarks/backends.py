@@ -192,12 +192,14 @@ def _finish(backend_id: str, kind: str, runner: Runner, specs: list[InputSpec], 
                    list(output_names))
 
 
-def eager_backend(manifest: RunManifest, options: RunnerOptions, trust_pickle: bool = False) -> Backend:
+def eager_backend(manifest: RunManifest, options: RunnerOptions, trust_pickle: bool = False,
+                  trust_remote_code: bool = False) -> Backend:
     from modelport.runners.torch_runners import TorchModuleRunner
     from modelport.sources import reload_source
 
     t0 = time.perf_counter()
-    module = reload_source(manifest.source, trust_pickle=trust_pickle, seed=manifest.seed)
+    module = reload_source(manifest.source, trust_pickle=trust_pickle, trust_remote_code=trust_remote_code,
+                           seed=manifest.seed)
     runner = TorchModuleRunner(module, [s.name for s in manifest.inputs], list(manifest.output_names), options)
     return _finish(EAGER_ID, "eager", runner, manifest.inputs, None, t0, manifest.output_names)
 

@@ -33,6 +33,7 @@ class BenchOptions:
     seed: int | None = None  # sample seed; None = the run's seed
     accuracy: bool = True
     trust_pickle: bool = False
+    trust_remote_code: bool = False  # rebuilding a Hugging Face reference that has its own code
 
     def runner_options(self) -> RunnerOptions:
         return RunnerOptions(self.device, self.threads or usable_cores(), self.inter_op_threads, self.trust_pickle)

@@ -69,7 +69,8 @@ def run_bench(run_dir: str | Path, options: BenchOptions, progress: Progress | N
     cells: dict[str, dict[str, Cell]] = {}
     try:
         progress.step(f"eager reference ({plan.manifest.source.spec})")
-        eager = eager_backend(plan.manifest, opts.runner_options(), trust_pickle=opts.trust_pickle)
+        eager = eager_backend(plan.manifest, opts.runner_options(), trust_pickle=opts.trust_pickle,
+                              trust_remote_code=opts.trust_remote_code)
         _reference_outputs(ctx, eager)
         _bench_backend(ctx, eager, backends, cells)
         for art in plan.artifacts:

@@ -49,6 +49,9 @@ _BENCH_OPTIONS: list[Callable[[Any], Any]] = [
                  help="Run LoadGen's accuracy mode and check responses against the eager model."),
     click.option("--trust-pickle", is_flag=True, help="Allow rebuilding a pickled-model reference (runs its code)."),
 ]
+# Not in _BENCH_OPTIONS: `run` gets --trust-remote-code from convert's export options and passes it on.
+_TRUST_REMOTE_CODE = click.option("--trust-remote-code", is_flag=True,
+                                  help="Allow rebuilding a Hugging Face reference that runs its own code.")
 
 
 def bench_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -80,7 +83,7 @@ def make_options(artifact_ids: tuple[str, ...] | list[str] = (), **kw: Any) -> B
         max_batch=kw["max_batch"], batch_timeout_ms=kw["batch_timeout_ms"], workers=kw["workers"],
         server_latency_ms=kw["server_latency_ms"], user_conf=check_user_conf(kw["user_conf"]),
         samples_file=kw["samples_file"], seed=kw["sample_seed"], accuracy=kw["accuracy"],
-        trust_pickle=kw["trust_pickle"])
+        trust_pickle=kw["trust_pickle"], trust_remote_code=kw.get("trust_remote_code", False))
     options.check()
     check_device(options.device)
     return options
@@ -134,6 +137,7 @@ def outcome_json(outcome: BenchOutcome) -> dict[str, Any]:
 @click.option("--artifact", "artifact_ids", multiple=True, metavar="ID",
               help="Benchmark only this artifact (repeatable); the eager reference always runs.")
 @bench_options
+@_TRUST_REMOTE_CODE
 @baseline_options
 @json_option
 @quiet_option

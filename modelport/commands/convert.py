@@ -31,6 +31,8 @@ _EXPORT_OPTIONS = [
     click.option("--simplify", is_flag=True,
                  help="Run onnxsim (in a subprocess); kept only if it still matches eager."),
     click.option("--strict", is_flag=True, help="With --simplify: a failed or regressing simplification is an error."),
+    click.option("--trust-remote-code", is_flag=True,
+                 help="Allow a Hugging Face directory's own Python code (config.json auto_map) to run."),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights of zoo models and inputs."),
     click.option("--atol", type=float, help="Absolute tolerance of the equivalence checks, for float outputs "
                  "[default: per dtype (fp32 1e-5), or the zoo model's own, e.g. resnet50 1e-3]."),
@@ -65,6 +67,7 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
     source_options = {
         "state_dict": kw["state_dict"], "model_class": kw["model_class"],
         "model_args": parse_model_args(kw["model_args"]), "trust_pickle": trust_pickle,
+        "trust_remote_code": kw["trust_remote_code"],
         "inputs": [parse_input_option(i) for i in kw["inputs"]],
         "dynamic": [parse_dynamic_option(d) for d in kw["dynamic"]], "dynamic_batch": kw["dynamic_batch"],
     }

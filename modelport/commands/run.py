@@ -50,7 +50,7 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
     export_kw = {k: kw.pop(k) for k in list(kw) if k in EXPORT_PARAMS}
     # every input is checked before minutes of converting: options, the baseline, the samples file (that it
     # is a readable .npz; its arrays are checked against the model's inputs once there is a model)
-    bench_opts = make_options((), **kw)
+    bench_opts = make_options((), trust_remote_code=export_kw["trust_remote_code"], **kw)
     old, tol = baseline_inputs(baseline, tolerance, save_baseline)
     if bench_opts.samples_file:
         read_npz(bench_opts.samples_file, "--samples")

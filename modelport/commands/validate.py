@@ -29,13 +29,14 @@ def _batch_sizes(text: str | None) -> list[int] | None:
 
 def _reference_from_source(source: str, state_dict: str | None, model_class: str | None, model_args: str | None,
                            inputs: tuple[str, ...], dynamic: tuple[str, ...], dynamic_batch: bool,
-                           trust_pickle: bool, seed: int):
+                           trust_pickle: bool, trust_remote_code: bool, seed: int):
     """Load the eager model as convert does; ``--input`` replaces the source's own input spec."""
     from modelport.sources import load_source, parse_model_args
     from modelport.spec import apply_dynamic, parse_dynamic_option, parse_input_option
 
     loaded = load_source(source, state_dict=state_dict, model_class=model_class,
-                         model_args=parse_model_args(model_args), trust_pickle=trust_pickle, seed=seed)
+                         model_args=parse_model_args(model_args), trust_pickle=trust_pickle,
+                         trust_remote_code=trust_remote_code, seed=seed)
     specs = [parse_input_option(t) for t in inputs] if inputs else list(loaded.inputs)
     if inputs or dynamic or dynamic_batch:
         specs = apply_dynamic(specs, [parse_dynamic_option(t) for t in dynamic], dynamic_batch)
@@ -78,7 +79,8 @@ def _validate_files(reference: str, targets: tuple[str, ...], source: dict[str, 
         raise InputError("--artifact selects artifacts of a RUN_DIR; with --reference name the files instead")
     loaded, specs = _reference_from_source(reference, source["state_dict"], source["model_class"],
                                            source["model_args"], source["input_specs"], source["dynamic"],
-                                           source["dynamic_batch"], source["trust_pickle"], source["seed"])
+                                           source["dynamic_batch"], source["trust_pickle"],
+                                           source["trust_remote_code"], source["seed"])
     if len(set(targets)) != len(targets):
         raise InputError("an artifact file is named twice", "name each file once")
     artifacts = [(kind_from_path(path), path, path) for path in targets]  # the id is the path as typed
@@ -106,6 +108,8 @@ def _validate_files(reference: str, targets: tuple[str, ...], source: dict[str, 
 @click.option("--dynamic-batch", is_flag=True, help="With --input: axis 0 of every input is dynamic.")
 @click.option("--output-names", help="With --reference: comma-separated output names, when the source has none.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled model (executes its code).")
+@click.option("--trust-remote-code", is_flag=True,
+              help="Allow a Hugging Face directory's own Python code (config.json auto_map) to run.")
 @click.option("--inputs", "inputs_file", type=click.Path(), metavar="FILE.npz",
               help="Also validate on these arrays (keyed by input name).")
 @click.option("--atol", multiple=True, metavar="[OUTPUT:]VALUE",
@@ -128,8 +132,8 @@ def _validate_files(reference: str, targets: tuple[str, ...], source: dict[str, 
 @quiet_option
 def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | None, model_class: str | None,
              model_args: str | None, input_specs: tuple[str, ...], dynamic: tuple[str, ...], dynamic_batch: bool,
-             output_names: str | None, trust_pickle: bool, inputs_file: str | None, atol: tuple[str, ...],
-             rtol: tuple[str, ...], seed: int | None, batch_sizes: str | None, topk: int | None,
+             output_names: str | None, trust_pickle: bool, trust_remote_code: bool, inputs_file: str | None,
+             atol: tuple[str, ...], rtol: tuple[str, ...], seed: int | None, batch_sizes: str | None, topk: int | None,
              min_agreement: float | None, samples: int, class_outputs: tuple[str, ...],
              artifact_ids: tuple[str, ...], threads: int | None, as_json: bool, quiet: bool) -> None:
     """Run the eager model and every artifact on the same seeded inputs and compare each output.
@@ -150,11 +154,13 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
         atol=parse_tolerances(atol, "--atol"), rtol=parse_tolerances(rtol, "--rtol"), seed=seed,
         batch_sizes=_batch_sizes(batch_sizes), inputs_file=inputs_file, topk=topk, min_agreement=min_agreement,
         samples=samples, class_outputs=list(class_outputs) or None, trust_pickle=trust_pickle,
-        artifact_ids=list(artifact_ids) or None, runner=RunnerOptions(threads=threads))
+        trust_remote_code=trust_remote_code, artifact_ids=list(artifact_ids) or None,
+        runner=RunnerOptions(threads=threads, trust_pickle=trust_pickle))
     progress = Progress.for_cli(quiet, as_json)
     source = {"state_dict": state_dict, "model_class": model_class, "model_args": model_args,
               "input_specs": input_specs, "dynamic": dynamic, "dynamic_batch": dynamic_batch,
-              "output_names": output_names, "trust_pickle": trust_pickle, "seed": seed or 0}
+              "output_names": output_names, "trust_pickle": trust_pickle, "trust_remote_code": trust_remote_code,
+              "seed": seed or 0}
     if reference is None:
         source_only = [n for n, v in (("--state-dict", state_dict), ("--model-class", model_class),
                                       ("--model-args", model_args), ("--input", input_specs),

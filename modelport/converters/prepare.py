@@ -45,7 +45,7 @@ def load_model(source: str | None, options: ConvertOptions) -> LoadedModel:
     so = options.source_options
     return load_source(source, state_dict=so.get("state_dict"), model_class=so.get("model_class"),
                        model_args=so.get("model_args"), trust_pickle=bool(so.get("trust_pickle")),
-                       seed=options.seed)
+                       trust_remote_code=bool(so.get("trust_remote_code")), seed=options.seed)
 
 
 def resolve_specs(loaded: LoadedModel, options: ConvertOptions) -> list[InputSpec]:
@@ -63,7 +63,8 @@ def validation_options(options: ConvertOptions, record: SourceRecord) -> Validat
     ``modelport validate`` applies, so the gate and the full validation never disagree on defaults)."""
     vopts = ValidationOptions(atol={"": options.atol} if options.atol is not None else {},
                               rtol={"": options.rtol} if options.rtol is not None else {},
-                              seed=options.seed, trust_pickle=bool(options.source_options.get("trust_pickle")))
+                              seed=options.seed, trust_pickle=bool(options.source_options.get("trust_pickle")),
+                              trust_remote_code=bool(options.source_options.get("trust_remote_code")))
     return resolve_zoo_defaults(vopts, record.spec if record.kind == "zoo" else None)
 
 

@@ -70,7 +70,8 @@ def validate_run(run_dir: str | Path, manifest: RunManifest | None = None, refer
     if reference is None and session is None:
         if progress:
             progress.step(f"rebuilding the reference from {manifest.source.spec}")
-        reference = reload_source(manifest.source, trust_pickle=options.trust_pickle, seed=manifest.seed)
+        reference = reload_source(manifest.source, trust_pickle=options.trust_pickle,
+                                  trust_remote_code=options.trust_remote_code, seed=manifest.seed)
     candidates = [Candidate(a.id, a.target, run_dir / a.path, a.method, a.exporter, list(a.warnings))
                   for a in selected]
     report = _validate(reference, manifest.inputs, manifest.output_names, candidates, options, progress, session)

@@ -26,6 +26,7 @@ class ValidationOptions:
     task: str | None = None  # classification | question-answering | features; None = from the zoo entry
     model_name: str | None = None  # zoo name, for its default tolerance; None = from the source
     trust_pickle: bool = False  # passed to the source loader when the reference is rebuilt
+    trust_remote_code: bool = False  # likewise, for a Hugging Face directory's own code
     artifact_ids: list[str] | None = None  # validate only these artifacts of a run
     runner: RunnerOptions = field(default_factory=RunnerOptions)
 
