@@ -28,7 +28,8 @@ def _model_rows(name: str, d: Path) -> list[tuple[str, float]]:
     import onnx
     from opsets_helpers import export_zoo
 
-    from modelport.opsets import check_model, convert
+    from modelport.converters.opset_convert import convert_opset as convert
+    from modelport.opsets import check_model
 
     p = export_zoo(name, d / f"{name}.onnx", opset=13)
     n_nodes = len(onnx.load(str(p), load_external_data=False).graph.node)
