@@ -143,6 +143,11 @@ void Logger::Accuracy(uint64_t seq_id, uint64_t qsl_idx, std::vector<uint8_t> da
 
 void Logger::Trace(std::string events) {
   if (!trace_enabled_ || events.empty()) return;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    trace_room_cv_.wait(lock, [this] { return stop_ || trace_queued_ < kMaxQueuedTrace; });
+    trace_queued_ += events.size();
+  }
   Push(Text(Item::kTrace, std::move(events)));
 }
 
@@ -166,9 +171,20 @@ void Logger::WriterLoop() {
       batch.swap(queue_);
       if (batch.empty() && stop_) return;
     }
-    for (auto& item : batch) WriteItem(item);
+    size_t trace_bytes = 0;
+    for (auto& item : batch) {
+      if (item.kind == Item::kTrace) trace_bytes += item.text.size();
+      WriteItem(item);
+    }
     batch.clear();
     detail_.flush();
+    if (trace_bytes) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        trace_queued_ -= trace_bytes;
+      }
+      trace_room_cv_.notify_all();
+    }
   }
 }
 
@@ -217,6 +233,7 @@ void Logger::Close() {
     stop_ = true;
   }
   cv_.notify_one();
+  trace_room_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
 
   int64_t warnings = warning_count(), errors = error_count();

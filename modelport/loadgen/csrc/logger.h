@@ -41,7 +41,10 @@ class Logger {
   // Response bytes are hex-encoded on the writer thread.
   void Accuracy(uint64_t seq_id, uint64_t qsl_idx, std::vector<uint8_t> data, bool with_tokens,
                 int64_t n_tokens, std::vector<uint8_t>* token_data = nullptr);
-  void Trace(std::string events);  // pre-formatted trace events, one per line, each ending ",\n"
+  // Pre-formatted trace events, one per line, each ending ",\n". Waits while
+  // more than kMaxQueuedTrace bytes are still unwritten, so a long pass's
+  // trace never piles up in memory ahead of the disk.
+  void Trace(std::string events);
   bool tracing() const { return trace_enabled_; }
   Clock::time_point origin() const { return origin_; }
 
@@ -81,8 +84,11 @@ class Logger {
   std::string summary_text_;
   std::mutex summary_mu_;
 
+  static constexpr size_t kMaxQueuedTrace = size_t{8} << 20;
   std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable trace_room_cv_;
+  size_t trace_queued_ = 0;  // bytes of trace text queued or being written
   std::vector<Item> queue_;
   bool stop_ = false;
   bool closed_ = false;
