@@ -29,7 +29,8 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def ensure_writable_dir(path: str | os.PathLike[str]) -> Path:
+def ensure_writable_dir(path: str | os.PathLike[str], what: str = "output directory",
+                        hint: str = "choose another --out") -> Path:
     """Create ``path`` if needed and prove we can write into it, before any long work starts."""
     p = Path(path)
     try:
@@ -38,8 +39,7 @@ def ensure_writable_dir(path: str | os.PathLike[str]) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise InputError(f"output directory {str(p)!r} is not writable: {e.strerror or e}",
-                         "choose another --out") from None
+        raise InputError(f"{what} {str(p)!r} is not writable: {e.strerror or e}", hint) from None
     return p
 
 

@@ -6,12 +6,17 @@ the payload is real by loading it once with the trust flag and seeing the marker
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import pickle
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -119,3 +124,23 @@ def hf_dir_with_remote_code(directory: Path, marker: Path) -> Path:
         "class EvilConfig(BertConfig):\n    pass\n"
         "class EvilModel(BertModel):\n    config_class = EvilConfig\n")
     return directory
+
+
+@contextlib.contextmanager
+def read_only(path: Path):
+    """``path`` made unwritable: chmod for a normal user, the immutable attribute for root (whom chmod does
+    not stop); skips the test where neither works."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o555)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("running as root on a filesystem without chattr +i: cannot make a directory read-only")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)

@@ -7,7 +7,6 @@ the run directory exactly as it was (no cell ran, no log folder, no results.json
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from benchmarks.cli import Result, invoke
+from security_helpers import read_only
 
 from modelport.benchmarks import BenchOptions, get_profile
 from modelport.benchmarks.cells import STAGING_PREFIX
@@ -206,26 +206,6 @@ def test_run_checks_its_baseline_and_samples_before_converting(tmp_path, bad, ne
     res = invoke("run", "zoo:tiny-cnn", "--to", "onnx", "--out", str(out), *SHORT, f"--{bad}", str(corrupt))
     assert_refused(res, needle)
     assert not out.exists()  # nothing was converted
-
-
-@contextlib.contextmanager
-def read_only(path: Path):
-    """``path`` made unwritable: chmod for a normal user, the immutable attribute for root (whom chmod does
-    not stop); skips the test where neither works."""
-    if os.geteuid() != 0:
-        mode = path.stat().st_mode
-        path.chmod(0o555)
-        try:
-            yield
-        finally:
-            path.chmod(mode)
-        return
-    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
-        pytest.skip("running as root on a filesystem without chattr +i: cannot make a directory read-only")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 @pytest.mark.parametrize("where", [".", "bench"])

@@ -406,3 +406,12 @@ def test_hf_remote_code_flag_through_convert_and_validate(tmp_path):
     assert not marker.exists()
     r = cli("validate", tmp_path / "run", "--trust-remote-code")
     assert r.returncode == 0, r.stderr
+
+
+def test_validate_on_a_read_only_run_directory_is_one_line(tiny_run, tmp_path):
+    run = _tampered(tiny_run, tmp_path, lambda a: None)
+    before = sorted(p.name for p in run.iterdir())
+    with hostile.read_only(run):
+        r = cli("validate", run)
+    assert r.returncode == 2 and "is not writable" in one_error_line(r.stderr)
+    assert sorted(p.name for p in run.iterdir()) == before

@@ -21,7 +21,7 @@ from torch import nn
 from modelport import zoo
 from modelport.environment import package_versions
 from modelport.errors import InputError
-from modelport.fsutil import write_json_atomic
+from modelport.fsutil import ensure_writable_dir, write_json_atomic
 from modelport.manifest import RunManifest, load_manifest, verify_artifact_files
 from modelport.progress import Progress
 from modelport.sources import reload_source
@@ -58,6 +58,9 @@ def validate_run(run_dir: str | Path, manifest: RunManifest | None = None, refer
     """
     run_dir = Path(run_dir)
     manifest = manifest or load_manifest(run_dir)
+    # validation.json is written at the end: a read-only run directory fails now, before minutes of work
+    ensure_writable_dir(run_dir, "run directory", "validate writes validation.json there; copy the run "
+                        "directory somewhere writable")
     options = options or ValidationOptions()
     if not manifest.artifacts:
         raise InputError(f"run directory {str(run_dir)!r} has no artifacts", "run modelport convert first")
