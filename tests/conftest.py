@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from loadgen_helpers import OURS, UNDER_TEST, load_module, run_lg, run_subprocess
+from helpers.loadgen import OURS, UNDER_TEST, load_module, run_lg, run_subprocess
 
 
 @pytest.fixture(scope="session")

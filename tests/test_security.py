@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-import security_helpers as hostile
-from convert_helpers import run_cli
+from helpers import security as hostile
+from helpers.convert import run_cli
 
 from modelport.errors import InputError, UnsafePickleError
 from modelport.runners import pt2_archive
