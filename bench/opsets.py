@@ -26,7 +26,7 @@ def timed(fn, repeat: int = 1) -> float:
 
 def _model_rows(name: str, d: Path) -> list[tuple[str, float]]:
     import onnx
-    from opsets_helpers import export_zoo
+    from helpers.opsets import export_zoo
 
     from modelport.converters.opset_convert import convert_opset as convert
     from modelport.opsets import check_model
