@@ -11,67 +11,16 @@ these fields through ``entry_for_source``; nothing keeps a copy of them.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
-
-import torch
-from torch import nn
 
 from modelport.errors import InputError
 from modelport.spec import InputSpec
+from modelport.zoo.entry import MLPerfKeywords, ZooEntry, import_class, seeded_init
+from modelport.zoo.families import ENTRIES as FAMILY_ENTRIES
+from modelport.zoo.mlperf import MLPERF
 
-
-def seeded_init(module: nn.Module, seed: int) -> nn.Module:
-    """Give BatchNorm layers non-trivial statistics so that exports which mishandle them are caught."""
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) * 0.5 + 0.75)
-                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) * 0.5 + 0.75)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
-    return module
-
-
-def import_class(spec: str) -> type[nn.Module]:
-    module_name, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
-
-
-@dataclass(frozen=True)
-class ZooEntry:
-    """One built-in model and its defaults (see the module docstring)."""
-
-    name: str
-    summary: str
-    model_class: str  # "module:Class", importable; lets users reach the state_dict + class route
-    #: the sample definition: model args -> input specs (example batch first, value ranges, dynamic axes)
-    inputs: Callable[[dict[str, Any]], list[InputSpec]]
-    output_names: tuple[str, ...]
-    task: str  # classification | question-answering | features
-    default_args: dict[str, Any] = field(default_factory=dict)
-    #: fp32 atol for validation when the outputs are large enough that accumulation order alone exceeds 1e-5
-    #: (like Optimum's per-model ATOL_FOR_VALIDATION); None = the dtype default.
-    atol: float | None = None
-
-    def args(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {**self.default_args, **(overrides or {})}
-
-    def build(self, seed: int = 0, model_args: dict[str, Any] | None = None) -> nn.Module:
-        cls = import_class(self.model_class)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            try:
-                model = cls(**self.args(model_args))
-            except (TypeError, ValueError) as e:
-                raise InputError(f"zoo:{self.name}: bad --model-args: {e}") from None
-        return seeded_init(model, seed).eval()
-
-    def input_specs(self, model_args: dict[str, Any] | None = None) -> list[InputSpec]:
-        return self.inputs(self.args(model_args))
+__all__ = ["MLPERF", "ZOO", "MLPerfKeywords", "ZooEntry", "entry_for_source", "get", "import_class", "names",
+           "seeded_init"]
 
 
 def _image(args: dict[str, Any], size: int) -> list[InputSpec]:
@@ -95,14 +44,22 @@ _ENTRIES = [
     ZooEntry("resnet50", "ResNet-50 v1.5 (torchvision layout), 224x224 ImageNet classifier, 25.6 M parameters",
              "modelport.zoo.resnet:ResNet50", lambda a: _image(a, 224), ("logits",), "classification",
              # Seeded logits reach ~200; onnxruntime's fused conv+bn differs from eager by ~1e-4 there (~5e-7 rel).
-             atol=1e-3),
+             atol=1e-3, mlperf=MLPERF["resnet50"], metric="classification", sample="one 224x224 RGB image",
+             known_working=("torchscript", "onnx-opset7-25", "pt2")),
+    ZooEntry("resnet50-small", "ResNet-50 v1.5 architecture with one bottleneck per stage, 64x64, 100 classes",
+             "modelport.zoo.resnet:ResNet50", lambda a: _image(a, 64), ("logits",), "classification",
+             {"num_classes": 100, "layers": (1, 1, 1, 1)}, atol=1e-3, mlperf=MLPERF["resnet50"],
+             metric="classification", sample="one 64x64 RGB image", known_working=("torchscript", "onnx-opset17")),
     ZooEntry("bert", "BERT encoder + SQuAD QA head; small config (4 layers, 256 hidden, seq 128); "
              "--model-args '{\"config\": \"large\"}' for BERT-Large (seq 384)",
              "modelport.zoo.bert:BertForQuestionAnswering", _bert_inputs, ("start_logits", "end_logits"),
-             "question-answering", {"config": "small"}),
+             "question-answering", {"config": "small"}, mlperf=MLPERF["bert"], metric="question-answering",
+             sample="one tokenised question + context (128 tokens; BERT-Large: 384)",
+             known_working=("torchscript", "onnx-opset13-25", "pt2")),
     ZooEntry("bert-small", "BERT QA, tiny config (2 layers, 64 hidden, seq 32) for tests",
              "modelport.zoo.bert:BertForQuestionAnswering", _bert_inputs, ("start_logits", "end_logits"),
-             "question-answering", {"config": "tiny"}),
+             "question-answering", {"config": "tiny"}, mlperf=MLPERF["bert"], metric="question-answering",
+             sample="one 32-token sequence", known_working=("torchscript", "onnx-opset17")),
     ZooEntry("tiny-cnn", "two conv blocks + linear, 32x32 images, 10 classes",
              "modelport.zoo.tiny:TinyCNN", lambda a: _image(a, 32), ("logits",), "classification"),
     ZooEntry("tiny-transformer", "one pre-norm transformer block (attention + GELU MLP), dim 64",
@@ -115,7 +72,7 @@ _ENTRIES = [
              lambda a: [InputSpec("x", (2, a.get("features", 8)), "float32", 0.0, 1.0, {0: "batch"})],
              ("y",), "features"),
 ]
-ZOO: dict[str, ZooEntry] = {e.name: e for e in _ENTRIES}
+ZOO: dict[str, ZooEntry] = {e.name: e for e in [*_ENTRIES, *FAMILY_ENTRIES]}
 
 
 def names() -> list[str]:

@@ -1,0 +1,94 @@
+"""RNN-T for MLPerf Inference speech-to-text (LibriSpeech): LSTM encoder with time-stacking, LSTM prediction
+network, joint network; 29 output symbols (28 characters, blank last).
+
+The exported graph is the three networks on a token context (docs/decisions.md, "Zoo: RNN-T greedy decoding
+in Python"): ``forward(features, feature_lengths, tokens)`` gives the joint logits for every (encoder frame,
+context position) and the encoder lengths. The greedy decoder stays in Python, as in the reference:
+``greedy_decode`` drives any runner's ``infer``, feeding the context it has emitted so far.
+One sample is up to 15 s of audio: 80 log-mel features at 10 ms, stacked 3 at a time (240 x up to 500 frames).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class RNNT(nn.Module):
+    def __init__(self, features: int = 240, hidden: int = 1024, pre_layers: int = 2, post_layers: int = 3,
+                 pred_hidden: int = 320, pred_layers: int = 2, joint: int = 512, vocab: int = 29,
+                 stack: int = 2) -> None:
+        super().__init__()
+        self.stack, self.vocab = stack, vocab
+        self.pre = nn.LSTM(features, hidden, pre_layers, batch_first=True)
+        self.post = nn.LSTM(hidden * stack, hidden, post_layers, batch_first=True)
+        self.embed = nn.Embedding(vocab, pred_hidden)  # the blank (vocab - 1) doubles as start-of-sequence
+        self.pred = nn.LSTM(pred_hidden, pred_hidden, pred_layers, batch_first=True)
+        self.joint_enc = nn.Linear(hidden, joint)
+        self.joint_pred = nn.Linear(pred_hidden, joint)
+        self.joint_out = nn.Linear(joint, vocab)
+        nn.init.normal_(self.joint_out.weight, std=4.0 / joint**0.5)
+        self._calibrate_blank(features)
+
+    def _calibrate_blank(self, features: int) -> None:
+        """Like a trained RNN-T, seeded weights should emit blank at about 80% of the (frame, context) steps and
+        a symbol at the rest, or a greedy transcript is empty (or endless) and the speech metric checks nothing:
+        the blank's bias is set from one seeded calibration batch."""
+        gen = torch.Generator().manual_seed(1234)
+        with torch.no_grad():
+            logits, _ = self(torch.randn(2, 8 * self.stack, features, generator=gen), torch.tensor([8, 8]),
+                             torch.randint(0, self.vocab - 1, (2, 4), generator=gen))
+            gap = logits[..., : self.vocab - 1].amax(-1) - logits[..., self.vocab - 1]
+            self.joint_out.bias[self.vocab - 1] += torch.quantile(gap.flatten(), 0.8)
+
+    def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor,
+                tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, _ = self.pre(features)
+        b, t, h = x.shape
+        t2 = t // self.stack
+        x = x[:, : t2 * self.stack].reshape(b, t2, h * self.stack)  # time reduction: stack adjacent frames
+        enc, _ = self.post(x)
+        start = torch.full_like(tokens[:, :1], self.vocab - 1)
+        pred, _ = self.pred(self.embed(torch.cat([start, tokens], dim=1)))
+        joint = torch.relu(self.joint_enc(enc).unsqueeze(2) + self.joint_pred(pred).unsqueeze(1))
+        return self.joint_out(joint), torch.div(feature_lengths, self.stack, rounding_mode="floor")
+
+
+def greedy_decode(infer: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]], features: np.ndarray,
+                  length: int, blank: int, max_symbols: int = 30, max_tokens: int = 64) -> list[int]:
+    """The reference's greedy RNN-T decoding of one utterance (features (1, T, F)): at each encoder frame, emit
+    the joint's argmax until it is blank (at most ``max_symbols`` per frame), feeding back what was emitted.
+    One ``infer`` call per emitted symbol, plus one; ``max_tokens`` bounds the transcript."""
+    emitted: list[int] = []
+    feed = {"features": features, "feature_lengths": np.array([length], np.int64)}
+
+    def joint() -> tuple[np.ndarray, int]:
+        ctx = np.array([emitted or [blank]], np.int64)  # a 1-token dummy context before the first symbol
+        out = infer({**feed, "tokens": ctx})
+        return out["logits"][0], int(out["encoder_lengths"][0])
+
+    logits, frames = joint()
+    for t in range(min(frames, logits.shape[0])):
+        for _ in range(max_symbols):
+            sym = int(np.argmax(logits[t, len(emitted)]))
+            if sym == blank or len(emitted) >= max_tokens:
+                break
+            emitted.append(sym)
+            logits, _ = joint()
+    return emitted
+
+
+def speech_samples(n: int, seed: int, frames: int, features: int) -> dict[str, np.ndarray]:
+    """Utterances of random length (30% to 100% of ``frames``), zero-padded, with log-mel-like features
+    (roughly standardised, smooth over time as speech features are)."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(max(1, int(frames * 0.3)), frames + 1, n)
+    raw = rng.standard_normal((n, frames, features)).astype(np.float32)
+    smooth = (raw + np.roll(raw, 1, axis=1) + np.roll(raw, 2, axis=1)) / np.sqrt(3)
+    mask = np.arange(frames)[None, :, None] < lengths[:, None, None]
+    tokens = rng.integers(0, 28, (n, 8)).astype(np.int64)
+    return {"features": (smooth * mask).astype(np.float32), "feature_lengths": lengths.astype(np.int64),
+            "tokens": tokens}
