@@ -7,7 +7,7 @@ the scenario object's ``headline``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from modelport.benchmarks.scenarios import get_scenario
@@ -24,6 +24,7 @@ class Metric:
     value: float | None
     higher_is_better: bool
     unit: str
+    runs: tuple[float | None, ...] = field(default=(), compare=False)  # every repeat's value
 
     @property
     def key(self) -> str:
@@ -33,9 +34,13 @@ class Metric:
 def cell_metrics(backend: str, scenario: str, cell: Cell) -> list[Metric]:
     sc = get_scenario(scenario)
     name, unit, higher = sc.headline
-    out = [Metric(backend, scenario, name, sc.headline_value(cell), higher, unit)]
+    runs = cell.run_values(name)
+    if sc.searches_qps and cell.search is not None:
+        runs = [0.0 if v is None else v for v in runs]  # no passing QPS in a repeat: 0 QPS, as headline_value
+    out = [Metric(backend, scenario, name, sc.headline_value(cell), higher, unit, tuple(runs))]
     if cell.accuracy is not None:
-        out.append(Metric(backend, scenario, "accuracy_agreement", float(cell.accuracy.agreement), True, ""))
+        agreement = float(cell.accuracy.agreement)  # one accuracy pass per cell, whatever --repeat
+        out.append(Metric(backend, scenario, "accuracy_agreement", agreement, True, "", (agreement,)))
     return out
 
 

@@ -34,9 +34,13 @@ class BenchOptions:
     accuracy: bool = True
     trust_pickle: bool = False
     trust_remote_code: bool = False  # rebuilding a Hugging Face reference that has its own code
+    repeat: int = 1  # fresh LoadGen runs per cell (docs/decisions.md, "Benchmarks: repeats, spread and noisy cells")
+    noise_threshold: float = 0.10  # a headline whose relative spread exceeds this flags the cell noisy
+    cpus: list[int] | None = None  # --cpus: pin the bench to these cores; intra-op threads default to their count
 
     def runner_options(self) -> RunnerOptions:
-        return RunnerOptions(self.device, self.threads or usable_cores(), self.inter_op_threads, self.trust_pickle)
+        threads = self.threads or (len(self.cpus) if self.cpus else usable_cores())
+        return RunnerOptions(self.device, threads, self.inter_op_threads, self.trust_pickle)
 
     def check(self) -> None:
         """Refuse values no bench can run with (one line naming the option), before any work."""
@@ -55,5 +59,9 @@ class BenchOptions:
                             ("--max-batch", self.max_batch), ("--workers", self.workers)):
             if value is not None and value < 1:
                 raise InputError(f"{flag} must be at least 1, got {value}")
+        if self.repeat < 1:
+            raise InputError(f"--repeat must be at least 1, got {self.repeat}")
+        if not (math.isfinite(self.noise_threshold) and self.noise_threshold > 0):
+            raise InputError(f"--noise-threshold must be positive, got {self.noise_threshold:g}", "e.g. 10%")
         if self.seed is not None and self.seed < 0:
             raise InputError(f"--sample-seed must be at least 0, got {self.seed}")

@@ -63,13 +63,26 @@ def plan_bench(run_dir: Path, options: BenchOptions) -> BenchPlan:
     options = replace(options, profile=options.profile.for_model(entry.name if entry else None))
     p = options.profile
     qsl = SampleLibrary(manifest.inputs, p.total_samples, p.total_samples, seed, options.samples_file)
-    bound, source = None, ""
-    if options.server_latency_ms is not None:
-        bound, source = options.server_latency_ms, "--server-latency-ms"
-    elif p.mlperf_model_rules and entry is not None and entry.name in MLPERF_SERVER_LATENCY_MS:
-        bound, source = MLPERF_SERVER_LATENCY_MS[entry.name], f"mlperf.conf ({entry.name})"
+    bound, source = server_bound(entry, options.server_latency_ms)
     return BenchPlan(run_dir, manifest, options, artifacts, entry.task if entry else None,
                      Tolerances.for_model(entry), seed, qsl, bound, source)
+
+
+def server_bound(entry: object | None, given_ms: float | None) -> tuple[float | None, str]:
+    """The Server latency bound and which rule gave it (docs/decisions.md, "Benchmarks: a Server bound from a
+    robust estimate"): ``--server-latency-ms`` when given (the user's explicit word wins), else the MLPerf
+    model's own constraint (the zoo entry's ``mlperf`` record, or mlperf.conf's table), in every profile;
+    (None, "") leaves it to the eager warm-up (``suite``)."""
+    if given_ms is not None:
+        return given_ms, "--server-latency-ms"
+    name = getattr(entry, "name", None)
+    mlperf = getattr(entry, "mlperf", None)
+    own = getattr(mlperf, "server_latency_ms", None)
+    if isinstance(own, (int, float)) and own > 0:
+        return float(own), f"the MLPerf constraint of {name}"
+    if name in MLPERF_SERVER_LATENCY_MS:
+        return MLPERF_SERVER_LATENCY_MS[str(name)], f"mlperf.conf ({name})"
+    return None, ""
 
 
 def check_loadable(run_dir: Path, artifact: Artifact, trust_pickle: bool = False) -> None:

@@ -1,8 +1,10 @@
-"""Comparing a benchmark with a baseline: every metric, in its own direction, against one tolerance.
+"""Comparing a benchmark with a baseline: every metric, in its own direction, against the tolerance and the noise.
 
-A metric regresses when it is worse than the baseline by more than the tolerance (relative): throughput
-and accuracy lower, latency higher. Metrics present in only one of the two are listed, not failed (a run
-may choose fewer scenarios); a baseline metric that became unmeasurable (e.g. no Server QPS passes) fails.
+A metric regresses when the median of its runs is worse than the baseline's by more than the tolerance
+(relative; throughput and accuracy lower, latency higher) AND the runs differ significantly (``comparison.judge``:
+a one-sided Mann-Whitney U test on the repeated runs). Metrics present in only one of the two are listed,
+not failed (a run may choose fewer scenarios); a baseline metric that became unmeasurable (e.g. no Server
+QPS passes) fails.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from modelport.benchmarks.comparison import ALPHA, judge
 from modelport.benchmarks.metrics import Metric, all_metrics
 from modelport.benchmarks.results import BenchResults, Change, Comparison
 from modelport.benchmarks.schema import SchemaError
@@ -22,15 +25,15 @@ __all__ = ["Change", "Comparison", "check_save_target", "compare", "load_baselin
            "save_baseline"]
 
 
-def parse_tolerance(text: str) -> float:
+def parse_tolerance(text: str, flag: str = "--tolerance") -> float:
     """``5%`` or ``0.05`` -> 0.05."""
     t = text.strip()
     try:
         value = float(t[:-1]) / 100 if t.endswith("%") else float(t)
     except ValueError:
-        raise InputError(f"--tolerance {text!r} is not a number", "use e.g. 5% or 0.05") from None
+        raise InputError(f"{flag} {text!r} is not a number", "use e.g. 5% or 0.05") from None
     if not 0 <= value < 1:
-        raise InputError(f"--tolerance {text!r} must be between 0% and 100%")
+        raise InputError(f"{flag} {text!r} must be between 0% and 100%")
     return value
 
 
@@ -75,20 +78,17 @@ def save_baseline(results: BenchResults, path: str | Path) -> Path:
     return p
 
 
-def _regressed(old: Metric, new: Metric, tol: float) -> bool:
-    if old.value is None:
-        return False
-    if new.value is None:
-        return True
-    if old.higher_is_better:
-        return new.value < old.value * (1 - tol)
-    return new.value > old.value * (1 + tol)
+def change_of(old: Metric, new: Metric, tolerance: float, alpha: float = ALPHA) -> Change:
+    """One metric of two benches, judged (``comparison.judge``)."""
+    v = judge(old.runs or (old.value,), new.runs or (new.value,), new.higher_is_better, tolerance, alpha)
+    words = v.words(new.higher_is_better, new.unit)
+    return Change(old.key, old.value, new.value, new.higher_is_better, new.unit, v.regressed, words, v.test,
+                  v.p_value, list(old.runs), list(new.runs))
 
 
 def compare(baseline: BenchResults | dict[str, Any], current: BenchResults | dict[str, Any],
-            tolerance: float) -> Comparison:
+            tolerance: float, alpha: float = ALPHA) -> Comparison:
     """Every metric both have, judged in its own direction (dicts are read as results.json documents)."""
     old, new = all_metrics(BenchResults.coerce(baseline)), all_metrics(BenchResults.coerce(current))
-    changes = [Change(k, old[k].value, new[k].value, new[k].higher_is_better, new[k].unit,
-                      _regressed(old[k], new[k], tolerance)) for k in old if k in new]
-    return Comparison(tolerance, changes, sorted(set(old) - set(new)), sorted(set(new) - set(old)))
+    changes = [change_of(old[k], new[k], tolerance, alpha) for k in old if k in new]
+    return Comparison(tolerance, changes, sorted(set(old) - set(new)), sorted(set(new) - set(old)), alpha=alpha)

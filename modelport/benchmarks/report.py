@@ -42,6 +42,16 @@ def _accuracy(cell: Cell) -> str:
     return f"{acc.agreement:.3f} ({acc.method}, n={acc.samples})"
 
 
+def _spread(cell: Cell, key: str) -> str:
+    s = cell.spread.get(key)
+    if not s:
+        return "–"
+    rel = s.get("relative_spread")
+    text = f"n={s.get('runs')}: {fmt(s.get('median'))} [{fmt(s.get('min'))}–{fmt(s.get('max'))}]"
+    text += f", {rel:.1%}" if rel is not None else ""
+    return text + (" NOISY" if cell.noisy else "")
+
+
 def _table(rows: list[list[str]], header: list[str]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -54,13 +64,20 @@ def _scenario_section(results: BenchResults, sc: Scenario) -> list[str]:
         return []
     ref = cells.get(results.reference)
     ref_value = ref.metric(sc.headline.key) if ref is not None else None
+    # repeated runs add a column; a bench of single runs (and every version 1 file) renders as before
+    repeated = any(len(c.runs) > 1 for c in cells.values())
     rows = []
     for backend, cell in cells.items():
         ratio = _ratio(speedup(cell.metric(sc.headline.key), ref_value, sc.headline.higher_is_better))
         before, after = sc.row(cell)
-        rows.append([backend, *before, ratio, *after, _validity(cell), _accuracy(cell)])
-    header = ["backend", *sc.columns_before, "speed-up vs eager", *sc.columns_after, "validity", "accuracy"]
+        spread = [_spread(cell, sc.headline.key)] if repeated else []
+        rows.append([backend, *before, ratio, *after, *spread, _validity(cell), _accuracy(cell)])
+    header = ["backend", *sc.columns_before, "speed-up vs eager", *sc.columns_after,
+              *(["runs: median [min–max], spread"] if repeated else []), "validity", "accuracy"]
     lines = [f"## {sc.name}", "", sc.describe(results), ""]
+    if repeated:
+        lines += [f"Every number is the median of the repeats; a cell whose {sc.headline.key} spread "
+                  "((max - min) / median) exceeds the noise threshold is marked NOISY.", ""]
     lines += _table(rows, header)
     lines += ["", f"![{sc.name}]({PLOTS_DIR}/{sc.plot_file})", ""]
     return lines
@@ -81,14 +98,42 @@ def render(results: BenchResults) -> str:
     lines.append("")
     for name in results.scenarios:
         lines += _scenario_section(results, get_scenario(name))
+    lines += _baseline_section(results)
+    lines += _busy_section(results)
+    return "\n".join(lines)
+
+
+def _baseline_section(results: BenchResults) -> list[str]:
     comparison = results.baseline_comparison
-    if comparison is not None:
-        lines += ["## Against the baseline", "", f"Tolerance {comparison.tolerance:.1%}.", ""]
+    if comparison is None:
+        return []
+    if not any(c.verdict for c in comparison.changes):  # a version 1 comparison: tolerance alone decided
+        lines = ["## Against the baseline", "", f"Tolerance {comparison.tolerance:.1%}.", ""]
         rows = [[c.key, fmt(c.old), fmt(c.new), "–" if c.change is None else f"{c.change:+.1%}",
                  "REGRESSED" if c.regressed else "ok"] for c in comparison.changes]
-        lines += _table(rows, ["metric", "baseline", "current", "change", ""])
-        lines.append("")
-    return "\n".join(lines)
+        return lines + _table(rows, ["metric", "baseline", "current", "change", ""]) + [""]
+    lines = ["## Against the baseline", "",
+             f"A metric regressed when its median moved beyond the tolerance ({comparison.tolerance:.1%}) in its "
+             f"bad direction AND a one-sided Mann-Whitney U test on the repeated runs gives p <= "
+             f"{comparison.alpha:g}; with too few runs for that test (fewer than 3 against 3) the tolerance "
+             "alone decided. The test column says which decided each metric.", ""]
+    rows = [[c.key, fmt(c.old), fmt(c.new), str(len(c.old_runs)), str(len(c.new_runs)), c.verdict, c.test,
+             "REGRESSED" if c.regressed else "ok"] for c in comparison.changes]
+    return lines + _table(rows, ["metric", "baseline (median)", "current (median)", "baseline runs", "runs",
+                                 "verdict", "decided by", ""]) + [""]
+
+
+def _busy_section(results: BenchResults) -> list[str]:
+    busy = [(f"{b}/{s}", c.noise) for b, s, c in results.cell_items() if c.noise.get("busy")]
+    if not busy:
+        return []
+    lines = ["## Machine load", "", "Other processes kept cores busy during these cells (from /proc/stat, this "
+             "process's own CPU time excluded); their numbers may be slow and noisy:", ""]
+    for name, noise in busy:
+        start = noise.get("start", {})
+        lines.append(f"- {name}: {noise.get('others_cpu_cores')} cores busy with other processes; load average "
+                     f"at start {start.get('loadavg')}, affinity {start.get('affinity')}")
+    return lines + [""]
 
 
 def _conditions(results: BenchResults) -> list[str]:

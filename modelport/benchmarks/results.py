@@ -1,6 +1,6 @@
 """``results.json`` as dataclasses: what a bench measured, read and written through one versioned schema.
 
-Schema version 1 is the format every modelport so far has written; ``BenchResults.from_json`` reads it (and
+Schema version 2 adds the repeated runs of every cell; ``BenchResults.from_json`` reads it and version 1 (and
 the partial documents a baseline may be: only ``cells`` is required) and refuses a newer version. Every
 field is type-checked while reading, so a hand-edited file fails with one message naming the field
 (``SchemaError``) instead of a ``TypeError`` in the report or the regression check. ``to_json`` writes the
@@ -12,12 +12,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from modelport.benchmarks.comparison import Change, Comparison
+from modelport.benchmarks.repeats import RunRecord
 from modelport.benchmarks.scenarios import SCENARIOS, get_scenario
 from modelport.benchmarks.schema import MetricValue, Obj, SchemaError, is_number, kind
 from modelport.benchmarks.server_search import Trial
-from modelport.errors import RegressionError
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "AccuracyResult", "BenchResults", "Carried", "Cell", "Change", "Comparison",
+           "RecordedOptions", "RunRecord", "SamplesRecord", "ServerSearch"]
+
+#: 2: cells keep every repeated run (``runs``), their spread, the noisy flag and the machine's load;
+#: options record --repeat and --cpus; baseline comparisons record the test and p of each metric.
+#: Version 1 files are still read: a cell without ``runs`` is one run.
+SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -82,6 +89,10 @@ class Cell:
     batch_sizes: dict[int, int] | None = None  # batching SUTs: batch size -> count
     accuracy: AccuracyResult | None = None
     wall_s: float | None = None
+    runs: list[RunRecord] = field(default_factory=list)  # every repeat, in order; [] in version 1 files
+    spread: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> Spread.to_json()
+    noisy: bool = False  # the headline's relative spread exceeds the bench's noise threshold
+    noise: dict[str, Any] = field(default_factory=dict)  # machine state at the start and end (noise.py)
 
     def metric(self, name: str) -> float | None:
         """A numeric metric, None when absent, null or not a number."""
@@ -103,7 +114,19 @@ class Cell:
             d["accuracy"] = self.accuracy.to_json()
         if self.wall_s is not None:
             d["wall_s"] = self.wall_s
+        if self.runs:
+            d["runs"] = [r.to_json() for r in self.runs]
+            d["spread"] = self.spread
+            d["noisy"] = self.noisy
+        if self.noise:
+            d["noise"] = self.noise
         return d
+
+    def run_values(self, name: str) -> list[float | None]:
+        """``name`` in every repeated run (a version 1 cell is its one run)."""
+        if not self.runs:
+            return [self.metric(name)]
+        return [r.metric(name) for r in self.runs]
 
     @classmethod
     def from_json(cls, o: Obj, scenario: str) -> Cell:
@@ -119,7 +142,8 @@ class Cell:
             ServerSearch.from_json(search) if search is not None else None,
             _batch_sizes(sizes) if sizes is not None else None,
             AccuracyResult.from_json(accuracy) if accuracy is not None else None,
-            o.number("wall_s"))
+            o.number("wall_s"), [RunRecord.from_json(r) for r in o.objects("runs")], o.mapping("spread"),
+            bool(o.flag("noisy", False)), o.mapping("noise"))
 
 
 def _batch_sizes(o: Obj) -> dict[int, int]:
@@ -147,6 +171,8 @@ class RecordedOptions:
     server_latency_source: str | None = None
     user_conf: str | None = None
     accuracy: bool | None = None
+    repeat: int | None = None  # None in version 1 files: one run per cell
+    cpus: list[int] | None = None  # --cpus: the cores the bench was pinned to
 
     #: the Server latency bound is derived from a warm-up measurement, so it is compared separately
     BOUND_FIELDS = ("server_latency_ms", "server_latency_source")
@@ -162,7 +188,16 @@ class RecordedOptions:
         return cls(o.string("device"), o.integer("intra_op_threads"), o.integer("inter_op_threads"),
                    o.integer("max_batch"), o.number("batch_timeout_ms"), o.integer("workers"),
                    o.number("server_latency_ms"), o.string("server_latency_source"), o.string("user_conf"),
-                   o.flag("accuracy"))
+                   o.flag("accuracy"), o.integer("repeat"),
+                   _ints(o, "cpus") if o.data.get("cpus") is not None else None)
+
+
+def _ints(o: Obj, key: str) -> list[int]:
+    items = o.items(key)
+    for i, item in enumerate(items):
+        if not isinstance(item, int) or isinstance(item, bool):
+            raise SchemaError(f"{o.at(key)}[{i}] is {kind(item)}, expected an integer")
+    return items
 
 
 @dataclass
@@ -196,76 +231,6 @@ class Carried:
     @classmethod
     def from_json(cls, o: Obj) -> Carried:
         return cls(o.string("from"), o.strings("cells"))
-
-
-@dataclass
-class Change:
-    """One metric against the baseline."""
-
-    key: str  # backend/Scenario/metric
-    old: float | None
-    new: float | None
-    higher_is_better: bool
-    unit: str
-    regressed: bool
-
-    @property
-    def change(self) -> float | None:
-        if self.old is None or self.new is None or self.old == 0:
-            return None
-        return (self.new - self.old) / abs(self.old)
-
-    def describe(self) -> str:
-        def fmt(v: float | None) -> str:
-            return "n/a" if v is None else f"{v:.4g}"
-
-        rel = "" if self.change is None else f" ({self.change:+.1%})"
-        unit = f" {self.unit}" if self.unit else ""
-        return f"{self.key}: {fmt(self.old)} -> {fmt(self.new)}{unit}{rel}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"metric": self.key, "baseline": self.old, "current": self.new, "change": self.change,
-                "higher_is_better": self.higher_is_better, "regressed": self.regressed}
-
-    @classmethod
-    def from_json(cls, o: Obj) -> Change:
-        # the unit is not recorded; it only decorates messages
-        return cls(o.string("metric", "") or "", o.number("baseline"), o.number("current"),
-                   bool(o.flag("higher_is_better", True)), "", bool(o.flag("regressed", False)))
-
-
-@dataclass
-class Comparison:
-    """A bench against a baseline: every shared metric, and those only one of the two has."""
-
-    tolerance: float
-    changes: list[Change]
-    only_in_baseline: list[str]
-    only_in_current: list[str]
-    baseline: str | None = None  # the baseline's path, as given
-
-    @property
-    def regressions(self) -> list[Change]:
-        return [c for c in self.changes if c.regressed]
-
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"tolerance": self.tolerance, "regressions": [c.to_json() for c in self.regressions],
-                             "compared": [c.to_json() for c in self.changes],
-                             "only_in_baseline": self.only_in_baseline, "only_in_current": self.only_in_current}
-        if self.baseline is not None:
-            d["baseline"] = self.baseline
-        return d
-
-    @classmethod
-    def from_json(cls, o: Obj) -> Comparison:
-        return cls(float(o.number("tolerance", 0.0) or 0.0), [Change.from_json(c) for c in o.objects("compared")],
-                   o.strings("only_in_baseline"), o.strings("only_in_current"), o.string("baseline"))
-
-    def raise_for_regressions(self) -> None:
-        bad = self.regressions
-        if bad:
-            names = "; ".join(c.describe() for c in bad)
-            raise RegressionError(f"{len(bad)} metric(s) regressed beyond {self.tolerance:.1%}: {names}")
 
 
 @dataclass
@@ -309,7 +274,7 @@ class BenchResults:
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "schema_version": self.schema_version, "created": self.created, "run_dir": self.run_dir,
+            "schema_version": SCHEMA_VERSION, "created": self.created, "run_dir": self.run_dir,
             "model": self.model, "task": self.task, "reference": self.reference, "scenarios": list(self.scenarios),
             "profile": self.profile, "options": self.options.to_json() if self.options else None,
             "samples": self.samples.to_json() if self.samples else None, "loadgen": self.loadgen,

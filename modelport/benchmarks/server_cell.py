@@ -30,8 +30,10 @@ START_FRACTION = 0.8
 class _Trials:
     """Runs the trials of one search and keeps each run, to pick the chosen one's logs afterwards."""
 
-    def __init__(self, ctx: CellContext, backend: Backend, sut: BaseSUT, cdir: CellDir, bound_ms: float) -> None:
+    def __init__(self, ctx: CellContext, backend: Backend, sut: BaseSUT, cdir: CellDir, bound_ms: float,
+                 sub: str = "") -> None:
         self.ctx, self.backend, self.sut, self.cdir, self.bound_ms = ctx, backend, sut, cdir, bound_ms
+        self.sub = sub  # a repeat's folder under the cell ("" for the first run)
         p = ctx.options.profile
         # A run much shorter than the bound cannot fail it: the backlog of an overloaded SUT has no time to grow
         # past the bound. So a trial lasts at least TRIAL_BOUNDS bounds (within a cap for the short profiles).
@@ -51,7 +53,8 @@ class _Trials:
                                      self.ctx.seeds, opts.user_conf)
 
     def __call__(self, qps: float) -> Trial:
-        run = run_once(self.ctx, self.sut, self.settings(qps), self.cdir.staging / "search" / f"qps_{qps:g}",
+        folder = self.cdir.staging / self.sub / "search" / f"qps_{qps:g}"
+        run = run_once(self.ctx, self.sut, self.settings(qps), folder,
                        f"{self.backend.id} Server: trying {qps:g} QPS (bound {self.bound_ms:g} ms)")
         self.runs[qps] = run
         m = headline(run)
@@ -65,16 +68,17 @@ class _Trials:
 
 
 def server_cell(ctx: CellContext, backend: Backend, sut: BaseSUT, layout: ResponseLayout, cdir: CellDir,
-                est: Estimate, throughput_hint: float | None) -> Cell:
-    """Search, then record the chosen QPS's run (or the lowest tried, when none passed) as the cell."""
+                est: Estimate, throughput_hint: float | None, sub: str = "", accuracy: bool = True) -> Cell:
+    """Search, then record the chosen QPS's run (or the lowest tried, when none passed) as the cell; a repeat
+    searches afresh under ``sub``."""
     p = ctx.options.profile
     bound_ms = ctx.server_latency_ms or FALLBACK_BOUND_MS
-    trials = _Trials(ctx, backend, sut, cdir, bound_ms)
+    trials = _Trials(ctx, backend, sut, cdir, bound_ms, sub)
     start = START_FRACTION * (throughput_hint or est.throughput)
     result = search(trials, start, p.server_trials)
     chosen = result.best or min(result.trials, key=lambda t: t.target_qps)
     best_run = trials.runs[chosen.target_qps]
-    perf_dir = cdir.staging / "performance"
+    perf_dir = cdir.staging / sub / "performance"
     shutil.copytree(best_run.folder, perf_dir)
     best_run.folder = perf_dir
     cell = cell_from_run(cdir, best_run)
@@ -83,7 +87,7 @@ def server_cell(ctx: CellContext, backend: Backend, sut: BaseSUT, layout: Respon
     rule = "latency percentile <= bound" + (" and VALID" if p.search_requires_valid else "")
     cell.search = ServerSearch(round(start, 3), trials.trial_ms, result.trials, result.best_qps, rule)
     cell.batch_sizes = sut.batch_counts()
-    if ctx.options.accuracy:
+    if ctx.options.accuracy and accuracy:
         # the accuracy pass follows the same Poisson schedule at the chosen QPS
         settings = trials.settings(chosen.target_qps, "AccuracyOnly")
         settings.accuracy_samples = min(p.accuracy_samples, ctx.qsl.total)

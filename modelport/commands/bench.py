@@ -32,8 +32,8 @@ _BENCH_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
                  help="Offline/Server worker threads sharing a backend."),
     click.option("--server-latency-ms", type=float, default=None,
-                 help="Server latency bound [default: 10x the eager batch-1 latency, at least 10 ms; submission: "
-                 "mlperf.conf's for MLPerf models]."),
+                 help="Server latency bound [default: the MLPerf constraint for MLPerf models, else 10x the median "
+                 "of 15 eager batch-1 latencies, at least 10 ms]."),
     click.option("--duration-ms", type=int, default=None, help="Override the profile's min duration (every scenario)."),
     click.option("--min-query-count", type=int, default=None, help="Override the profile's min query count."),
     click.option("--samples-per-query", type=int, default=None, help="MultiStream samples per query [default: 8]."),
@@ -48,7 +48,16 @@ _BENCH_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--accuracy/--no-accuracy", default=True, show_default=True,
                  help="Run LoadGen's accuracy mode and check responses against the eager model."),
     click.option("--trust-pickle", is_flag=True, help="Allow rebuilding a pickled-model reference (runs its code)."),
+    click.option("--repeat", type=click.IntRange(min=1), default=None,
+                 help="Fresh LoadGen runs per cell; the report gives the median, min-max and spread "
+                 "[default: 1; submission: 3]."),
+    click.option("--noise-threshold", default="10%", show_default=True,
+                 help="Flag a cell noisy when its headline's (max - min) / median across repeats exceeds this."),
+    click.option("--cpus", default=None, metavar="LIST",
+                 help="Pin the bench to these cores (e.g. 0,1 or 0-3); intra-op threads default to their count."),
 ]
+#: --repeat when not given: one run for the short profiles, three for submission (a median needs three)
+_DEFAULT_REPEAT = {"submission": 3}
 # Not in _BENCH_OPTIONS: `run` gets --trust-remote-code from convert's export options and passes it on.
 _TRUST_REMOTE_CODE = click.option("--trust-remote-code", is_flag=True,
                                   help="Allow rebuilding a Hugging Face reference that runs its own code.")
@@ -73,6 +82,8 @@ def make_options(artifact_ids: tuple[str, ...] | list[str] = (), **kw: Any) -> B
     """``BenchOptions`` from the parsed ``bench_options``, every value checked (one line on a bad one)."""
     from modelport.benchmarks import BenchOptions, get_profile, parse_scenarios
     from modelport.benchmarks.backends import check_device
+    from modelport.benchmarks.noise import parse_cpus
+    from modelport.benchmarks.regression import parse_tolerance
     from modelport.benchmarks.settings import check_user_conf
 
     profile = get_profile(kw["profile_name"], kw["duration_ms"], kw["min_query_count"], kw["samples_per_query"],
@@ -83,7 +94,9 @@ def make_options(artifact_ids: tuple[str, ...] | list[str] = (), **kw: Any) -> B
         max_batch=kw["max_batch"], batch_timeout_ms=kw["batch_timeout_ms"], workers=kw["workers"],
         server_latency_ms=kw["server_latency_ms"], user_conf=check_user_conf(kw["user_conf"]),
         samples_file=kw["samples_file"], seed=kw["sample_seed"], accuracy=kw["accuracy"],
-        trust_pickle=kw["trust_pickle"], trust_remote_code=kw.get("trust_remote_code", False))
+        trust_pickle=kw["trust_pickle"], trust_remote_code=kw.get("trust_remote_code", False),
+        repeat=kw["repeat"] or _DEFAULT_REPEAT.get(kw["profile_name"], 1),
+        noise_threshold=parse_tolerance(kw["noise_threshold"], "--noise-threshold"), cpus=parse_cpus(kw["cpus"]))
     options.check()
     check_device(options.device)
     return options
@@ -116,10 +129,15 @@ def render_summary(outcome: BenchOutcome) -> None:
             val = f"{v:.4g} {unit}" if v is not None else "none"
             parts.append(f"{scenario} {val}" + (f" (acc {acc:.3f})" if acc is not None else ""))
         click.echo(f"  {backend:<16} " + "; ".join(parts))
+    noisy = [f"{b}/{s}" for b, s, c in results.cell_items() if c.noisy]
+    if noisy:
+        click.echo(f"noisy (spread above the threshold across repeats): {', '.join(noisy)}")
     comparison = results.baseline_comparison
     if comparison is not None:
         click.echo(f"baseline: {len(comparison.changes)} metrics compared, {len(comparison.regressions)} regressed "
-                   f"(tolerance {comparison.tolerance:.1%})")
+                   f"(tolerance {comparison.tolerance:.1%}, rank test p <= {comparison.alpha:g})")
+        for c in comparison.changes:
+            click.echo(f"  {c.key}: {c.verdict}")
     click.echo(f"report: {outcome.report}")
     if outcome.baseline_saved:
         click.echo(f"baseline saved: {outcome.baseline_saved}")

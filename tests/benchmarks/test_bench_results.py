@@ -27,7 +27,7 @@ DATA = Path(__file__).parent
 PACKAGE = Path(__file__).resolve().parents[2] / "modelport" / "benchmarks"
 
 
-def test_a_version_1_file_reads_and_writes_back_unchanged():
+def test_a_version_1_file_reads_and_writes_back_as_version_2_with_nothing_lost():
     text = (DATA / "results_v1.json").read_text()
     results = read_results(DATA / "results_v1.json")
     assert results.schema_version == 1 and list(results.cells) == ["eager", "onnx-opset17"]
@@ -35,7 +35,20 @@ def test_a_version_1_file_reads_and_writes_back_unchanged():
     assert offline.metric("samples_per_second") == pytest.approx(10142.8)
     assert offline.batch_sizes == {3: 1, 4: 701} and offline.accuracy is not None
     assert results.cells["eager"]["Server"].search is not None
-    assert json.dumps(results.to_json(), indent=2) + "\n" == text
+    # a version 1 cell is one run: its metrics are that run's
+    assert offline.run_values("samples_per_second") == [pytest.approx(10142.8)] and offline.runs == []
+    expected = json.loads(text)
+    expected["schema_version"] = 2
+    expected["options"].update(repeat=None, cpus=None)  # new fields, unknown in version 1
+    written = results.to_json()
+    old_cmp, new_cmp = expected.pop("baseline_comparison"), written.pop("baseline_comparison")
+    assert written == expected
+    # the comparison gains the test's fields; everything it had is kept
+    for old, new in zip(old_cmp["compared"], new_cmp["compared"], strict=True):
+        assert {k: new[k] for k in old} == old and "p_value" in new
+    assert {k: new_cmp[k] for k in old_cmp if k != "compared"} == {k: v for k, v in old_cmp.items() if k != "compared"}
+    again = BenchResults.from_json(results.to_json()).to_json()
+    assert again == {**written, "baseline_comparison": new_cmp}
 
 
 def test_a_version_1_file_renders_the_report_it_rendered_before():
