@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -11,6 +10,7 @@
 #include "errors.h"
 #include "json_format.h"
 #include "logger.h"
+#include "pass_collect.h"
 #include "pass_state.h"
 #include "response_id.h"
 #include "system_under_test.h"
@@ -52,14 +52,12 @@ class Issuer {
   void SetUpAccuracySampling();
   // Adds the next query (positions in pos_) to the outgoing batch.
   void Materialize(int64_t scheduled_ns, int64_t issued_ns);
-  int64_t ScheduledOf(uint64_t slot) const;
-  int64_t IssuedOf(uint64_t slot) const;
   void Issue();
   void WaitUntilCompleted(uint64_t samples);
   [[noreturn]] void FailTimeout(double idle_s);
   bool EndChecks(int64_t now_ns);
-  PassResult Collect();
-  void EmitTrace();
+  void IssueServer(uint64_t n);
+  void IssueInOrder(uint64_t n);
   int64_t SinceStart() const { return duration_cast<nanoseconds>(Clock::now() - pass_->start).count(); }
 
   RunContext& ctx_;
@@ -168,15 +166,6 @@ void Issuer::Materialize(int64_t scheduled_ns, int64_t issued_ns) {
   pass_->published.store(samples_materialized_, std::memory_order_release);
 }
 
-int64_t Issuer::ScheduledOf(uint64_t slot) const {
-  return pass_->samples_per_query == 1 ? pass_->scheduled[slot] : pass_->queries[pass_->QueryOf(slot)].scheduled_ns;
-}
-
-int64_t Issuer::IssuedOf(uint64_t slot) const {
-  if (pass_->samples_per_query > 1) return pass_->queries[pass_->QueryOf(slot)].issued_ns;
-  return pass_->issued.empty() ? pass_->scheduled[slot] : pass_->issued[slot];
-}
-
 void Issuer::Issue() {
   ctx_.sut->IssueQuery(batch_.data(), batch_.size());
   samples_issued_ += batch_.size();
@@ -261,6 +250,64 @@ bool Issuer::EndChecks(int64_t now_ns) {
   return false;
 }
 
+// Server: each query is issued at its scheduled time, whether or not the
+// earlier ones are complete; with server_coalesce_queries the queries that
+// are already due go out in one IssueQuery call.
+void Issuer::IssueServer(uint64_t n) {
+  const auto start = pass_->start;
+  ran_out_ = false;
+  pos_.clear();
+  int64_t pending_ts = n ? gen_.Next(&pos_) : 0;
+  std::vector<size_t> next_pos;
+  for (uint64_t q = 0; q < n; ++q) {
+    const auto due = start + nanoseconds(pending_ts);
+    auto now = Clock::now();
+    if (now < due) {
+      // Sleep for long gaps, spin for the last few microseconds.
+      if (due - now > std::chrono::microseconds(60)) std::this_thread::sleep_until(due - std::chrono::microseconds(40));
+      while ((now = Clock::now()) < due) {
+      }
+    }
+    const int64_t now_ns = duration_cast<nanoseconds>(now - start).count();
+    Materialize(pending_ts, now_ns);
+    uint64_t in_call = 1;
+    bool have_next = false;
+    while (q + 1 < n) {
+      next_pos.clear();
+      int64_t ts = gen_.Next(&next_pos);
+      if (s_.requested.server_coalesce_queries && ts <= now_ns) {
+        pos_.swap(next_pos);
+        Materialize(ts, now_ns);
+        ++q;
+        ++in_call;
+        continue;
+      }
+      pending_ts = ts;
+      have_next = true;
+      break;
+    }
+    Issue();
+    queries_issued_ += in_call;
+    if (have_next) pos_.swap(next_pos);
+    if (!accuracy_ && EndChecks(now_ns)) break;
+  }
+}
+
+// SingleStream and MultiStream issue a query once the previous one is
+// complete; Offline issues its one query at once.
+void Issuer::IssueInOrder(uint64_t n) {
+  for (uint64_t q = 0; q < n; ++q) {
+    pos_.clear();
+    gen_.Next(&pos_);
+    if (s_.scenario != TestScenario::Offline && q > 0) WaitUntilCompleted(samples_issued_);
+    const int64_t now_ns = SinceStart();
+    Materialize(s_.scenario == TestScenario::Offline ? 0 : now_ns, now_ns);
+    Issue();
+    ++queries_issued_;
+    if (!accuracy_ && EndChecks(now_ns)) break;
+  }
+}
+
 PassResult Issuer::Run() {
   MLG_DETAIL(log_, "generated_query_count", JsonInt(gen_.query_count()));
   MLG_DETAIL(log_, "generated_samples_per_query", JsonInt(gen_.samples_per_query()));
@@ -269,61 +316,14 @@ PassResult Issuer::Run() {
   pass_ = NewPassState();
   SetUpAccuracySampling();
 
-  const uint64_t n = gen_.query_count();
   {
     PassActivation active(pass_.get());
     start_for_power_ = std::chrono::system_clock::now();
     pass_->start = Clock::now();
-    const auto start = pass_->start;
-
     if (s_.scenario == TestScenario::Server) {
-      ran_out_ = false;
-      pos_.clear();
-      int64_t pending_ts = n ? gen_.Next(&pos_) : 0;
-      std::vector<size_t> next_pos;
-      for (uint64_t q = 0; q < n; ++q) {
-        const auto due = start + nanoseconds(pending_ts);
-        auto now = Clock::now();
-        if (now < due) {
-          // Sleep for long gaps, spin for the last few microseconds.
-          if (due - now > std::chrono::microseconds(60)) std::this_thread::sleep_until(due - std::chrono::microseconds(40));
-          while ((now = Clock::now()) < due) {
-          }
-        }
-        const int64_t now_ns = duration_cast<nanoseconds>(now - start).count();
-        Materialize(pending_ts, now_ns);
-        uint64_t in_call = 1;
-        bool have_next = false;
-        while (q + 1 < n) {
-          next_pos.clear();
-          int64_t ts = gen_.Next(&next_pos);
-          if (s_.requested.server_coalesce_queries && ts <= now_ns) {
-            pos_.swap(next_pos);
-            Materialize(ts, now_ns);
-            ++q;
-            ++in_call;
-            continue;
-          }
-          pending_ts = ts;
-          have_next = true;
-          break;
-        }
-        Issue();
-        queries_issued_ += in_call;
-        if (have_next) pos_.swap(next_pos);
-        if (!accuracy_ && EndChecks(now_ns)) break;
-      }
+      IssueServer(gen_.query_count());
     } else {
-      for (uint64_t q = 0; q < n; ++q) {
-        pos_.clear();
-        gen_.Next(&pos_);
-        if (s_.scenario != TestScenario::Offline && q > 0) WaitUntilCompleted(samples_issued_);
-        const int64_t now_ns = SinceStart();
-        Materialize(s_.scenario == TestScenario::Offline ? 0 : now_ns, now_ns);
-        Issue();
-        ++queries_issued_;
-        if (!accuracy_ && EndChecks(now_ns)) break;
-      }
+      IssueInOrder(gen_.query_count());
     }
 
     ctx_.sut->FlushQueries();
@@ -343,109 +343,8 @@ PassResult Issuer::Run() {
   ctx_.next_sequence_id += gen_.sample_count();
   if (sample_accuracy_log_) ctx_.acc_rng_samples_drawn += samples_materialized_;
   ctx_.acc_rng_samples_generated += gen_.sample_count();
-  return Collect();
-}
-
-PassResult Issuer::Collect() {
-  PassResult r;
-  r.queries_issued = queries_issued_;
-  const uint64_t n = samples_issued_;
-  Latencies& latency = pass_->time;  // every issued sample is complete: all latencies
-  latency.Resize(n);
-  int64_t max_latency = 0;
-  for (int64_t l : latency) max_latency = std::max(max_latency, l);
-  const bool tokens = pass_->use_tokens;
-  constexpr int64_t kInvalidTokens = INT64_MIN;
-  if (tokens) {
-    r.first_token_latencies = Latencies(n);
-    r.first_token_latencies.Resize(n);
-    r.time_per_output_token = Latencies(n);
-    r.time_per_output_token.Resize(n);
-    for (uint64_t i = 0; i < n; ++i) {
-      const TokenSlot& tok = pass_->tokens[i];
-      const int64_t first = tok.first_token_ns.load(std::memory_order_relaxed);
-      int64_t ttft = s_.scenario == TestScenario::Offline ? 0 : first ? first - ScheduledOf(i) : latency[i];
-      r.first_token_latencies[i] = ttft;
-      if (tok.n_tokens > 1) {
-        r.time_per_output_token[i] = (latency[i] - ttft) / (tok.n_tokens - 1);
-        r.token_count += tok.n_tokens;
-      } else if (tok.n_tokens != kInvalidTokens && tok.n_tokens == 1) {
-        r.token_count += 1;
-      }
-      if (!accuracy_ && tok.n_tokens <= 1) {
-        MLG_ERROR(log_, "error_runtime",
-                  "n_tokens must be greater than 1 to compute time per output token; got " +
-                      std::to_string(tok.n_tokens) + " for sample index " + std::to_string(pass_->IndexOf(i)));
-      }
-      if (!accuracy_ && s_.scenario != TestScenario::Offline && first == 0) {
-        MLG_ERROR(log_, "error_runtime",
-                  "Sample completed before its first token was reported; sample index " +
-                      std::to_string(pass_->IndexOf(i)));
-      }
-    }
-  }
-  r.max_latency_s = static_cast<double>(max_latency) / 1e9;
-  const bool one_per_query = pass_->samples_per_query == 1;
-  if (s_.scenario == TestScenario::MultiStream) {
-    r.query_latencies = Latencies(queries_issued_);
-    r.query_latencies.Resize(queries_issued_);
-    for (uint64_t q = 0; q < queries_issued_; ++q) {
-      if (one_per_query) {
-        r.query_latencies[q] = latency[q];
-      } else {
-        const QuerySlot& qs = pass_->queries[q];
-        r.query_latencies[q] = qs.done_ns - qs.scheduled_ns;
-      }
-    }
-  }
-  if (queries_issued_) {
-    const int64_t done_ns = one_per_query ? last_scheduled_ns_ + latency[n - 1] : pass_->queries[queries_issued_ - 1].done_ns;
-    r.final_query_scheduled_s = static_cast<double>(last_scheduled_ns_) / 1e9;
-    r.final_query_issued_s = static_cast<double>(last_issued_ns_) / 1e9;
-    r.final_query_all_samples_done_s = static_cast<double>(done_ns) / 1e9;
-  }
-  if (log_.tracing()) EmitTrace();
-
-  static const char* const kZeroCounters[] = {
-      "logger_swap_request_slots_retry_count",          "logger_swap_request_slots_retry_retry_count",
-      "logger_swap_request_slots_retry_reencounter_count", "logger_start_reading_entries_retry_count",
-      "logger_tls_total_log_cas_fail_count",            "logger_tls_total_swap_buffers_slot_retry_count"};
-  for (const char* key : kZeroCounters) MLG_DETAIL(log_, key, "0");
-  const int64_t max_complete = pass_->max_complete_ns.load();
-  auto end_for_power = start_for_power_ + duration_cast<std::chrono::system_clock::duration>(nanoseconds(max_complete));
-  MLG_DETAIL(log_, "power_begin", JsonString(PowerDateTime(start_for_power_)));
-  MLG_DETAIL(log_, "power_end", JsonString(PowerDateTime(end_for_power)));
-  r.sample_latencies = std::move(latency);
-  return r;
-}
-
-void Issuer::EmitTrace() {
-  const int64_t base_us =
-      duration_cast<nanoseconds>(pass_->start - log_.origin()).count();
-  // Handed to the writer in chunks so memory stays bounded on big passes.
-  constexpr uint64_t kChunkEvents = 8192;
-  std::string out;
-  out.reserve(kChunkEvents * 200);
-  char buf[320];
-  for (uint64_t i = 0; i < samples_issued_; ++i) {
-    const int64_t scheduled = ScheduledOf(i), latency = pass_->time[i];
-    const double ts = static_cast<double>(base_us + scheduled) / 1000.0;
-    const double dur = static_cast<double>(latency) / 1000.0;
-    std::snprintf(buf, sizeof buf,
-                  "{\"name\":\"Sample\",\"ph\":\"X\",\"pid\":0,\"tid\":0,\"ts\":%.3f,\"dur\":%.3f,\"args\":{"
-                  "\"sample_seq\":%llu,\"query_seq\":%llu,\"sample_idx\":%llu,\"issue_start_ns\":%lld,"
-                  "\"complete_ns\":%lld}},\n",
-                  ts, dur, static_cast<unsigned long long>(pass_->seq_base + i),
-                  static_cast<unsigned long long>(pass_->QueryOf(i)), static_cast<unsigned long long>(pass_->IndexOf(i)),
-                  static_cast<long long>(IssuedOf(i) - scheduled), static_cast<long long>(latency));
-    out += buf;
-    if ((i + 1) % kChunkEvents == 0) {
-      log_.Trace(std::move(out));
-      out = std::string();
-      out.reserve(kChunkEvents * 200);
-    }
-  }
-  log_.Trace(std::move(out));
+  IssuedCounts counts{queries_issued_, samples_issued_, last_scheduled_ns_, last_issued_ns_, start_for_power_};
+  return CollectPass(*pass_, counts, s_, accuracy_, log_);
 }
 
 }  // namespace

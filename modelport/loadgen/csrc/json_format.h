@@ -13,6 +13,8 @@ namespace mlg {
 std::string FormatDouble(double v);
 // Fixed notation with `decimals` digits (the official DoubleToString).
 std::string FixedDouble(double v, int decimals = 2);
+// A fraction as a percentage, the way percentile names are spelled: 0.9 -> "90.00".
+inline std::string Percent(double p, int decimals = 2) { return FixedDouble(p * 100, decimals); }
 
 std::string JsonString(const std::string& s);
 inline std::string JsonBool(bool b) { return b ? "true" : "false"; }

@@ -1,6 +1,7 @@
 // Metrics and validity of a performance pass, and their summary/detail log
 // output. Everything (sorting, percentiles, early stopping) is computed once
-// in the constructor; the two log writers only format.
+// in the constructor (results.cc); the two log writers only format
+// (results_log.cc).
 #pragma once
 
 #include <cstdint>
@@ -35,6 +36,12 @@ class PerformanceSummary {
   void ProcessTokens();
   bool EarlyStopping(const Latencies& sorted, int64_t target_latency, std::string* rec);
   void CheckValidity();
+  void LogSummaryMetrics(Logger& log) const;
+  void LogSummaryValidity(Logger& log) const;
+  void LogSummaryStats(Logger& log) const;
+  void LogDetailValidity(Logger& log) const;
+  void LogDetailMetrics(Logger& log) const;
+  void LogDetailTokens(Logger& log) const;
 
   std::string sut_name_;
   EffectiveSettings s_;
