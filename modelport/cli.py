@@ -26,6 +26,7 @@ _COMMANDS = {
     "opsets": ("modelport.commands.opsets", "opsets", "ONNX operator versions: show, diff, check, convert."),
     "bench": ("modelport.commands.bench", "bench", "Benchmark every artifact of a run with the LoadGen."),
     "run": ("modelport.commands.run", "run", "Convert, validate, benchmark and report in one go."),
+    "compare": ("modelport.commands.compare", "compare", "Compare benched run directories side by side."),
     "zoo": ("modelport.commands.zoo", "zoo", "List the built-in models."),
 }
 

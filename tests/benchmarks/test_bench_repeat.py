@@ -166,3 +166,33 @@ def test_the_server_bound_rule_says_which_applied():
     no_mlperf = SimpleNamespace(name="tiny-cnn", mlperf=None)
     assert server_bound(no_mlperf, None) == (None, "")  # derived later from the eager model
     assert server_bound(None, None) == (None, "")
+
+
+def test_compare_writes_its_report_json_and_plots(baseline, tmp_path):
+    import shutil
+
+    original, base, _ = baseline
+    run, other = tmp_path / "run", tmp_path / "other"
+    shutil.copytree(original, run)
+    shutil.copy(base, run / "results.json")  # the 3-repeat bench (later tests re-bench the original)
+    shutil.copytree(original, other)
+    res = invoke("bench", str(other), "--repeat", "3", *FAST)
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "cmp"
+    res = invoke("compare", str(run), str(other), "--out", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert [r["label"] for r in doc["runs"]] == ["run", "other"]
+    row = next(r for r in doc["metrics"] if r["metric"] == METRIC)
+    assert [v["runs"] for v in row["values"]] == [3, 3] and row["verdicts"][0] is None
+    assert row["verdicts"][1]["test"].startswith("Mann-Whitney")
+    report = (out / "compare.md").read_text()
+    assert METRIC in report and "## Validation" in report
+    assert json.loads((out / "compare.json").read_text())["metrics"] == doc["metrics"]
+    for plot in ("throughput_Offline.png",):
+        assert (out / "plots" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # one run, or an output that is in the way: one line, exit 2, nothing written
+    assert invoke("compare", str(run), "--out", str(tmp_path / "x")).exit_code == 2
+    assert not (tmp_path / "x").exists()
+    res = invoke("compare", str(run), str(tmp_path / "nope"), "--out", str(tmp_path / "y"))
+    assert res.exit_code == 2 and "has no results.json" in res.stderr and not (tmp_path / "y").exists()
