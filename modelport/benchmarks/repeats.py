@@ -54,16 +54,20 @@ def _numeric(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def combine(cells: list[Cell], headline: str, threshold: float = NOISE_THRESHOLD) -> Cell:
+def combine(cells: list[Cell], headline: str, threshold: float = NOISE_THRESHOLD, none_is_zero: bool = False) -> Cell:
     """The first repeat's cell (its logs, settings and accuracy pass) holding every run, the medians, the
-    spread and the noisy flag."""
+    spread and the noisy flag. ``none_is_zero``: a run without a headline counts as 0 (Server: no target QPS
+    passed is 0 QPS, as the regression check reads it)."""
     first = cells[0]
     first.runs = [RunRecord.of(c) for c in cells]
     names = [k for k, v in first.metrics.items() if _numeric(v) or v is None]
     for name in names:
         if name in _NOT_MEASURED:
             continue
-        s = spread([r.metric(name) for r in first.runs])  # type: ignore[misc]
+        values = [r.metric(name) for r in first.runs]
+        if none_is_zero and name == headline and any(v is not None for v in values):
+            values = [0.0 if v is None else v for v in values]
+        s = spread(values)  # type: ignore[arg-type]
         if s is None:
             continue
         first.spread[name] = s.to_json()

@@ -208,7 +208,7 @@ def _bench_cell(ctx: CellContext, backend: Backend, prep: _Prepared, sc: Scenari
                 cell, m = _one_run(ctx, backend, prep, sc, hint, sut, cdir, sub, opts.accuracy and k == 0)
                 measured = m if measured is None else measured
                 runs.append(cell)
-            cell = combine(runs, sc.headline.key, opts.noise_threshold)
+            cell = combine(runs, sc.headline.key, opts.noise_threshold, none_is_zero=sc.searches_qps)
             cell.noise = between(start, snapshot())
             busy = busy_warning(cell.noise)
             if busy:

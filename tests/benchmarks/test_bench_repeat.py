@@ -68,7 +68,7 @@ def test_repeat_3_keeps_three_runs_per_cell_and_their_spread(baseline):
 
 def test_an_identical_rerun_is_within_noise(baseline, tmp_path):
     run, base, _ = baseline
-    res = invoke("bench", str(run), "--repeat", "3", "--baseline", str(base), "--tolerance", "60%", *FAST)
+    res = invoke("bench", str(run), "--repeat", "3", "--baseline", str(base), "--tolerance", "80%", *FAST)
     assert res.exit_code == 0, res.output
     results = json.loads((run / "results.json").read_text())
     change = next(c for c in results["baseline_comparison"]["compared"] if c["metric"] == METRIC)
@@ -82,14 +82,14 @@ def test_a_slower_artifact_is_a_significant_regression_exit_5(baseline, monkeypa
     run, base, _ = baseline
     infer = Backend.infer
 
-    def slow(self, feed):  # about 3 ms per batch: several times the artifact's own time for a batch of 4
+    def slow(self, feed):  # 10 ms per batch: tens of times the artifact's own time for a batch of 4
         out = infer(self, feed)
         if self.id == ONNX:
-            time.sleep(0.003)
+            time.sleep(0.010)
         return out
 
     monkeypatch.setattr(Backend, "infer", slow)
-    res = invoke("bench", str(run), "--repeat", "3", "--baseline", str(base), "--tolerance", "60%", *FAST)
+    res = invoke("bench", str(run), "--repeat", "3", "--baseline", str(base), "--tolerance", "80%", *FAST)
     assert res.exit_code == 5, res.output
     line = res.stderr.strip().splitlines()[-1]
     assert METRIC in line and "slower by" in line and "(p=0.05)" in line and "Traceback" not in res.output
