@@ -61,6 +61,9 @@ LoadGenError(RuntimeError)
       0): StartTest raises before anything is loaded or issued.
     A Python exception raised in issue/flush/load/unload/name callbacks propagates
     out of StartTest unchanged and the next StartTest works.
+    * Ctrl-C (or any signal whose Python handler raises) while StartTest waits:
+      StartTest runs the handlers about every 50 ms, aborts the test and raises
+      their exception (KeyboardInterrupt); the next StartTest works.
     Whenever StartTest raises after opening the logs, the test is recorded as
     aborted: the detail log has an ``error_runtime`` line "Test aborted: <reason>"
     and the summary reads "Result is : INVALID" and "Test aborted : <reason>", so an

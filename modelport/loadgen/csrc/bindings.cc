@@ -177,8 +177,16 @@ void RunTest(uint64_t sut_handle, uint64_t qsl_handle, const TestSettings& setti
              const std::string& audit) {
   auto sut = py::LookupSut(sut_handle);
   auto qsl = py::LookupQsl(qsl_handle);
+  // The wait runs without the GIL, so Python's signal handlers (Ctrl-C's
+  // KeyboardInterrupt) cannot run there: the core calls this every 50 ms to
+  // run them, and aborts the test with their exception (docs/decisions.md,
+  // "LoadGen: interrupts stop a running test").
+  auto check_interrupt = [] {
+    pyb::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw pyb::error_already_set();
+  };
   pyb::gil_scoped_release nogil;
-  StartTest(sut.get(), qsl.get(), settings, log, audit);
+  StartTest(sut.get(), qsl.get(), settings, log, audit, check_interrupt);
 }
 
 }  // namespace

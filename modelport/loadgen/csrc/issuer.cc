@@ -56,6 +56,11 @@ class Issuer {
   void WaitUntilCompleted(uint64_t samples);
   [[noreturn]] void FailTimeout(double idle_s);
   bool EndChecks(int64_t now_ns);
+  // Calls ctx_.check_interrupt when kInterruptCheckInterval has passed since
+  // the last call. Never called with wait_mu held: it may take the GIL, which
+  // a completer may hold while it waits for wait_mu.
+  void CheckInterrupt(Clock::time_point now);
+  void SleepUntil(Clock::time_point due);
   void IssueServer(uint64_t n);
   void IssueInOrder(uint64_t n);
   int64_t SinceStart() const { return duration_cast<nanoseconds>(Clock::now() - pass_->start).count(); }
@@ -79,6 +84,7 @@ class Issuer {
   bool keep_scheduled_ = false, keep_issued_ = false;
   bool ran_out_ = true;
   std::chrono::system_clock::time_point start_for_power_;
+  Clock::time_point next_interrupt_check_ = Clock::now() + kInterruptCheckInterval;
 };
 
 std::unique_ptr<PassState> Issuer::NewPassState() {
@@ -189,6 +195,25 @@ void Issuer::FailTimeout(double idle_s) {
   throw LoadGenError(msg);  // StartTest logs it as the reason the test was aborted
 }
 
+void Issuer::CheckInterrupt(Clock::time_point now) {
+  if (!ctx_.check_interrupt || now < next_interrupt_check_) return;
+  next_interrupt_check_ = now + kInterruptCheckInterval;
+  ctx_.check_interrupt();
+}
+
+// Sleeps for long gaps (waking to check for an interrupt), spins for the
+// last few microseconds.
+void Issuer::SleepUntil(Clock::time_point due) {
+  auto now = Clock::now();
+  while (due - now > std::chrono::microseconds(60)) {
+    std::this_thread::sleep_until(std::min(due - std::chrono::microseconds(40), now + kInterruptCheckInterval));
+    now = Clock::now();
+    CheckInterrupt(now);
+  }
+  while (Clock::now() < due) {
+  }
+}
+
 void Issuer::WaitUntilCompleted(uint64_t samples) {
   auto done = [&] { return pass_->samples_completed.load(std::memory_order_acquire) >= samples; };
   if (done()) return;
@@ -198,10 +223,15 @@ void Issuer::WaitUntilCompleted(uint64_t samples) {
   const double timeout_s = s_.requested.completion_timeout_s;
   uint64_t last_seen = pass_->samples_completed.load();
   auto last_progress = Clock::now();
-  pass_->waiters.fetch_add(1, std::memory_order_seq_cst);
+  // Registered as a waiter until this returns or throws (a timeout or an interrupt).
+  struct Waiter {
+    std::atomic<int>& n;
+    explicit Waiter(std::atomic<int>& w) : n(w) { n.fetch_add(1, std::memory_order_seq_cst); }
+    ~Waiter() { n.fetch_sub(1, std::memory_order_seq_cst); }
+  } waiter(pass_->waiters);
   std::unique_lock<std::mutex> lock(pass_->wait_mu);
   while (!done()) {
-    pass_->wait_cv.wait_for(lock, std::chrono::milliseconds(100));
+    pass_->wait_cv.wait_for(lock, kInterruptCheckInterval);
     uint64_t seen = pass_->samples_completed.load();
     auto now = Clock::now();
     if (seen != last_seen) {
@@ -210,11 +240,14 @@ void Issuer::WaitUntilCompleted(uint64_t samples) {
     } else if (timeout_s > 0 && !done() &&
                std::chrono::duration<double>(now - last_progress).count() >= timeout_s) {
       lock.unlock();
-      pass_->waiters.fetch_sub(1, std::memory_order_seq_cst);
       FailTimeout(std::chrono::duration<double>(now - last_progress).count());
     }
+    if (ctx_.check_interrupt && now >= next_interrupt_check_) {
+      lock.unlock();
+      CheckInterrupt(now);
+      lock.lock();
+    }
   }
-  pass_->waiters.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 // Returns true when the pass should stop issuing (performance passes only).
@@ -263,10 +296,8 @@ void Issuer::IssueServer(uint64_t n) {
     const auto due = start + nanoseconds(pending_ts);
     auto now = Clock::now();
     if (now < due) {
-      // Sleep for long gaps, spin for the last few microseconds.
-      if (due - now > std::chrono::microseconds(60)) std::this_thread::sleep_until(due - std::chrono::microseconds(40));
-      while ((now = Clock::now()) < due) {
-      }
+      SleepUntil(due);
+      now = Clock::now();
     }
     const int64_t now_ns = duration_cast<nanoseconds>(now - start).count();
     Materialize(pending_ts, now_ns);

@@ -2,7 +2,9 @@
 // and hand back the raw timings.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -26,7 +28,15 @@ struct RunContext {
   std::mt19937 acc_rng;
   uint64_t acc_rng_samples_generated = 0;
   uint64_t acc_rng_samples_drawn = 0;
+  // Called on the StartTest thread at most every kInterruptCheckInterval
+  // while it waits; may throw to abort the test (loadgen.h). Empty: never.
+  std::function<void()> check_interrupt;
 };
+
+// How often a waiting StartTest asks whether it was interrupted: often
+// enough that Ctrl-C feels immediate, rarely enough to cost nothing
+// (docs/decisions.md, "LoadGen: interrupts stop a running test").
+constexpr std::chrono::milliseconds kInterruptCheckInterval{50};
 
 // Latencies in ns. Chunked: the sample latencies are the pass's own column,
 // handed over without a copy.

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -72,11 +73,13 @@ class SetLoader {
 
 class TestRun {
  public:
-  TestRun(SystemUnderTest* sut, QuerySampleLibrary* qsl, Logger& log, std::string sut_name)
+  TestRun(SystemUnderTest* sut, QuerySampleLibrary* qsl, Logger& log, std::string sut_name,
+          std::function<void()> check_interrupt)
       : sut_name_(std::move(sut_name)), qsl_(qsl), log_(log) {
     ctx_.log = &log;
     ctx_.sut = sut;
     ctx_.test_serial = NewTestSerial();
+    ctx_.check_interrupt = std::move(check_interrupt);
   }
 
   void Accuracy(const EffectiveSettings& s) {
@@ -206,7 +209,7 @@ void CheckSampleCounts(const std::string& qsl_name, size_t total, const Effectiv
 // is learned, so an abort can be reported with what is known.
 void RunLoggedTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSettings& requested,
                    const std::string& audit_config_filename, const std::string& datetime, Logger& log,
-                   TestIdentity* test) {
+                   std::function<void()> check_interrupt, TestIdentity* test) {
   test->scenario = requested.scenario;
   test->mode = requested.mode;
   LogVersion(log);
@@ -253,7 +256,7 @@ void RunLoggedTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSett
                   " but 0 threads registered. Issuing from the StartTest thread.");
   }
 
-  TestRun run(sut, qsl, log, test->sut_name);
+  TestRun run(sut, qsl, log, test->sut_name, std::move(check_interrupt));
   switch (s.mode) {
     case TestMode::SubmissionRun:
       run.Accuracy(s);
@@ -274,7 +277,8 @@ void RunLoggedTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSett
 }  // namespace
 
 void StartTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSettings& requested,
-               const LogSettings& log_settings, const std::string& audit_config_filename) {
+               const LogSettings& log_settings, const std::string& audit_config_filename,
+               std::function<void()> check_interrupt) {
   // Completions are routed to the one running test, so tests cannot overlap
   // (docs/decisions.md, "LoadGen: faults raise, never crash or hang").
   static std::mutex running;
@@ -287,7 +291,7 @@ void StartTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSettings
   // before they are closed, then the exception goes on to the caller
   // unchanged. (A Python exception's what() takes the GIL itself.)
   try {
-    RunLoggedTest(sut, qsl, requested, audit_config_filename, datetime, log, &test);
+    RunLoggedTest(sut, qsl, requested, audit_config_filename, datetime, log, std::move(check_interrupt), &test);
   } catch (const std::exception& e) {
     LogTestAborted(log, test, e.what());
     throw;

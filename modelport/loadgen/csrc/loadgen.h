@@ -3,6 +3,7 @@
 // and reports completions with CompleteSamples (completion.h).
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "completion.h"
@@ -37,7 +38,15 @@ extern const char* const kLoadgenVersion;
 // overlapping test; and lets any exception from a SUT or QSL method
 // propagate unchanged. Whenever it throws after the logs were opened, the
 // summary and detail log record the test as aborted, with the reason.
+//
+// Interrupts: `check_interrupt`, when given, is called on the StartTest
+// thread about every 50 ms while it waits (for completions, or for the next
+// Server query's time), never while it holds a lock a completer needs and
+// never per sample. If it throws, the test is aborted like on a callback's
+// exception (logged, then rethrown); the Python module passes one that
+// raises a pending KeyboardInterrupt (or another signal handler's exception).
 void StartTest(SystemUnderTest* sut, QuerySampleLibrary* qsl, const TestSettings& settings,
-               const LogSettings& log_settings, const std::string& audit_config_filename);
+               const LogSettings& log_settings, const std::string& audit_config_filename,
+               std::function<void()> check_interrupt = {});
 
 }  // namespace mlg
