@@ -40,7 +40,7 @@ class ArtifactFile:
 @dataclass
 class Artifact:
     id: str  # unique in the run, e.g. "onnx-opset13", "torchscript", "pt2"
-    target: str  # torchscript | onnx | pt2
+    target: str  # torchscript | onnx | pt2 | aoti
     path: str  # the main file, relative to the run directory
     files: list[ArtifactFile]  # the main file first, then external data files
     export_time_s: float

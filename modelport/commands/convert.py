@@ -30,6 +30,11 @@ _EXPORT_OPTIONS = [
     click.option("--dynamic-batch", is_flag=True, help="Make axis 0 of every input dynamic."),
     click.option("--simplify", is_flag=True,
                  help="Run onnxsim (in a subprocess); kept only if it still matches eager."),
+    click.option("--optimize", "optimize", multiple=True, metavar="O0|O1|O2|O3",
+                 help="Also ship the ONNX model at this onnxruntime level (repeatable), as onnx-opsetN-LEVEL: O0 none, "
+                 "O1 basic, O2 transformer fusions + extended, O3 fusions + all. Each is validated."),
+    click.option("--torchscript-keep-unfrozen", "keep_unfrozen", is_flag=True,
+                 help="Ship TorchScript as scripted/traced, without torch.jit.freeze + optimize_for_inference."),
     click.option("--strict", is_flag=True, help="With --simplify: a failed or regressing simplification is an error."),
     click.option("--trust-remote-code", is_flag=True,
                  help="Allow a Hugging Face directory's own Python code (config.json auto_map) to run."),
@@ -73,13 +78,19 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
     }
     return ConvertOptions(targets=targets, opsets=kw["opsets"], exporter=kw["exporter"], method=kw["method"],
                           simplify=kw["simplify"], strict=kw["strict"], seed=kw["seed"], validate=validate,
-                          out=kw["out"], atol=kw["atol"], rtol=kw["rtol"], source_options=source_options)
+                          out=kw["out"], atol=kw["atol"], rtol=kw["rtol"], source_options=source_options,
+                          optimize=tuple(kw["optimize"]), freeze_torchscript=not kw["keep_unfrozen"])
+
+
+#: ``--to`` choices (``all`` means torchscript, onnx and pt2; aoti is asked for by name)
+TARGET_CHOICES = ["torchscript", "onnx", "pt2", "aoti", "all"]
 
 
 @click.command("convert")
 @click.argument("source", required=False)
 @click.option("--to", "targets", multiple=True, default=("onnx",), show_default=True,
-              type=click.Choice(["torchscript", "onnx", "pt2", "all"]), help="Target format (repeatable).")
+              type=click.Choice(TARGET_CHOICES), help="Target format (repeatable); aoti compiles with "
+              "AOTInductor (needs a C++ compiler; about a minute per small model).")
 @export_options
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled model (executes code from the file).")
 @click.option("--validate/--no-validate", default=True, show_default=True,
@@ -89,7 +100,7 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
 @quiet_option
 def convert(source: str | None, targets: tuple[str, ...], trust_pickle: bool, validate: bool, as_json: bool,
             quiet: bool, **kw: Any) -> None:
-    """Export SOURCE (zoo:NAME, a model file or directory) to TorchScript, ONNX and/or .pt2.
+    """Export SOURCE (zoo:NAME, a model file or directory) to TorchScript, ONNX, .pt2 and/or AOTInductor.
 
     Every export is checked (opset in the file, onnx.checker, onnxruntime, dynamic axes, outputs equal to
     the eager model on the quick input sets) before the run directory appears; validation.json then holds the
@@ -114,8 +125,7 @@ def convert(source: str | None, targets: tuple[str, ...], trust_pickle: bool, va
         return
     click.echo(f"run directory: {result.run_dir}")
     for a in manifest.artifacts:
-        detail = {"onnx": f"opset {a.opset}, {a.exporter} exporter, IR {a.ir_version}",
-                  "torchscript": f"{a.method}", "pt2": "torch.export"}[a.target]
+        detail = _detail(a)
         eq = a.extra.get("equivalence")
         check = "" if not eq else (" matches eager (max abs " +
                                    f"{max(s['max_abs'] for s in eq['sets']):.2g})")
@@ -123,3 +133,15 @@ def convert(source: str | None, targets: tuple[str, ...], trust_pickle: bool, va
         click.echo(f"  {a.path:<24} {a.size_bytes / 1e6:8.2f} MB  {detail}{simp}; {a.export_time_s:.1f} s{check}")
     if result.validation is not None:
         click.echo("validation: passed (validation.json)")
+
+
+def _detail(a: Any) -> str:
+    """One artifact's line in the text output."""
+    if a.target == "onnx":
+        level = a.extra.get("optimize", {}).get("level")
+        return f"opset {a.opset}, {a.exporter} exporter, IR {a.ir_version}" + (f", {level}" if level else "")
+    if a.target == "torchscript":
+        return f"{a.method}, {'frozen' if a.extra.get('frozen') else 'unfrozen'}"
+    if a.target == "aoti":
+        return f"AOTInductor, compiled in {a.extra.get('compile_time_s', 0):.0f} s"
+    return "torch.export"

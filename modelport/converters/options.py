@@ -24,7 +24,12 @@ from modelport.opsets.exporters import (
 )
 from modelport.opsets.schemas import max_known_opset
 
-TARGETS = ("torchscript", "onnx", "pt2")
+#: what ``--to all`` means; ``aoti`` is asked for by name (a C++ compile of a minute or more per model, which
+#: ``modelport run``'s default cannot afford: docs/decisions.md, "AOTInductor: --to aoti")
+ALL_TARGETS = ("torchscript", "onnx", "pt2")
+TARGETS = (*ALL_TARGETS, "aoti")
+#: ``--optimize`` levels (docs/decisions.md, "ONNX Runtime levels: one artifact per level")
+OPT_LEVELS = ("O0", "O1", "O2", "O3")
 EXPORTERS = ("auto", "torchscript", "dynamo")
 METHODS = ("auto", "script", "trace")
 OPSET_MIN = "min"
@@ -67,11 +72,26 @@ def resolve_exporter(opset: int, requested: str) -> str:
 def parse_targets(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     out: list[str] = []
     for v in values or ("onnx",):
-        for t in (TARGETS if v == "all" else (v,)):
+        for t in (ALL_TARGETS if v == "all" else (v,)):
             if t not in TARGETS:
                 raise InputError(f"unknown target {v!r}", f"use one of {', '.join((*TARGETS, 'all'))}")
             if t not in out:
                 out.append(t)
+    return tuple(out)
+
+
+def parse_levels(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``--optimize`` values, upper-cased and de-duplicated; O4 (fp16) is refused with its reason."""
+    out: list[str] = []
+    for v in values:
+        level = str(v).strip().upper()
+        if level == "O4":
+            raise InputError("--optimize O4 (fp16) is not offered: it needs a CUDA GPU and an agreement gate for a "
+                             "lossy artifact", f"use one of {', '.join(OPT_LEVELS)}")
+        if level not in OPT_LEVELS:
+            raise InputError(f"unknown --optimize level {v!r}", f"use one of {', '.join(OPT_LEVELS)}")
+        if level not in out:
+            out.append(level)
     return tuple(out)
 
 
@@ -109,6 +129,10 @@ class ConvertOptions:
     atol: float | None = None
     rtol: float | None = None
     simplify_timeout_s: float = 300.0
+    #: ONNX Runtime levels, each a separate artifact ``onnx-opsetN-O2`` beside the plain ``onnx-opsetN``
+    optimize: tuple[str, ...] = ()
+    #: ship TorchScript frozen + optimize_for_inference (docs/decisions.md, "TorchScript: frozen for inference")
+    freeze_torchscript: bool = True
     #: source options, passed to ``modelport.sources.load_source``
     source_options: dict[str, Any] = field(default_factory=dict)
 
@@ -116,6 +140,10 @@ class ConvertOptions:
         """Reject impossible requests before anything is loaded or exported."""
         self.targets = parse_targets(self.targets)
         self.opsets = parse_opsets(tuple(str(o) for o in self.opsets))
+        self.optimize = parse_levels(self.optimize)
+        if self.optimize and "onnx" not in self.targets:
+            raise InputError("--optimize applies to ONNX artifacts, and no ONNX target was asked for",
+                             "add --to onnx")
         if self.method not in METHODS:
             raise InputError(f"unknown --method {self.method!r}", f"use one of {', '.join(METHODS)}")
         if self.exporter not in EXPORTERS:
@@ -135,7 +163,8 @@ class ConvertOptions:
             "targets": list(self.targets), "opsets": list(self.opsets), "exporter": self.exporter,
             "method": self.method, "simplify": self.simplify, "strict": self.strict, "seed": self.seed,
             "validate": self.validate, "atol": self.atol, "rtol": self.rtol,
-            "simplify_timeout_s": self.simplify_timeout_s, "out": str(self.out) if self.out else None,
+            "simplify_timeout_s": self.simplify_timeout_s, "optimize": list(self.optimize),
+            "freeze_torchscript": self.freeze_torchscript, "out": str(self.out) if self.out else None,
             **{k: _jsonable(v) for k, v in self.source_options.items() if v not in (None, (), [], {}, False)},
         }
 

@@ -13,6 +13,7 @@ checks), ``gate`` (the equivalence gate); this module sequences them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from modelport import validators
 from modelport.converters.options import OPSET_MIN, ConvertOptions, resolve_exporter
 from modelport.converters.prepare import Prepared, load_model, prepare
 from modelport.converters.rundir import default_run_dir, prepare_out, run_name
-from modelport.converters.stage import stage_onnx, stage_onnx_min, stage_pt2, stage_torchscript
+from modelport.converters.stage import Staged, stage_onnx, stage_onnx_min, stage_pt2, stage_torchscript
+from modelport.converters.stage_fast import stage_aoti, stage_onnx_level
 from modelport.errors import ValidationFailed
 from modelport.fsutil import atomic_dir, claim
 from modelport.manifest import RunManifest
@@ -72,8 +74,8 @@ def _convert(source: str | None, options: ConvertOptions, progress: Progress, ou
                     _export_onnx_targets(prep, options, stage, progress, manifest, timings)
                 else:
                     t0 = time.perf_counter()
-                    progress.step(f"exporting {'TorchScript' if target == 'torchscript' else '.pt2 (torch.export)'}")
-                    staged = (stage_torchscript if target == "torchscript" else stage_pt2)(prep, options, stage)
+                    progress.step(f"exporting {_STEPS[target]}")
+                    staged = _stage_for(target)(prep, options, stage)
                     manifest.artifacts.append(staged.commit(stage, target))
                     timings[f"{target}_s"] = round(time.perf_counter() - t0, 4)
                 progress.done()
@@ -95,6 +97,15 @@ def _convert(source: str | None, options: ConvertOptions, progress: Progress, ou
         prep.session.close()
 
 
+def _stage_for(target: str) -> Callable[[Prepared, ConvertOptions, Path], Staged]:
+    # looked up at call time, so that a test can replace one stage in this module
+    return {"torchscript": stage_torchscript, "pt2": stage_pt2, "aoti": stage_aoti}[target]
+
+
+_STEPS = {"torchscript": "TorchScript", "pt2": ".pt2 (torch.export)",
+          "aoti": "an AOTInductor package (torch.export + a C++ compile)"}
+
+
 def _export_onnx_targets(prep: Prepared, options: ConvertOptions, stage: Path, progress: Progress,
                          manifest: RunManifest, timings: dict[str, float]) -> None:
     """Every requested opset, explicit ones first; ``min`` last, so that it can say it found one of them."""
@@ -113,9 +124,31 @@ def _export_onnx_targets(prep: Prepared, options: ConvertOptions, stage: Path, p
             exporter = resolve_exporter(op, options.exporter)
             progress.step(f"exporting ONNX opset {op} ({exporter} exporter)")
             staged = stage_onnx(prep, options, stage, op, exporter, progress)
+        levels = _optimize_levels(prep, options, stage, progress, staged)  # from the base file, before its commit
         manifest.artifacts.append(staged.commit(stage, f"onnx-opset{op}"))
         timings[f"onnx-opset{op}_s"] = round(time.perf_counter() - t0, 4)
+        for level, (lstaged, seconds) in levels.items():
+            manifest.artifacts.append(lstaged.commit(stage, f"onnx-opset{op}-{level}"))
+            timings[f"onnx-opset{op}-{level}_s"] = seconds
         done.add(op)
+
+
+def _optimize_levels(prep: Prepared, options: ConvertOptions, stage: Path, progress: Progress,
+                     base: Staged) -> dict[str, tuple[Staged, float]]:
+    """One staged artifact per ``--optimize`` level, made from the checked base export; a failure discards all."""
+    made: dict[str, tuple[Staged, float]] = {}
+    try:
+        for level in options.optimize:
+            t0 = time.perf_counter()
+            progress.step(f"optimising opset {base.exported.opset} for onnxruntime at {level}")
+            staged = stage_onnx_level(prep, options, stage, base, level)
+            if staged is not None:
+                made[level] = (staged, round(time.perf_counter() - t0, 4))
+    except BaseException:
+        for staged, _ in made.values():
+            staged.discard()
+        raise
+    return made
 
 
 def run_validators(stage: Path, out: Path, manifest: RunManifest, prep: Prepared,

@@ -10,11 +10,15 @@ from typing import Any
 from modelport.errors import InputError
 from modelport.fsutil import check_new_dir, ensure_writable_dir
 
-FILE_NAMES = {"torchscript": "model.ts", "pt2": "model.pt2"}
+FILE_NAMES = {"torchscript": "model.ts", "pt2": "model.pt2", "aoti": "model.aoti.pt2"}
 
 
 def onnx_file_name(opset: int) -> str:
     return f"model.opset{opset}.onnx"
+
+
+def onnx_level_file_name(opset: int, level: str) -> str:
+    return f"model.opset{opset}.{level}.onnx"
 
 
 def run_name(source: str | None, source_options: dict[str, Any]) -> str:

@@ -84,7 +84,7 @@ def stage_torchscript(prep: Prepared, options: ConvertOptions, stage: Path) -> S
     scratch = _scratch(stage, "torchscript")
     try:
         e = export_torchscript(prep.module, prep.args, prep.specs, prep.output_names, options.method,
-                               scratch / FILE_NAMES["torchscript"])
+                               scratch / FILE_NAMES["torchscript"], options.freeze_torchscript)
         staged = Staged(e, scratch, prep.session)
         runner = load_runner("torchscript", e.path, [s.name for s in prep.specs], prep.output_names)
         try:

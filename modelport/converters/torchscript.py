@@ -35,8 +35,49 @@ def _trace(module: nn.Module, args: tuple[torch.Tensor, ...]) -> torch.jit.Scrip
     return torch.jit.trace(module, args, check_trace=False)
 
 
+FULL_PASSES = "freeze+optimize_for_inference"
+#: kept on the frozen module: code that walks ``module.modules()`` for ``.training`` (modelport itself, when
+#: the archive comes back as a source) must still find it
+PRESERVED = ["training"]
+
+
+def _save(compiled: torch.jit.ScriptModule, dest: Path, extra: dict[str, str]) -> None:
+    try:
+        compiled.save(str(dest), _extra_files=extra)
+    except Exception as e:  # noqa: BLE001
+        raise ExportError(f"cannot save the TorchScript archive: {first_line(str(e))}") from None
+
+
+def _loads_back(dest: Path) -> bool:
+    try:
+        torch.jit.load(str(dest))
+        return True
+    except Exception:  # noqa: BLE001 - any failure means the archive is not shippable as is
+        return False
+
+
+def for_inference(compiled: torch.jit.ScriptModule, notes: list[str]) -> tuple[torch.jit.ScriptModule, str | None]:
+    """``torch.jit.freeze`` + ``optimize_for_inference`` (docs/decisions.md, "TorchScript: frozen for inference").
+
+    Returns the module and what was applied (None: kept unfrozen, with a note saying why). Freezing inlines
+    the weights and submodules as constants, which lets the optimizer fold conv+batchnorm and fuse ops.
+    """
+    compiled.eval()
+    try:
+        return torch.jit.optimize_for_inference(torch.jit.freeze(compiled, preserved_attrs=PRESERVED)), FULL_PASSES
+    except Exception as e:  # noqa: BLE001 - both passes raise many exception types
+        reason = first_line(str(e), 200)
+    try:
+        frozen = torch.jit.freeze(compiled, preserved_attrs=PRESERVED)
+        notes.append(f"torch.jit.optimize_for_inference failed ({reason}); shipped frozen only")
+        return frozen, "freeze"
+    except Exception as e:  # noqa: BLE001
+        notes.append(f"torch.jit.freeze failed ({first_line(str(e), 200)}); shipped unfrozen")
+        return compiled, None
+
+
 def export_torchscript(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec],
-                       output_names: list[str], method: str, dest: Path) -> Exported:
+                       output_names: list[str], method: str, dest: Path, freeze: bool = True) -> Exported:
     notes: list[str] = []
     t0 = time.perf_counter()
     with capture() as cap:
@@ -59,11 +100,18 @@ def export_torchscript(module: nn.Module, args: tuple[torch.Tensor, ...], specs:
                     compiled = _trace(module, args)
             except Exception as e:  # noqa: BLE001
                 raise ExportError(f"torch.jit.trace failed: {first_line(str(e))}", "try --to pt2") from None
+        applied, unfrozen = None, compiled
+        if freeze:
+            compiled, applied = for_inference(compiled, notes)
         extra = {EXTRA_FILE: metadata.dumps(specs, output_names)}
-        try:
-            compiled.save(str(dest), _extra_files=extra)
-        except Exception as e:  # noqa: BLE001
-            raise ExportError(f"cannot save the TorchScript archive: {first_line(str(e))}") from None
+        _save(compiled, dest, extra)
+        if applied == FULL_PASSES and not _loads_back(dest):
+            # optimize_for_inference can turn conv weights into MKLDNN constants, which save but do not load
+            # back; freeze alone (which runs the frozen-graph folding passes) does.
+            compiled, applied = torch.jit.freeze(unfrozen, preserved_attrs=PRESERVED), "freeze"
+            notes.append("torch.jit.optimize_for_inference made an archive that does not load back (MKLDNN "
+                         "constants); shipped frozen only")
+            _save(compiled, dest, extra)
     elapsed = time.perf_counter() - t0
     return Exported("torchscript", dest, [dest], elapsed, method=used, dynamic_axes=dynamic_symbols(specs),
-                    warnings=notes + cap.warnings)
+                    warnings=notes + cap.warnings, extra={"frozen": applied is not None, "inference_passes": applied})

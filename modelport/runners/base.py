@@ -16,6 +16,9 @@ class RunnerOptions:
     inter_op_threads: int | None = 1
     #: allow code-executing pickle payloads inside a .pt2 artifact (the user's --trust-pickle)
     trust_pickle: bool = False
+    #: onnxruntime graph optimisation level (disabled|basic|extended|all); None = the level the file records
+    #: (``modelport.ort_graph_opt_level`` metadata, written by ``convert --optimize``), else all
+    ort_graph_opt_level: str | None = None
 
 
 class Runner(ABC):

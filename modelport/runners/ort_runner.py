@@ -1,4 +1,10 @@
-"""onnxruntime runner, with session options chosen for speed and recorded."""
+"""onnxruntime runner, with session options chosen for speed and recorded.
+
+The graph optimisation level is part of what an optimised artifact is (docs/decisions.md, "ONNX Runtime
+levels: one artifact per level"): ``convert --optimize O2`` writes the level into the file's metadata and the
+runner opens the session at that level, so validation and benchmarks run exactly what was validated.
+``RunnerOptions.ort_graph_opt_level`` overrides it; ``describe()`` records the level used.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,37 @@ import numpy as np
 
 from modelport.runners.base import Runner, RunnerOptions
 
+#: the metadata key ``convert --optimize`` writes and the runner reads
+LEVEL_KEY = "modelport.ort_graph_opt_level"
+GRAPH_LEVELS = ("disabled", "basic", "extended", "all")
+DEFAULT_LEVEL = "all"
 
-def session_options(options: RunnerOptions):  # -> ort.SessionOptions
+
+def graph_level(name: str):  # -> ort.GraphOptimizationLevel
+    import onnxruntime as ort
+
+    if name not in GRAPH_LEVELS:
+        raise ValueError(f"unknown onnxruntime graph optimisation level {name!r}; use one of {', '.join(GRAPH_LEVELS)}")
+    return {"disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[name]
+
+
+def recorded_level(model: str | bytes) -> str | None:
+    """The level an optimised artifact records in its metadata, or None (a plain export, a user's file)."""
+    import onnx
+
+    proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(model, load_external_data=False)
+    level = next((p.value for p in proto.metadata_props if p.key == LEVEL_KEY), None)
+    return level if level in GRAPH_LEVELS else None
+
+
+def session_options(options: RunnerOptions, level: str = DEFAULT_LEVEL):  # -> ort.SessionOptions
     import onnxruntime as ort
 
     so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.graph_optimization_level = graph_level(level)
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     if options.threads:
         so.intra_op_num_threads = options.threads
@@ -42,7 +73,8 @@ class OrtRunner(Runner):
 
         self.path = model if isinstance(model, bytes) else str(model)
         self.options = options
-        self.session = ort.InferenceSession(self.path, sess_options=session_options(options),
+        self.level = options.ort_graph_opt_level or recorded_level(self.path) or DEFAULT_LEVEL
+        self.session = ort.InferenceSession(self.path, sess_options=session_options(options, self.level),
                                             providers=providers_for(options.device))
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -53,7 +85,8 @@ class OrtRunner(Runner):
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "providers": self.session.get_providers(),
-                "intra_op_threads": self.options.threads, "inter_op_threads": self.options.inter_op_threads}
+                "intra_op_threads": self.options.threads, "inter_op_threads": self.options.inter_op_threads,
+                "graph_optimization_level": self.level}
 
     def close(self) -> None:
         self.session = None  # type: ignore[assignment]

@@ -12,7 +12,7 @@ from torch import nn
 from modelport.runners.base import Runner, RunnerOptions
 
 
-def _flatten_outputs(out: object) -> list[torch.Tensor]:
+def flatten_outputs(out: object) -> list[torch.Tensor]:
     if isinstance(out, torch.Tensor):
         return [out]
     if isinstance(out, dict):
@@ -22,7 +22,7 @@ def _flatten_outputs(out: object) -> list[torch.Tensor]:
     if isinstance(out, (list, tuple)):
         flat: list[torch.Tensor] = []
         for item in out:
-            flat.extend(_flatten_outputs(item))
+            flat.extend(flatten_outputs(item))
         return flat
     raise TypeError(f"model returned {type(out).__name__}, expected tensors")
 
@@ -44,7 +44,7 @@ class TorchModuleRunner(Runner):
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         args = [torch.from_numpy(np.ascontiguousarray(feed[n])).to(self.device) for n in self.input_names]
         with torch.inference_mode():
-            outs = _flatten_outputs(self.module(*args))
+            outs = flatten_outputs(self.module(*args))
         if len(outs) != len(self.output_names):
             names = [f"output_{i}" for i in range(len(outs))]
             self.output_names = names if not self.output_names else self.output_names[: len(outs)] + names[

@@ -1,0 +1,65 @@
+"""``--to aoti``: the ``torch.export`` program compiled by AOTInductor into a ``.pt2`` package.
+
+The package holds a shared object compiled from generated C++ for this machine's CPU (docs/decisions.md,
+"AOTInductor: --to aoti"). The compile needs a C++ compiler; its absence is found before any work and worded
+in one line. The export and the compile are timed separately and both recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from modelport.converters.capture import capture, first_line
+from modelport.converters.example import dynamic_symbols
+from modelport.converters.exported import Exported
+from modelport.converters.pt2 import capture_program
+from modelport.errors import ExportError
+from modelport.runners.aoti_runner import register_produced
+from modelport.spec import InputSpec
+
+NO_COMPILER_HINT = "install g++ (apt-get install g++) or set CXX to a C++17 compiler, or drop --to aoti"
+
+
+def find_compiler() -> str:
+    """The C++ compiler AOTInductor will run: ``$CXX`` (read now, not at torch's import) or torch's default."""
+    wanted = os.environ.get("CXX")
+    if not wanted:
+        from torch._inductor import config
+
+        configured = config.cpp.cxx if isinstance(config.cpp.cxx, (list, tuple)) else (config.cpp.cxx,)
+        wanted = next((c for c in configured if c), "g++")
+    found = shutil.which(wanted)
+    if found is None:
+        raise ExportError(f"--to aoti needs a C++ compiler, and {wanted!r} was not found", NO_COMPILER_HINT)
+    return found
+
+
+def export_aoti(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec], dest: Path) -> Exported:
+    """Capture with ``torch.export`` (the .pt2 target's capture), compile with AOTInductor, write ``dest``."""
+    from torch._inductor import config
+
+    compiler = find_compiler()  # before the capture: a missing compiler should not cost an export
+    notes: list[str] = []
+    t0 = time.perf_counter()
+    with capture() as cap:
+        program = capture_program(module, args, specs, notes, "an AOTInductor package", "torch.export")
+        t_compile = time.perf_counter()
+        try:
+            # only the compiler found above: torch's search list may otherwise try to download gcc via conda
+            with config.patch({"cpp.cxx": (compiler,)}):
+                path = torch._inductor.aoti_compile_and_package(program, package_path=str(dest))
+        except Exception as e:  # noqa: BLE001 - compile errors come as many types
+            raise ExportError(f"AOTInductor cannot compile the model: {first_line(str(e))}",
+                              "use --to pt2 or --to torchscript") from None
+        compile_s = time.perf_counter() - t_compile
+    digest = register_produced(path)
+    extra = {"compile_time_s": round(compile_s, 3), "capture_time_s": round(t_compile - t0, 3),
+             "device": "cpu", "compiler": compiler, "sha256": digest}
+    return Exported("aoti", Path(path), [Path(path)], time.perf_counter() - t0, exporter="aotinductor",
+                    dynamic_axes=dynamic_symbols(specs), warnings=notes + cap.warnings, extra=extra)
