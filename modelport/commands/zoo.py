@@ -16,7 +16,9 @@ def zoo(as_json: bool) -> None:
     for name in zoo_lib.names():
         e = zoo_lib.get(name)
         rows.append({"name": name, "summary": e.summary, "class": e.model_class, "task": e.task,
-                     "inputs": [s.to_json() for s in e.input_specs()], "outputs": list(e.output_names)})
+                     "metric": e.metric, "sample": e.sample, "model_args": e.default_args,
+                     "inputs": [s.to_json() for s in e.input_specs()], "outputs": list(e.output_names),
+                     "mlperf": e.mlperf.to_json() if e.mlperf else None, "known_working": list(e.known_working)})
     if as_json:
         emit_json({"models": rows})
         return

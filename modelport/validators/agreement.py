@@ -1,13 +1,19 @@
-"""The quality gate: top-k agreement of classification-like outputs with the reference over seeded samples
-(followed by the rows of the user's ``.npz``), for ``--min-agreement``."""
+"""The quality gate for ``--min-agreement``: over seeded samples (followed by the rows of the user's ``.npz``),
+the zoo model's task metric (``task_metrics``: detection mAP, Dice, token error rate, span F1, AUC difference,
+top-1) when it declares one, else top-k agreement of classification-like outputs
+(docs/decisions.md, "Validation: task metrics")."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
+from modelport import zoo
 from modelport.errors import InputError
 from modelport.runners import Runner
 from modelport.spec import InputSpec
+from modelport.validators import task_metrics
 from modelport.validators.compare import topk_agreement
 from modelport.validators.inputs import InputSet, gate_batches
 from modelport.validators.options import Candidate, ValidationOptions
@@ -19,16 +25,40 @@ def run_gate(runner: Runner, specs: list[InputSpec], seed: int, options: Validat
              class_outs: list[str], user_set: InputSet | None) -> dict[str, np.ndarray]:
     """Outputs of ``class_outs`` on the gate's seeded samples (trimmed to ``samples`` rows along the batch axis),
     followed by the rows of the user's inputs when there are any."""
-    chunks: dict[str, list[np.ndarray]] = {n: [] for n in class_outs}
-    for feed in gate_batches(specs, seed, options.samples):
+    metric, entry = task_metric(options)
+    names = None if metric else class_outs  # a task metric reads every output
+    chunks: dict[str, list[np.ndarray]] = {}
+    for feed in _batches(entry, specs, seed, options.samples):
         out = runner.infer(feed)
-        for n in class_outs:
-            chunks[n].append(out[n])
+        for n in names or out:
+            chunks.setdefault(n, []).append(out[n])
     gate = {n: np.concatenate(c, axis=0)[: options.samples] for n, c in chunks.items()}
     if user_set is not None:
         out = runner.infer(user_set.feed)
         gate = {n: np.concatenate([g, out[n]], axis=0) for n, g in gate.items()}
     return gate
+
+
+def task_metric(options: ValidationOptions) -> tuple[str | None, zoo.ZooEntry | None]:
+    """The task metric that judges the gate (the zoo entry's, unless the user named classification outputs)
+    and the entry; (None, entry) for top-k agreement."""
+    entry = zoo.ZOO.get(options.model_name or "")
+    if entry is None or entry.metric is None or options.class_outputs:
+        return None, entry
+    return entry.metric, entry
+
+
+def _batches(entry: zoo.ZooEntry | None, specs: list[InputSpec], seed: int,
+             samples: int) -> Iterator[dict[str, np.ndarray]]:
+    """The entry's realistic samples (16 at a time) when it has a generator and its shapes fit the specs (the
+    model args may have changed them), else the seeded uniform ones."""
+    if entry is not None and entry.samples_fn is not None and any(s.batch_dynamic for s in specs):
+        first = entry.samples(1, seed)
+        if all(s.name in first and first[s.name].shape[1:] == s.shape[1:] for s in specs):
+            for i, done in enumerate(range(0, samples, 16)):
+                yield entry.samples(min(16, samples - done), seed + 1000 + i)
+            return
+    yield from gate_batches(specs, seed, samples)
 
 
 def gate_reference(runner: Runner, specs: list[InputSpec], options: ValidationOptions, class_outs: list[str],
@@ -39,6 +69,8 @@ def gate_reference(runner: Runner, specs: list[InputSpec], options: ValidationOp
         gate_ref = run_gate(runner, specs, int(options.seed or 0), options, class_outs, user_set)
     except Exception as e:  # noqa: BLE001
         raise InputError(f"the reference model fails on the agreement samples: {error_line(e)}") from None
+    if task_metric(options)[0]:
+        return gate_ref
     for name, logits in gate_ref.items():
         if len(np.unique(logits.reshape(-1, logits.shape[-1]).argmax(axis=1))) == 1:
             report.warnings.append(
@@ -59,6 +91,9 @@ def judge_agreement(cand: Candidate, runner: Runner, specs: list[InputSpec], opt
         return []
     k = options.topk or 1
     threshold = float(options.min_agreement or 0.0)
+    metric, _ = task_metric(options)
+    if metric:
+        return [_judge_task(cand, metric, gate_ref, out, threshold, failures)]
     results = []
     for name in class_outs:
         ref, got = gate_ref[name], out[name]
@@ -72,3 +107,20 @@ def judge_agreement(cand: Candidate, runner: Runner, specs: list[InputSpec], opt
                 f"artifact {cand.id!r} output {name!r}: top-{k} agreement with the reference is {agreement:.4f} over "
                 f"{rows} seeded samples, below --min-agreement {threshold:g}"), output=name))
     return results
+
+
+def _judge_task(cand: Candidate, metric: str, ref: dict[str, np.ndarray], out: dict[str, np.ndarray],
+                threshold: float, failures: list[Failure]) -> AgreementResult:
+    missing = [n for n in ref if n not in out or out[n].shape != ref[n].shape]
+    if missing:
+        result = AgreementResult(metric, 1, 0, 0.0, threshold, False, metric=metric)
+        failures.append(Failure(cand.id, "agreement", f"artifact {cand.id!r}: outputs {missing} are missing or "
+                                "shaped unlike the reference's on the agreement samples"))
+        return result
+    s = task_metrics.score(metric, ref, out)
+    ok = s.value >= threshold
+    if not ok:
+        failures.append(Failure(cand.id, "agreement", (
+            f"artifact {cand.id!r}: {metric} {s.primary} against the reference is {s.value:.4f} over {s.samples} "
+            f"seeded samples, below --min-agreement {threshold:g}")))
+    return AgreementResult(s.primary, 1, s.samples, s.value, threshold, ok, metric=metric, values=s.values)

@@ -13,6 +13,7 @@ from modelport import zoo
 from modelport.errors import InputError
 from modelport.runners.torch_runners import TorchModuleRunner
 from modelport.spec import InputSpec
+from modelport.validators.agreement import task_metric
 from modelport.validators.inputs import generated_sets, load_npz
 from modelport.validators.options import ValidationOptions
 from modelport.validators.results import Failure, ValidationReport
@@ -63,7 +64,9 @@ def check_options(session: ValidationSession, options: ValidationOptions) -> lis
         if name not in output_names:
             raise InputError(f"--class-output names {name!r}, but the model's outputs are {output_names}")
     outs = session.class_outputs
-    if (options.topk or options.min_agreement is not None) and not outs:
+    # a zoo model with a task metric needs no logits: the metric reads its outputs (agreement.task_metric)
+    needs_logits = options.topk or (options.min_agreement is not None and task_metric(options)[0] is None)
+    if needs_logits and not outs:
         raise InputError(f"--topk/--min-agreement need classification-like outputs, and the model's task is "
                          f"{options.task or 'unknown'}", "name the logits outputs with --class-output NAME")
     return outs

@@ -70,8 +70,11 @@ def render_table(report: ValidationReport) -> str:
         if not art.passed:
             lines.extend(f"{art.id}: export warning: {w}" for w in art.export_warnings)
         for a in art.agreement:
-            lines.append(f"{art.id}: {a.output} top-{a.k} agreement {a.agreement:.4f} over {a.samples} samples "
-                         f"(min {a.threshold:g}) {'ok' if a.passed else 'FAIL'}")
+            what = (f"{a.metric} {a.output} {a.agreement:.4f} (" + ", ".join(f"{k} {v:.4g}" for k, v in
+                                                                          a.values.items()) + ")"
+                    if a.metric else f"{a.output} top-{a.k} agreement {a.agreement:.4f}")
+            lines.append(f"{art.id}: {what} over {a.samples} samples (min {a.threshold:g}) "
+                         f"{'ok' if a.passed else 'FAIL'}")
     for w in report.warnings:
         lines.append(f"warning: {w}")
     if report.passed:

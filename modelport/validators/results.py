@@ -112,6 +112,9 @@ class AgreementResult:
     #: distinct top-1 predictions of the reference; 1 means random samples all land in one class and the gate
     #: checks little (pass real data with --inputs)
     distinct_predictions: int = 0
+    #: the task metric that judged this gate (``task_metrics``), None for top-k agreement; its figures
+    metric: str | None = None
+    values: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

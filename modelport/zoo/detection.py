@@ -98,9 +98,12 @@ class SSDHead(nn.Module):
 
     def forward(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         b = feats[0].shape[0]
-        locs = [lo(f).permute(0, 2, 3, 1).reshape(b, -1, 4) for lo, f in zip(self.loc, feats, strict=True)]
-        confs = [co(f).permute(0, 2, 3, 1).reshape(b, -1, self.num_classes)
-                 for co, f in zip(self.conf, feats, strict=True)]
+        locs, confs = [], []
+        # indexed loops over ModuleLists: the one form torch.jit.script compiles (scripted models freeze and
+        # optimise for inference; docs/decisions.md, "Zoo: scriptable forwards")
+        for i, (lo, co) in enumerate(zip(self.loc, self.conf)):  # noqa: B905 - TorchScript has no strict=
+            locs.append(lo(feats[i]).permute(0, 2, 3, 1).reshape(b, -1, 4))
+            confs.append(co(feats[i]).permute(0, 2, 3, 1).reshape(b, -1, self.num_classes))
         return torch.cat(locs, 1), torch.cat(confs, 1)
 
 

@@ -42,7 +42,7 @@ class UNet3D(nn.Module):
             x = layer(x)
             skips.append(x)
         skips.pop()
-        for up, merge in zip(self.up, self.merge, strict=True):
+        for up, merge in zip(self.up, self.merge):  # noqa: B905 - TorchScript has no strict=
             x = merge(torch.cat([up(x), skips.pop()], dim=1))
         return self.output(x)
 
