@@ -17,15 +17,17 @@ from modelport.benchmarks.mlperf_logs import read_accuracy
 from modelport.benchmarks.responses import ResponseLayout
 from modelport.benchmarks.results import AccuracyResult
 from modelport.validators.compare import classification_outputs, compare_arrays, topk_agreement
+from modelport.validators.task_metrics import score
 from modelport.validators.tolerances import Tolerances
 
 
 class Reference:
     """Eager outputs per sample index, computed once and shared by every artifact's check."""
 
-    def __init__(self, task: str | None, tolerances: Tolerances) -> None:
+    def __init__(self, task: str | None, tolerances: Tolerances, metric: str | None = None) -> None:
         self.task = task
         self.tolerances = tolerances
+        self.metric = metric  # the task metric (validators.task_metrics) scored on top of the agreement
         self.outputs: dict[int, dict[str, np.ndarray]] = {}
 
     def add(self, index: int, outputs: dict[str, np.ndarray]) -> None:
@@ -71,5 +73,8 @@ def check_accuracy(folder: Path, layout: ResponseLayout, reference: Reference) -
         sample_ok &= agree
         per_output[name] = info
     method = "top-1" if class_outs else "tolerance"
+    # The task's own figure (mAP, Dice, F1, AUC difference...) of the served outputs against eager's, as
+    # MLPerf's accuracy scripts compute it against ground truth (docs/decisions.md, "Validation: task metrics").
+    task = score(reference.metric, stacked_ref, stacked_cand).to_json() if reference.metric else None
     # empty responses (a failed inference) count as disagreement
-    return AccuracyResult(n, float(sample_ok.sum()) / n, method, per_output, empty)
+    return AccuracyResult(n, float(sample_ok.sum()) / n, method, per_output, empty, task_metric=task)

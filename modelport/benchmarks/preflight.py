@@ -38,6 +38,7 @@ class BenchPlan:
     options: BenchOptions  # the profile adjusted to the model (mlperf.conf's per-model rules)
     artifacts: list[Artifact]
     task: str | None
+    metric: str | None  # the zoo entry's task metric (validators.task_metrics), scored in accuracy mode
     tolerances: Tolerances
     seed: int
     qsl: SampleLibrary
@@ -65,7 +66,7 @@ def plan_bench(run_dir: Path, options: BenchOptions) -> BenchPlan:
     qsl = SampleLibrary(manifest.inputs, p.total_samples, p.total_samples, seed, options.samples_file)
     bound, source = server_bound(entry, options.server_latency_ms)
     return BenchPlan(run_dir, manifest, options, artifacts, entry.task if entry else None,
-                     Tolerances.for_model(entry), seed, qsl, bound, source)
+                     entry.metric if entry else None, Tolerances.for_model(entry), seed, qsl, bound, source)
 
 
 def server_bound(entry: object | None, given_ms: float | None) -> tuple[float | None, str]:

@@ -37,17 +37,20 @@ class AccuracyResult:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     empty_responses: int = 0
     log_dir: str | None = None  # the accuracy run's logs, relative to the run directory
+    task_metric: dict[str, Any] | None = None  # validators.task_metrics.TaskScore.to_json(), for zoo models
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        if self.log_dir is None:
-            del d["log_dir"]
+        for optional in ("log_dir", "task_metric"):  # absent rather than null: older readers see the same file
+            if d[optional] is None:
+                del d[optional]
         return d
 
     @classmethod
     def from_json(cls, o: Obj) -> AccuracyResult:
         return cls(o.integer("samples", 0) or 0, float(o.number("agreement", 0.0) or 0.0), o.string("method", "") or "",
-                   o.mapping("outputs"), o.integer("empty_responses", 0) or 0, o.string("log_dir"))
+                   o.mapping("outputs"), o.integer("empty_responses", 0) or 0, o.string("log_dir"),
+                   o.mapping("task_metric") or None)
 
 
 @dataclass

@@ -70,9 +70,10 @@ def run_bench(run_dir: str | Path, options: BenchOptions, progress: Progress | N
     progress = progress or Progress(enabled=False)
     plan = plan_bench(Path(run_dir), options)  # every check before any work
     opts = plan.options
-    ctx = CellContext(plan.run_dir, opts, plan.qsl, QSLHandle(plan.qsl), Reference(plan.task, plan.tolerances),
-                      progress, dict(MLPERF_SEEDS) if opts.profile.mlperf_seeds else {}, plan.server_latency_ms,
-                      plan.bound_source)
+    reference = Reference(plan.task, plan.tolerances, plan.metric)
+    seeds = dict(MLPERF_SEEDS) if opts.profile.mlperf_seeds else {}
+    ctx = CellContext(plan.run_dir, opts, plan.qsl, QSLHandle(plan.qsl), reference, progress, seeds,
+                      plan.server_latency_ms, plan.bound_source)
     backends: dict[str, dict[str, Any]] = {}
     cells: dict[str, dict[str, Cell]] = {}
     with pinned(opts.cpus):
