@@ -7,6 +7,8 @@ Artifacts are inspected independently (torch.jit.load, onnx.load), not through m
 
 from __future__ import annotations
 
+import json
+import shutil
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -70,8 +72,6 @@ def test_each_level_is_its_own_validated_artifact(bert_levels):
     m = manifest(bert_levels)
     ids = [a["id"] for a in m["artifacts"]]
     assert ids == ["onnx-opset17", "onnx-opset17-O1", "onnx-opset17-O2", "onnx-opset17-O3"]
-    import json
-
     report = json.loads((bert_levels / "validation.json").read_text())
     assert report["passed"] and {a["id"] for a in report["artifacts"]} == set(ids)
     levels = {a["id"]: a["extra"].get("optimize", {}).get("ort_graph_opt_level") for a in m["artifacts"]}
@@ -136,3 +136,19 @@ def test_all_does_not_include_aoti(tmp_path, capsys):
     code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--to", "all", "--no-validate", "--out", tmp_path / "r")
     assert code == 0, err
     assert {a["target"] for a in manifest(tmp_path / "r")["artifacts"]} == {"torchscript", "onnx", "pt2"}
+
+
+def test_bench_runs_each_level_at_its_level_and_records_it(bench_copy):
+    res = invoke("bench", str(bench_copy), "--scenario", "Offline", "--artifact", "onnx-opset17-O2", "--profile",
+                 "tiny", "--duration-ms", "100", "--total-samples", "8", "--accuracy-samples", "4", "--threads", "1",
+                 "--quiet")
+    assert res.exit_code == 0, res.output
+    results = json.loads((bench_copy / "results.json").read_text())
+    assert results["backends"]["onnx-opset17-O2"]["runner"]["graph_optimization_level"] == "extended"
+    assert results["cells"]["onnx-opset17-O2"]["Offline"]["validity"] == "VALID"
+
+
+@pytest.fixture
+def bench_copy(bert_levels, tmp_path):
+    """A copy of the converted run, so benching does not change what the other tests read."""
+    return Path(shutil.copytree(bert_levels, tmp_path / "run"))
