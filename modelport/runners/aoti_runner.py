@@ -70,6 +70,11 @@ class AotiRunner(Runner):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             self.model = torch._inductor.aoti_load_package(str(path))
+        built_for = self.model.get_metadata().get("AOTI_DEVICE_KEY", "cpu")
+        if built_for != self.device.type:
+            # RuntimeError: the benchmarks word it as "cannot run on <device>" (backends.artifact_backend)
+            raise RuntimeError(f"the package was compiled for {built_for}; re-run convert --to aoti on a "
+                               f"{self.device.type} machine")
         self.input_names = list(input_names)
         self.output_names = list(output_names)
 

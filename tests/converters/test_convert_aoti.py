@@ -69,3 +69,10 @@ def test_bert_small_compiles_and_validates(tmp_path):
     assert json.loads((out / "validation.json").read_text())["passed"]
     (art,) = manifest(out)["artifacts"]
     assert set(art["dynamic_axes"]) == {"input_ids", "attention_mask", "token_type_ids"}
+
+
+def test_a_cpu_package_refuses_another_device_when_loaded(cnn_run):
+    from modelport.runners import RunnerOptions, load_runner
+
+    with pytest.raises(RuntimeError, match="compiled for cpu"):
+        load_runner("aoti", cnn_run / "model.aoti.pt2", ["input"], ["logits"], RunnerOptions(device="cuda"))
