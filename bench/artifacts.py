@@ -9,6 +9,9 @@ printed is eager p90 / artifact p90, where above 1 means faster too). Not part o
     python bench/artifacts.py [--model resnet50 --model bert] [--device cpu|cuda] [--profile quick]
                               [--threads N] [--work DIR] [--json]
 
+``--direct B,B,...`` adds a plain loop over each runner at those batch sizes (samples/s, same threads, the
+order of backends rotated each round), which separates an artifact's own speed from the harness's choices.
+
 The bench runs in a second process, so it passes --trust-pickle for the AOTInductor package (docs/decisions.md,
 "AOTInductor packages: native code, loaded only when we built it"): this script built that run directory.
 ``--work DIR`` keeps the run directories and reuses a finished conversion (the AOTInductor compile is minutes).
@@ -71,6 +74,45 @@ def rows(results: dict[str, Any], manifest: dict[str, Any]) -> list[dict[str, An
     return out
 
 
+def direct(run_dir: Path, batches: list[int], threads: int, seconds: float = 1.5) -> dict[int, dict[str, float]]:
+    """samples/s of ``runner.infer`` in a loop at each batch size, per backend (eager through its runner too)."""
+    import time
+
+    from modelport.manifest import load_manifest
+    from modelport.runners import RunnerOptions, load_runner
+    from modelport.runners.torch_runners import TorchModuleRunner
+    from modelport.sources import reload_source
+    from modelport.spec import make_inputs
+
+    m = load_manifest(run_dir)
+    names = [s.name for s in m.inputs]
+    opts = RunnerOptions(threads=threads, trust_pickle=True)  # this script built the run directory
+    runners = {"eager": TorchModuleRunner(reload_source(m.source, seed=m.seed), names, m.output_names, opts)}
+    for a in m.artifacts:
+        runners[a.id] = load_runner(a.target, run_dir / a.path, names, m.output_names, opts)
+    out: dict[int, dict[str, float]] = {}
+    for b in batches:
+        feed = make_inputs(m.inputs, m.seed, batch=b)
+        out[b] = {}
+        for i in range(len(runners)):  # rotated so that drifting load does not always hit the same backend
+            key = list(runners)[(i + b) % len(runners)]
+            for _ in range(3):
+                runners[key].infer(feed)
+            n, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                runners[key].infer(feed)
+                n += 1
+            out[b][key] = n * b / (time.perf_counter() - t0)
+    return out
+
+
+def print_direct(model: str, table: dict[int, dict[str, float]]) -> None:
+    print(f"\n{model}: runner.infer loop, samples/s (x eager)")
+    for b, by_backend in table.items():
+        base = by_backend["eager"]
+        print(f"  batch {b:<3} " + "  ".join(f"{k} {v:.1f} ({v / base:.2f})" for k, v in by_backend.items()))
+
+
 def print_table(model: str, device: str, table: list[dict[str, Any]]) -> None:
     print(f"\n{model} ({device}): ratios to eager, Offline samples/s and SingleStream p90 (eager p90 / artifact p90)")
     print(f"{'backend':<18} {'Offline/s':>10} {'x eager':>8} {'SS p90 ms':>10} {'x eager':>8}  note")
@@ -89,6 +131,7 @@ def main() -> None:
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--work", type=Path, help="keep run directories here (and reuse finished conversions)")
+    ap.add_argument("--direct", help="also a plain runner loop at these batch sizes, e.g. 1,8,32")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     work = a.work or Path(tempfile.mkdtemp(prefix="modelport-artifacts-"))
@@ -97,9 +140,14 @@ def main() -> None:
         run_dir = work / f"{model}-{a.device}"
         manifest = convert(model, run_dir)
         table = rows(bench(run_dir, a.device, a.profile, a.threads), manifest)
-        report[model] = table
+        report[model] = {"bench": table}
         if not a.json:
             print_table(model, a.device, table)
+        if a.direct:
+            loops = direct(run_dir, [int(b) for b in a.direct.split(",")], a.threads or 2)
+            report[model]["direct"] = loops
+            if not a.json:
+                print_direct(model, loops)
     if a.json:
         print(json.dumps(report, indent=1))
     elif not a.work:
