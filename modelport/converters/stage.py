@@ -8,6 +8,7 @@ into the run directory and renames the export's results in the validation sessio
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ class Staged:
                         dynamic_axes=e.dynamic_axes, warnings=e.warnings, extra=extra)
 
 
-def _scratch(stage: Path, label: str) -> Path:
+def scratch_dir(stage: Path, label: str) -> Path:
     d = stage / f".scratch-{label}"
     if d.exists():
         shutil.rmtree(d)
@@ -76,12 +77,12 @@ def _scratch(stage: Path, label: str) -> Path:
     return d
 
 
-def _gate(prep: Prepared, staged: Staged, runner: Runner, what: str, hint: str | None = None) -> None:
+def gate_staged(prep: Prepared, staged: Staged, runner: Runner, what: str, hint: str | None = None) -> None:
     staged.equivalence = check_gate(prep.session, staged.key, runner, what, staged.exported.warnings, hint)
 
 
 def stage_torchscript(prep: Prepared, options: ConvertOptions, stage: Path) -> Staged:
-    scratch = _scratch(stage, "torchscript")
+    scratch = scratch_dir(stage, "torchscript")
     try:
         e = export_torchscript(prep.module, prep.args, prep.specs, prep.output_names, options.method,
                                scratch / FILE_NAMES["torchscript"], options.freeze_torchscript)
@@ -89,7 +90,7 @@ def stage_torchscript(prep: Prepared, options: ConvertOptions, stage: Path) -> S
         runner = load_runner("torchscript", e.path, [s.name for s in prep.specs], prep.output_names)
         try:
             if options.validate:
-                _gate(prep, staged, runner, f"the TorchScript ({e.method}) export",
+                gate_staged(prep, staged, runner, f"the TorchScript ({e.method}) export",
                       TRACE_METHOD_HINT if e.method == "trace" else None)
         finally:
             runner.close()
@@ -99,18 +100,21 @@ def stage_torchscript(prep: Prepared, options: ConvertOptions, stage: Path) -> S
         raise
 
 
-def stage_pt2(prep: Prepared, options: ConvertOptions, stage: Path) -> Staged:
-    scratch = _scratch(stage, "pt2")
+def stage_program(prep: Prepared, options: ConvertOptions, stage: Path, kind: str,
+                  export: Callable[[Path], Exported], what: str) -> Staged:
+    """Export a single-file artifact of ``kind`` into a scratch folder, load it back through its runner and
+    gate it against eager; the scratch folder goes on any failure."""
+    scratch = scratch_dir(stage, kind)
     try:
-        e = export_pt2(prep.module, prep.args, prep.specs, scratch / FILE_NAMES["pt2"], prep.output_names)
+        e = export(scratch / FILE_NAMES[kind])
         staged = Staged(e, scratch, prep.session)
         try:
-            runner = load_runner("pt2", e.path, [s.name for s in prep.specs], prep.output_names)
+            runner = load_runner(kind, e.path, [s.name for s in prep.specs], prep.output_names)
         except Exception as err:  # noqa: BLE001
-            raise ExportError(f"the saved .pt2 program does not load back: {first_line(str(err))}") from None
+            raise ExportError(f"{what} does not load back: {first_line(str(err))}") from None
         try:
             if options.validate:
-                _gate(prep, staged, runner, "the .pt2 export")
+                gate_staged(prep, staged, runner, what)
         finally:
             runner.close()
         return staged
@@ -119,11 +123,17 @@ def stage_pt2(prep: Prepared, options: ConvertOptions, stage: Path) -> Staged:
         raise
 
 
+def stage_pt2(prep: Prepared, options: ConvertOptions, stage: Path) -> Staged:
+    return stage_program(prep, options, stage, "pt2",
+                         lambda path: export_pt2(prep.module, prep.args, prep.specs, path, prep.output_names),
+                         "the saved .pt2 program")
+
+
 def stage_onnx(prep: Prepared, options: ConvertOptions, stage: Path, opset: int, exporter: str,
                progress: Progress, gate: bool | None = None, simplify: bool | None = None) -> Staged:
     gate = options.validate if gate is None else gate
     simplify = options.simplify if simplify is None else simplify
-    scratch = _scratch(stage, f"onnx{opset}")
+    scratch = scratch_dir(stage, f"onnx{opset}")
     try:
         e = export_onnx(prep.module, prep.args, prep.specs, prep.output_names, prep.output_shapes, opset, exporter,
                         scratch, onnx_file_name(opset), prep.source_kind)
@@ -135,7 +145,7 @@ def stage_onnx(prep: Prepared, options: ConvertOptions, stage: Path, opset: int,
             e.dynamic_axes = facts.dynamic_axes
             e.extra["shapes_checked"] = facts.shapes_run
             if gate:
-                _gate(prep, staged, runner, f"the opset-{opset} ONNX export ({exporter})")
+                gate_staged(prep, staged, runner, f"the opset-{opset} ONNX export ({exporter})")
         finally:
             runner.close()
         if simplify:

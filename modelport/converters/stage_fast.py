@@ -16,30 +16,16 @@ from modelport.converters.exported import Exported
 from modelport.converters.options import ConvertOptions
 from modelport.converters.ort_optimize import optimize_onnx
 from modelport.converters.prepare import Prepared
-from modelport.converters.rundir import FILE_NAMES, onnx_level_file_name
-from modelport.converters.stage import Staged, _gate, _scratch
+from modelport.converters.rundir import onnx_level_file_name
+from modelport.converters.stage import Staged, gate_staged, scratch_dir, stage_program
 from modelport.errors import ExportError
 from modelport.runners import load_runner
 
 
 def stage_aoti(prep: Prepared, options: ConvertOptions, stage: Path) -> Staged:
-    scratch = _scratch(stage, "aoti")
-    try:
-        e = export_aoti(prep.module, prep.args, prep.specs, scratch / FILE_NAMES["aoti"])
-        staged = Staged(e, scratch, prep.session)
-        try:
-            runner = load_runner("aoti", e.path, [s.name for s in prep.specs], prep.output_names)
-        except Exception as err:  # noqa: BLE001
-            raise ExportError(f"the AOTInductor package does not load back: {first_line(str(err))}") from None
-        try:
-            if options.validate:
-                _gate(prep, staged, runner, "the AOTInductor package")
-        finally:
-            runner.close()
-        return staged
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
+    return stage_program(prep, options, stage, "aoti",
+                         lambda path: export_aoti(prep.module, prep.args, prep.specs, path),
+                         "the AOTInductor package")
 
 
 def stage_onnx_level(prep: Prepared, options: ConvertOptions, stage: Path, base: Staged, level: str) -> Staged | None:
@@ -53,7 +39,7 @@ def stage_onnx_level(prep: Prepared, options: ConvertOptions, stage: Path, base:
         b.warnings.append(f"--optimize {level} skipped: the model has external data (over 2 GB)")
         return None
     assert b.opset is not None
-    scratch = _scratch(stage, f"onnx{b.opset}-{level}")
+    scratch = scratch_dir(stage, f"onnx{b.opset}-{level}")
     try:
         dest = scratch / onnx_level_file_name(b.opset, level)
         t0 = time.perf_counter()
@@ -69,7 +55,7 @@ def stage_onnx_level(prep: Prepared, options: ConvertOptions, stage: Path, base:
                               f"drop --optimize {level}") from None
         try:
             if options.validate:
-                _gate(prep, staged, runner, f"the opset-{b.opset} ONNX model at {level}",
+                gate_staged(prep, staged, runner, f"the opset-{b.opset} ONNX model at {level}",
                       f"fusions change rounding: use a lower --optimize level, or --atol/--rtol if {level}'s "
                       "numerics are acceptable")
         finally:
