@@ -24,7 +24,7 @@ def _label_2_and_5(value: float, _pos: int) -> str:
     return f"{value:g}" if any(abs(lead - k) < 1e-6 for k in (2, 5)) else ""
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -33,7 +33,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> None:
+def save_figure(fig: Any, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 
@@ -51,7 +51,7 @@ def latency_cdf(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: 
     """One step line per backend (latencies in ns), on a log x axis in ms."""
     if not series:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for backend, lat_ns in series.items():
         lat = np.sort(lat_ns) / 1e6
@@ -69,7 +69,7 @@ def latency_cdf(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: 
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
-    _save(fig, out)
+    save_figure(fig, out)
     plt.close(fig)
     return out
 
@@ -78,7 +78,7 @@ def throughput_bars(values: dict[str, float], title: str, ylabel: str, out: Path
     """One bar per backend; a zero bar is labelled "none valid"."""
     if not values:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     names = list(values)
     fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(names) + 2), 4))
     bars = ax.bar(names, list(values.values()), color="#4C72B0")
@@ -89,6 +89,6 @@ def throughput_bars(values: dict[str, float], title: str, ylabel: str, out: Path
     ax.set_title(title)
     ax.tick_params(axis="x", labelrotation=20)
     ax.grid(True, axis="y", alpha=0.3)
-    _save(fig, out)
+    save_figure(fig, out)
     plt.close(fig)
     return out

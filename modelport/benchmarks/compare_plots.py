@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport.benchmarks.charts import _pyplot, _save, latency_cdf, load_latencies
+from modelport.benchmarks.charts import latency_cdf, load_latencies, pyplot, save_figure
 from modelport.benchmarks.metrics import cell_metrics
 from modelport.benchmarks.results import BenchResults, Cell
 from modelport.benchmarks.scenarios import SCENARIOS, get_scenario
@@ -27,7 +27,7 @@ def _bars(runs: list[Labelled], scenario: str, out: Path) -> Path | None:
     backends = list(dict.fromkeys(b for _, _, res in runs for b in res.cells_of(scenario)))
     if not backends:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(backends) + 2), 4.2))
     width = 0.8 / len(runs)
     for i, (label, _, res) in enumerate(runs):
@@ -46,7 +46,7 @@ def _bars(runs: list[Labelled], scenario: str, out: Path) -> Path | None:
     ax.set_title(f"{scenario}: {sc.headline.key} per run")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, out)
+    save_figure(fig, out)
     plt.close(fig)
     return out
 
