@@ -33,6 +33,20 @@ _EXPORT_OPTIONS = [
     click.option("--optimize", "optimize", multiple=True, metavar="O0|O1|O2|O3",
                  help="Also ship the ONNX model at this onnxruntime level (repeatable), as onnx-opsetN-LEVEL: O0 none, "
                  "O1 basic, O2 transformer fusions + extended, O3 fusions + all. Each is validated."),
+    click.option("--precision", "precision", multiple=True, default=("fp32",), show_default=True,
+                 metavar="fp32|fp16|int8", help="Also ship ONNX at this precision (repeatable), as onnx-opsetN-fp16 / "
+                 "-int8, gated by task-metric agreement with fp32 eager (--quality)."),
+    click.option("--calibration", type=click.Path(), metavar="FILE.npz",
+                 help="int8 calibration samples keyed by input name [default: zoo samples at a seed no "
+                 "validation or benchmark set uses]."),
+    click.option("--calibration-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+                 show_default=True, help="Static int8 calibration method."),
+    click.option("--calibration-samples", type=click.IntRange(min=1), default=64, show_default=True,
+                 help="Generated calibration samples."),
+    click.option("--quantize", type=click.Choice(["auto", "static", "dynamic"]), default="auto", show_default=True,
+                 help="int8: static QDQ (per-channel weights), dynamic (MatMul weights); auto: static with Convs."),
+    click.option("--quality", metavar="FRACTION|mlperf-99|mlperf-99.9", default=None,
+                 help="Gate of reduced precision: task-metric agreement with fp32 eager [default: mlperf-99]."),
     click.option("--torchscript-keep-unfrozen", "keep_unfrozen", is_flag=True,
                  help="Ship TorchScript as scripted/traced, without torch.jit.freeze + optimize_for_inference."),
     click.option("--strict", is_flag=True, help="With --simplify: a failed or regressing simplification is an error."),
@@ -68,6 +82,7 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
     from modelport.converters.options import ConvertOptions
     from modelport.sources import parse_model_args
     from modelport.spec import parse_dynamic_option, parse_input_option
+    from modelport.validators.options import parse_quality
 
     source_options = {
         "state_dict": kw["state_dict"], "model_class": kw["model_class"],
@@ -79,7 +94,11 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
     return ConvertOptions(targets=targets, opsets=kw["opsets"], exporter=kw["exporter"], method=kw["method"],
                           simplify=kw["simplify"], strict=kw["strict"], seed=kw["seed"], validate=validate,
                           out=kw["out"], atol=kw["atol"], rtol=kw["rtol"], source_options=source_options,
-                          optimize=tuple(kw["optimize"]), freeze_torchscript=not kw["keep_unfrozen"])
+                          optimize=tuple(kw["optimize"]), freeze_torchscript=not kw["keep_unfrozen"],
+                          precision=tuple(kw["precision"]), calibration=kw["calibration"],
+                          calibration_method=kw["calibration_method"],
+                          calibration_samples=kw["calibration_samples"], quantize=kw["quantize"],
+                          quality=parse_quality(kw["quality"]))
 
 
 #: ``--to`` choices (``all`` means torchscript, onnx and pt2; aoti is asked for by name)
@@ -139,7 +158,13 @@ def _detail(a: Any) -> str:
     """One artifact's line in the text output."""
     if a.target == "onnx":
         level = a.extra.get("optimize", {}).get("level")
-        return f"opset {a.opset}, {a.exporter} exporter, IR {a.ir_version}" + (f", {level}" if level else "")
+        prec = a.extra.get("precision", {})
+        gate = a.extra.get("quality_gate", {}).get("results", [])
+        prec_text = (f", {prec['precision']} ({prec.get('mode', 'float16')})" if prec else "") + (
+            f", {gate[0]['output']} {gate[0]['agreement']:.4f} >= {a.extra['quality_gate']['threshold']:g}"
+            if gate else "")
+        return (f"opset {a.opset}, {a.exporter} exporter, IR {a.ir_version}" + (f", {level}" if level else "")
+                + prec_text)
     if a.target == "torchscript":
         return f"{a.method}, {'frozen' if a.extra.get('frozen') else 'unfrozen'}"
     if a.target == "aoti":

@@ -133,6 +133,14 @@ class ConvertOptions:
     optimize: tuple[str, ...] = ()
     #: ship TorchScript frozen + optimize_for_inference (docs/decisions.md, "TorchScript: frozen for inference")
     freeze_torchscript: bool = True
+    #: ``--precision``: fp32 plus reduced-precision ONNX artifacts ``onnx-opsetN-fp16``/``-int8``
+    #: (docs/decisions.md, "Precision: reduced-precision artifacts")
+    precision: tuple[str, ...] = ("fp32",)
+    calibration: str | None = None  # a .npz keyed by input name; None = zoo samples at the calibration seed
+    calibration_method: str = "minmax"
+    calibration_samples: int = 64
+    quantize: str = "auto"  # int8: static (QDQ) | dynamic (MatMul weights) | auto: static when there are Convs
+    quality: float | None = None  # the reduced-precision gate; None = mlperf-99
     #: source options, passed to ``modelport.sources.load_source``
     source_options: dict[str, Any] = field(default_factory=dict)
 
@@ -144,6 +152,7 @@ class ConvertOptions:
         if self.optimize and "onnx" not in self.targets:
             raise InputError("--optimize applies to ONNX artifacts, and no ONNX target was asked for",
                              "add --to onnx")
+        self._check_precision()
         if self.method not in METHODS:
             raise InputError(f"unknown --method {self.method!r}", f"use one of {', '.join(METHODS)}")
         if self.exporter not in EXPORTERS:
@@ -158,6 +167,27 @@ class ConvertOptions:
             if value is not None and not value >= 0:
                 raise InputError(f"{flag} must be a number >= 0, got {value}")
 
+    def _check_precision(self) -> None:
+        from modelport.converters.precision import CALIBRATION_METHODS, QUANTIZE_MODES, parse_precisions
+
+        self.precision = parse_precisions(self.precision)
+        reduced = [p for p in self.precision if p != "fp32"]
+        if reduced and "onnx" not in self.targets:
+            raise InputError(f"--precision {reduced[0]} is built for ONNX artifacts only (TorchScript, .pt2 and "
+                             "AOTInductor ship fp32)", "add --to onnx")
+        if "fp32" not in self.precision:
+            raise InputError("--precision needs fp32 too: reduced-precision artifacts are made from the fp32 export",
+                             "add --precision fp32")
+        if self.calibration_method not in CALIBRATION_METHODS:
+            raise InputError(f"unknown --calibration-method {self.calibration_method!r}",
+                             f"use one of {', '.join(CALIBRATION_METHODS)}")
+        if self.quantize not in QUANTIZE_MODES:
+            raise InputError(f"unknown --quantize {self.quantize!r}", f"use one of {', '.join(QUANTIZE_MODES)}")
+        if self.calibration is not None and not Path(self.calibration).is_file():
+            raise InputError(f"--calibration {self.calibration!r} does not exist", "pass a .npz keyed by input name")
+        if self.calibration_samples < 1:
+            raise InputError("--calibration-samples must be at least 1")
+
     def settings(self) -> dict[str, Any]:
         return {
             "targets": list(self.targets), "opsets": list(self.opsets), "exporter": self.exporter,
@@ -165,6 +195,9 @@ class ConvertOptions:
             "validate": self.validate, "atol": self.atol, "rtol": self.rtol,
             "simplify_timeout_s": self.simplify_timeout_s, "optimize": list(self.optimize),
             "freeze_torchscript": self.freeze_torchscript, "out": str(self.out) if self.out else None,
+            "precision": list(self.precision), "calibration": self.calibration,
+            "calibration_method": self.calibration_method, "calibration_samples": self.calibration_samples,
+            "quantize": self.quantize, "quality": self.quality,
             **{k: _jsonable(v) for k, v in self.source_options.items() if v not in (None, (), [], {}, False)},
         }
 

@@ -24,6 +24,7 @@ from modelport.converters.prepare import Prepared, load_model, prepare
 from modelport.converters.rundir import default_run_dir, prepare_out, run_name
 from modelport.converters.stage import Staged, stage_onnx, stage_onnx_min, stage_pt2, stage_torchscript
 from modelport.converters.stage_fast import stage_aoti, stage_onnx_level
+from modelport.converters.stage_precision import PrecisionContext, stage_onnx_precision
 from modelport.errors import ValidationFailed
 from modelport.fsutil import atomic_dir, claim
 from modelport.manifest import RunManifest
@@ -110,6 +111,7 @@ def _export_onnx_targets(prep: Prepared, options: ConvertOptions, stage: Path, p
                          manifest: RunManifest, timings: dict[str, float]) -> None:
     """Every requested opset, explicit ones first; ``min`` last, so that it can say it found one of them."""
     done: set[int] = set()
+    ctx = PrecisionContext(prep, options)
     for requested in sorted(options.opsets, key=lambda o: (o == OPSET_MIN, str(o))):
         t0 = time.perf_counter()
         if requested == OPSET_MIN:
@@ -125,6 +127,12 @@ def _export_onnx_targets(prep: Prepared, options: ConvertOptions, stage: Path, p
             progress.step(f"exporting ONNX opset {op} ({exporter} exporter)")
             staged = stage_onnx(prep, options, stage, op, exporter, progress)
         levels = _optimize_levels(prep, options, stage, progress, staged)  # from the base file, before its commit
+        try:
+            levels.update(_precisions(ctx, stage, progress, staged))
+        except BaseException:
+            for lstaged, _ in levels.values():
+                lstaged.discard()
+            raise
         manifest.artifacts.append(staged.commit(stage, f"onnx-opset{op}"))
         timings[f"onnx-opset{op}_s"] = round(time.perf_counter() - t0, 4)
         for level, (lstaged, seconds) in levels.items():
@@ -144,6 +152,24 @@ def _optimize_levels(prep: Prepared, options: ConvertOptions, stage: Path, progr
             staged = stage_onnx_level(prep, options, stage, base, level)
             if staged is not None:
                 made[level] = (staged, round(time.perf_counter() - t0, 4))
+    except BaseException:
+        for staged, _ in made.values():
+            staged.discard()
+        raise
+    return made
+
+
+def _precisions(ctx: PrecisionContext, stage: Path, progress: Progress,
+                base: Staged) -> dict[str, tuple[Staged, float]]:
+    """One staged artifact per reduced ``--precision``, made from the checked fp32 export."""
+    made: dict[str, tuple[Staged, float]] = {}
+    try:
+        for precision in (p for p in ctx.options.precision if p != "fp32"):
+            t0 = time.perf_counter()
+            progress.step(f"making the {precision} artifact of opset {base.exported.opset}")
+            staged = stage_onnx_precision(ctx, stage, base, precision)
+            if staged is not None:
+                made[precision] = (staged, round(time.perf_counter() - t0, 4))
     except BaseException:
         for staged, _ in made.values():
             staged.discard()

@@ -64,7 +64,8 @@ def validation_options(options: ConvertOptions, record: SourceRecord) -> Validat
     vopts = ValidationOptions(atol={"": options.atol} if options.atol is not None else {},
                               rtol={"": options.rtol} if options.rtol is not None else {},
                               seed=options.seed, trust_pickle=bool(options.source_options.get("trust_pickle")),
-                              trust_remote_code=bool(options.source_options.get("trust_remote_code")))
+                              trust_remote_code=bool(options.source_options.get("trust_remote_code")),
+                              quality=options.quality)
     return resolve_zoo_defaults(vopts, record.spec if record.kind == "zoo" else None)
 
 

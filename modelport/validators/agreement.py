@@ -81,8 +81,11 @@ def gate_reference(runner: Runner, specs: list[InputSpec], options: ValidationOp
 
 def judge_agreement(cand: Candidate, runner: Runner, specs: list[InputSpec], options: ValidationOptions,
                     class_outs: list[str], gate_ref: dict[str, np.ndarray], user_set: InputSet | None,
-                    failures: list[Failure]) -> list[AgreementResult]:
-    """The candidate's side of the gate, one result per classification-like output."""
+                    failures: list[Failure], quality: float | None = None) -> list[AgreementResult]:
+    """The candidate's side of the gate, one result per classification-like output.
+
+    ``quality`` set: the gate of a reduced-precision artifact (docs/decisions.md, "Precision: the gate is the
+    task metric"), judged at that threshold instead of ``--min-agreement`` and worded with its margin."""
     try:
         out = run_gate(runner, specs, int(options.seed or 0), options, class_outs, user_set)
     except Exception as e:  # noqa: BLE001
@@ -90,10 +93,10 @@ def judge_agreement(cand: Candidate, runner: Runner, specs: list[InputSpec], opt
                                 f"{error_line(e)}"))
         return []
     k = options.topk or 1
-    threshold = float(options.min_agreement or 0.0)
+    threshold = float(quality if quality is not None else options.min_agreement or 0.0)
     metric, _ = task_metric(options)
     if metric:
-        return [_judge_task(cand, metric, gate_ref, out, threshold, failures)]
+        return [_judge_task(cand, metric, gate_ref, out, threshold, failures, quality is not None)]
     results = []
     for name in class_outs:
         ref, got = gate_ref[name], out[name]
@@ -102,15 +105,24 @@ def judge_agreement(cand: Candidate, runner: Runner, specs: list[InputSpec], opt
         ok = agreement >= threshold
         distinct = len(np.unique(ref.reshape(-1, ref.shape[-1]).argmax(axis=1)))
         results.append(AgreementResult(name, k, rows, agreement, threshold, ok, distinct))
-        if not ok:
+        if not ok and quality is not None:
+            failures.append(Failure(cand.id, "quality", quality_message(cand, f"top-{k} agreement of {name!r}",
+                                                                        agreement, rows, threshold), output=name))
+        elif not ok:
             failures.append(Failure(cand.id, "agreement", (
                 f"artifact {cand.id!r} output {name!r}: top-{k} agreement with the reference is {agreement:.4f} over "
                 f"{rows} seeded samples, below --min-agreement {threshold:g}"), output=name))
     return results
 
 
+def quality_message(cand: Candidate, what: str, value: float, samples: int, threshold: float) -> str:
+    """The one line of a failed quality gate: artifact, metric, value, margin, threshold."""
+    return (f"artifact {cand.id!r} ({cand.precision}): {what} against the fp32 reference is {value:.4f} over "
+            f"{samples} seeded samples, {threshold - value:.4f} below the quality gate {threshold:g}")
+
+
 def _judge_task(cand: Candidate, metric: str, ref: dict[str, np.ndarray], out: dict[str, np.ndarray],
-                threshold: float, failures: list[Failure]) -> AgreementResult:
+                threshold: float, failures: list[Failure], quality: bool = False) -> AgreementResult:
     missing = [n for n in ref if n not in out or out[n].shape != ref[n].shape]
     if missing:
         result = AgreementResult(metric, 1, 0, 0.0, threshold, False, metric=metric)
@@ -119,7 +131,10 @@ def _judge_task(cand: Candidate, metric: str, ref: dict[str, np.ndarray], out: d
         return result
     s = task_metrics.score(metric, ref, out)
     ok = s.value >= threshold
-    if not ok:
+    if not ok and quality:
+        failures.append(Failure(cand.id, "quality", quality_message(cand, f"{metric} {s.primary}", s.value,
+                                                                    s.samples, threshold)))
+    elif not ok:
         failures.append(Failure(cand.id, "agreement", (
             f"artifact {cand.id!r}: {metric} {s.primary} against the reference is {s.value:.4f} over {s.samples} "
             f"seeded samples, below --min-agreement {threshold:g}")))

@@ -28,7 +28,7 @@ from modelport.sources import reload_source
 from modelport.spec import InputSpec
 from modelport.validators.agreement import gate_reference
 from modelport.validators.candidate import validate_candidate
-from modelport.validators.options import ARTIFACT_KINDS, Candidate, ValidationOptions
+from modelport.validators.options import ARTIFACT_KINDS, DEFAULT_QUALITY, Candidate, ValidationOptions
 from modelport.validators.reference import check_options, check_reference, open_session
 from modelport.validators.results import ValidationReport
 from modelport.validators.session import ValidationSession
@@ -75,8 +75,8 @@ def validate_run(run_dir: str | Path, manifest: RunManifest | None = None, refer
             progress.step(f"rebuilding the reference from {manifest.source.spec}")
         reference = reload_source(manifest.source, trust_pickle=options.trust_pickle,
                                   trust_remote_code=options.trust_remote_code, seed=manifest.seed)
-    candidates = [Candidate(a.id, a.target, run_dir / a.path, a.method, a.exporter, list(a.warnings))
-                  for a in selected]
+    candidates = [Candidate(a.id, a.target, run_dir / a.path, a.method, a.exporter, list(a.warnings),
+                            a.extra.get("precision", {}).get("precision", "fp32")) for a in selected]
     report = _validate(reference, manifest.inputs, manifest.output_names, candidates, options, progress, session)
     shown = Path(final_dir) if final_dir is not None else run_dir
     for result in report.artifacts:
@@ -126,7 +126,7 @@ def _validate(module: nn.Module | None, specs: list[InputSpec], output_names: li
     class_outs = check_options(session, options)
     user_set = next((s for s in session.sets if s.source == "npz"), None)
     gate_ref = {}
-    if options.min_agreement is not None:
+    if options.min_agreement is not None or any(c.precision != "fp32" for c in candidates):
         step(f"running the eager reference on {options.samples} agreement samples")
         gate_ref = gate_reference(session.reference, session.specs, options, class_outs, user_set, report)
     if own_session:
@@ -154,6 +154,7 @@ def _settings(options: ValidationOptions, session: ValidationSession, class_outs
         "classification_outputs": class_outs,
         "topk": options.topk,
         "min_agreement": options.min_agreement,
+        "quality": options.quality or DEFAULT_QUALITY,
         "samples": options.samples if options.min_agreement is not None else None,
         "inputs_file": options.inputs_file,
         "input_spec": [s.to_json() for s in session.specs],

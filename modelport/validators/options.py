@@ -29,6 +29,9 @@ class ValidationOptions:
     trust_remote_code: bool = False  # likewise, for a Hugging Face directory's own code
     artifact_ids: list[str] | None = None  # validate only these artifacts of a run
     runner: RunnerOptions = field(default_factory=RunnerOptions)
+    #: the quality gate of reduced-precision artifacts (fp16, int8): task-metric agreement with the fp32
+    #: reference at least this; None = mlperf-99 (docs/decisions.md, "Precision: the gate is the task metric")
+    quality: float | None = None
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Candidate:
     method: str | None = None
     exporter: str | None = None  # onnx: torchscript | dynamo
     export_warnings: list[str] = field(default_factory=list)
+    precision: str = "fp32"  # fp16 | int8: judged by the quality gate, element tolerances only reported
 
 
 def kind_from_path(path: str | Path) -> str:
@@ -52,3 +56,25 @@ def kind_from_path(path: str | Path) -> str:
         raise InputError(f"cannot tell the artifact kind of {str(path)!r} from its extension",
                          "use .onnx, .pt/.ts (TorchScript) or .pt2")
     return kinds[suffix]
+
+
+#: MLPerf's quality targets: 99% and 99.9% of the FP32 reference
+QUALITY_PRESETS = {"mlperf-99": 0.99, "mlperf-99.9": 0.999}
+DEFAULT_QUALITY = QUALITY_PRESETS["mlperf-99"]
+
+
+def parse_quality(text: str | float | None) -> float | None:
+    """``--quality``: a fraction in (0, 1] or a preset name (``mlperf-99``, ``mlperf-99.9``)."""
+    if text is None:
+        return None
+    key = str(text).strip().lower()
+    if key in QUALITY_PRESETS:
+        return QUALITY_PRESETS[key]
+    try:
+        value = float(key)
+    except ValueError:
+        raise InputError(f"--quality {text!r} is not a fraction or a preset",
+                         f"e.g. 0.99, or one of {', '.join(QUALITY_PRESETS)}") from None
+    if not 0.0 < value <= 1.0:
+        raise InputError(f"--quality {value:g} must be a fraction in (0, 1]", "e.g. 0.99 or mlperf-99")
+    return value

@@ -125,7 +125,7 @@ class Failure:
     """One reason the validation failed, as a single line that names artifact, output, statistic, tolerance."""
 
     artifact: str | None
-    kind: str  # values | shape | dtype | nan | missing | run | check | agreement | reference
+    kind: str  # values | shape | dtype | nan | missing | run | check | agreement | quality | reference
     message: str
     input_set: str | None = None
     output: str | None = None

@@ -1,0 +1,196 @@
+"""``convert --precision fp16|int8``: reduced-precision ONNX artifacts made from the checked fp32 export.
+
+Each precision is a separate artifact (``onnx-opset17-fp16``, ``onnx-opset17-int8``) beside the fp32 one,
+made by maintained libraries only (docs/decisions.md, "Precision: reduced-precision artifacts"):
+
+- fp16: ``onnxconverter_common.float16.convert_float_to_float16`` with ``keep_io_types=True`` (fp32 inputs and
+  outputs, casts at the boundary) and its default op block list (the ops that stay fp32, recorded).
+- int8 static: ``onnxruntime.quantization.quantize_static``, QDQ format, per-channel int8 weights, uint8
+  activations, MinMax / Entropy / Percentile calibration on a calibration set (below).
+- int8 dynamic: ``quantize_dynamic`` on MatMul weights, for graphs without convolutions (transformers), where
+  activation ranges vary per input and a static calibration fits badly.
+
+The calibration set is ``--calibration FILE.npz`` or N samples from the zoo entry's generator (else the
+input specs) at a seed no validation or benchmark set uses (``calibration_seed``); its hash, size, method and
+seed go into the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import InputError
+from modelport.spec import InputSpec, make_inputs
+
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+REDUCED = ("fp16", "int8")  # the ONNX precisions built beside fp32
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+QUANTIZE_MODES = ("auto", "static", "dynamic")
+#: tag mixed into the calibration seed: validation uses seed+small offsets, the gate seed+1000+i, the
+#: benchmarks' QSL SeedSequence([seed, index]); SeedSequence([seed, tag]) lands at a 64-bit value none of them use
+_CALIBRATION_TAG = 0xCA11B
+
+
+def parse_precisions(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for v in values or ("fp32",):
+        p = str(v).strip().lower()
+        if p not in PRECISIONS:
+            raise InputError(f"unknown --precision {v!r}", f"use one of {', '.join(PRECISIONS)}")
+        if p == "bf16":
+            raise InputError("--precision bf16 is not offered yet (onnxruntime's CPU provider has few bf16 kernels "
+                             "and the torch bf16 targets are not built)", "use --precision fp16")
+        if p not in out:
+            out.append(p)
+    return tuple(out)
+
+
+def calibration_seed(seed: int) -> int:
+    return int(np.random.SeedSequence([seed, _CALIBRATION_TAG]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+@dataclass
+class CalibrationSet:
+    feeds: list[dict[str, np.ndarray]]  # batches of at most 16 samples
+    origin: str  # "zoo-samples" | "input-specs" | the .npz path
+    seed: int | None
+    size: int
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        h = hashlib.sha256()
+        for feed in self.feeds:
+            for name in sorted(feed):
+                h.update(name.encode())
+                h.update(np.ascontiguousarray(feed[name]).tobytes())
+        self.sha256 = h.hexdigest()
+
+    def rows(self) -> set[bytes]:
+        """One digest per sample (all inputs of a row), to prove no sample is also a validation sample."""
+        return {row for feed in self.feeds for row in row_digests(feed)}
+
+    def info(self, method: str) -> dict[str, Any]:
+        return {"origin": self.origin, "size": self.size, "seed": self.seed, "sha256": self.sha256, "method": method}
+
+
+def row_digests(feed: dict[str, np.ndarray]) -> list[bytes]:
+    n = min(len(a) for a in feed.values()) if feed else 0
+    out = []
+    for i in range(n):
+        h = hashlib.sha256()
+        for name in sorted(feed):
+            h.update(np.ascontiguousarray(feed[name][i]).tobytes())
+        out.append(h.digest())
+    return out
+
+
+def calibration_set(specs: list[InputSpec], seed: int, size: int, entry: Any = None,
+                    npz: str | None = None) -> CalibrationSet:
+    """The user's ``.npz`` (batches of 16 rows), or ``size`` samples at the calibration seed."""
+    if npz is not None:
+        from modelport.validators.inputs import load_npz
+
+        feed = load_npz(npz, specs).feed
+        n = min(len(a) for a in feed.values())
+        return CalibrationSet([{k: a[i:i + 16] for k, a in feed.items()} for i in range(0, n, 16)], str(npz), None, n)
+    s = calibration_seed(seed)
+    feeds, done = [], 0
+    use_entry = entry is not None and any(sp.batch_dynamic for sp in specs)
+    while done < size:
+        n = min(16, size - done) if any(sp.batch_dynamic for sp in specs) else None
+        feeds.append(entry.samples(n, s + done) if use_entry else make_inputs(specs, s + done, batch=n))
+        done += n or (specs[0].shape[0] if specs and specs[0].shape else 1)
+    return CalibrationSet(feeds, "zoo-samples" if use_entry else "input-specs", s, done)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime.quantization logs advice at WARNING on the root logger
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+@dataclass
+class Reduced:
+    precision: str
+    info: dict[str, Any] = field(default_factory=dict)
+    ir_version: int | None = None
+
+
+def to_fp16(src: Path, dest: Path) -> Reduced:
+    import onnx
+    from onnxconverter_common import float16
+
+    with warnings.catch_warnings(record=True) as caught:  # one UserWarning per weight clipped to fp16's range
+        warnings.simplefilter("always")
+        model = onnx.load(str(src))
+        # Casts *to* float32 (a mask cast in BERT) keep their ``to`` while the converter retypes their output as
+        # float16, which onnxruntime refuses to load: keep them in fp32 (the converter adds the casts around them)
+        casts = [n.name for n in model.graph.node
+                 if n.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT for a in n.attribute)]
+        model = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=casts)
+    onnx.save(model, str(dest))
+    clipped = sum("truncated" in str(w.message) for w in caught)
+    return Reduced("fp16", {"library": "onnxconverter-common float16.convert_float_to_float16",
+                            "keep_io_types": True, "io_dtype": "float32",
+                            "op_block_list": sorted(float16.DEFAULT_OP_BLOCK_LIST), "node_block_list": casts,
+                            "values_clipped_to_fp16_range": clipped}, model.ir_version)
+
+
+def has_conv(src: Path) -> bool:
+    import onnx
+
+    return any(n.op_type == "Conv" for n in onnx.load(str(src), load_external_data=False).graph.node)
+
+
+def to_int8(src: Path, dest: Path, mode: str, method: str, calib: CalibrationSet | None) -> Reduced:
+    """Static QDQ (per-channel weights) or dynamic MatMul quantization; ``mode`` is already resolved."""
+    from onnxruntime import quantization as q
+
+    with _quiet():
+        if mode == "dynamic":
+            q.quantize_dynamic(str(src), str(dest), weight_type=q.QuantType.QInt8, op_types_to_quantize=["MatMul"])
+            return Reduced("int8", {"library": "onnxruntime.quantization.quantize_dynamic", "mode": "dynamic",
+                                    "op_types": ["MatMul"], "weight_type": "int8", "calibration": None})
+        assert calib is not None
+        reader = _Reader(calib.feeds)
+        q.quantize_static(str(src), str(dest), reader, quant_format=q.QuantFormat.QDQ, per_channel=True,
+                          activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
+                          calibrate_method={"minmax": q.CalibrationMethod.MinMax,
+                                            "entropy": q.CalibrationMethod.Entropy,
+                                            "percentile": q.CalibrationMethod.Percentile}[method])
+    return Reduced("int8", {"library": "onnxruntime.quantization.quantize_static", "mode": "static",
+                            "format": "QDQ", "per_channel": True, "activation_type": "uint8", "weight_type": "int8",
+                            "calibration": calib.info(method)})
+
+
+class _Reader:
+    """onnxruntime's CalibrationDataReader protocol over our batches."""
+
+    def __init__(self, feeds: list[dict[str, np.ndarray]]) -> None:
+        self._it = iter(feeds)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._it, None)
+
+    def __iter__(self):  # noqa: ANN204 - the protocol onnxruntime's reader declares
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        item = self.get_next()
+        if item is None:
+            raise StopIteration
+        return item

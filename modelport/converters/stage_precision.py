@@ -1,0 +1,131 @@
+"""Stages for reduced-precision ONNX artifacts (``convert --precision fp16|int8``).
+
+Like ``stage_fast.stage_onnx_level``: made from the checked fp32 export still in its scratch directory, loaded
+back through the runner every other part uses, and gated, here by the quality gate (task-metric agreement
+with the fp32 eager model at ``--quality``) instead of element tolerances (docs/decisions.md, "Precision: the
+gate is the task metric").
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport import zoo
+from modelport.converters.capture import first_line
+from modelport.converters.exported import Exported
+from modelport.converters.options import ConvertOptions
+from modelport.converters.precision import CalibrationSet, calibration_set, has_conv, row_digests, to_fp16, to_int8
+from modelport.converters.prepare import Prepared
+from modelport.converters.stage import Staged, scratch_dir
+from modelport.errors import ExportError, InputError, ValidationFailed
+from modelport.runners import Runner, load_runner
+from modelport.validators.agreement import gate_reference, judge_agreement
+from modelport.validators.inputs import gate_batches
+from modelport.validators.options import DEFAULT_QUALITY, Candidate
+from modelport.validators.results import Failure, ValidationReport
+
+
+class PrecisionContext:
+    """What every precision artifact of one convert run shares: the calibration set and the reference's side
+    of the quality gate, each computed once."""
+
+    def __init__(self, prep: Prepared, options: ConvertOptions) -> None:
+        self.prep, self.options = prep, options
+        self._calib: CalibrationSet | None = None
+        self._gate_ref: dict[str, np.ndarray] | None = None
+
+    @property
+    def vopts(self) -> Any:
+        return replace(self.prep.validation, min_agreement=None)
+
+    def calibration(self) -> CalibrationSet:
+        if self._calib is None:
+            o, prep = self.options, self.prep
+            entry = zoo.ZOO.get(prep.validation.model_name or "")
+            calib = calibration_set(prep.specs, o.seed, o.calibration_samples, entry, o.calibration)
+            self._refuse_overlap(calib)
+            self._calib = calib
+        return self._calib
+
+    def _refuse_overlap(self, calib: CalibrationSet) -> None:
+        """Calibrating on a validation sample would grade the quantizer on its own homework: refused."""
+        seen: set[bytes] = set()
+        for s in self.prep.session.sets:
+            seen.update(row_digests(s.feed))
+        for feed in gate_batches(self.prep.specs, self.options.seed, self.vopts.samples):
+            seen.update(row_digests(feed))
+        shared = len(calib.rows() & seen)
+        if shared:
+            raise InputError(f"--calibration {self.options.calibration}: {shared} of its samples are also validation "
+                             "samples", "calibrate on data the validation does not use")
+
+    def gate_ref(self) -> dict[str, np.ndarray]:
+        if self._gate_ref is None:
+            s = self.prep.session
+            self._gate_ref = gate_reference(s.reference, s.specs, self.vopts, s.class_outputs, None,
+                                            ValidationReport())
+        return self._gate_ref
+
+
+def quality_gate(ctx: PrecisionContext, art_id: str, precision: str, runner: Runner) -> dict[str, Any]:
+    """``ValidationFailed`` naming artifact, metric and margin when the task metric is below ``--quality``."""
+    s, threshold = ctx.prep.session, ctx.options.quality or DEFAULT_QUALITY
+    if not ctx.vopts.model_name and not s.class_outputs:
+        raise InputError(f"--precision {precision}: no task metric to judge it by (not a zoo model, no "
+                         "classification output)", "use a zoo model, or --precision fp32")
+    failures: list[Failure] = []
+    cand = Candidate(art_id, "onnx", Path(art_id), precision=precision)
+    results = judge_agreement(cand, runner, s.specs, ctx.vopts, s.class_outputs, ctx.gate_ref(), None, failures,
+                              threshold)
+    if failures:
+        raise ValidationFailed(failures[0].message, "use a higher precision, another --calibration-method or "
+                               "more --calibration-samples, or a lower --quality if the loss is acceptable")
+    return {"threshold": threshold, "results": [r.to_json() for r in results]}
+
+
+def stage_onnx_precision(ctx: PrecisionContext, stage: Path, base: Staged, precision: str) -> Staged | None:
+    """The ``precision`` artifact made from the checked fp32 export ``base``; None (with a warning) over 2 GB."""
+    b, options, prep = base.exported, ctx.options, ctx.prep
+    if len(b.files) > 1:
+        b.warnings.append(f"--precision {precision} skipped: the model has external data (over 2 GB)")
+        return None
+    assert b.opset is not None
+    art_id = f"onnx-opset{b.opset}-{precision}"
+    scratch = scratch_dir(stage, art_id)
+    try:
+        dest = scratch / f"model.opset{b.opset}.{precision}.onnx"
+        t0 = time.perf_counter()
+        if precision == "fp16":
+            made = to_fp16(b.path, dest)
+        else:
+            mode = options.quantize if options.quantize != "auto" else ("static" if has_conv(b.path) else "dynamic")
+            made = to_int8(b.path, dest, mode, options.calibration_method,
+                           ctx.calibration() if mode == "static" else None)
+        info = {"precision": precision, "made_from": f"onnx-opset{b.opset}", **made.info}
+        if made.ir_version is None:
+            import onnx
+
+            made.ir_version = onnx.load(str(dest), load_external_data=False).ir_version
+        e = Exported("onnx", dest, [dest], time.perf_counter() - t0, opset=b.opset, exporter=b.exporter,
+                     ir_version=made.ir_version, dynamic_axes=dict(b.dynamic_axes), extra={"precision": info})
+        staged = Staged(e, scratch, prep.session)
+        try:
+            runner = load_runner("onnx", dest, [s.name for s in prep.specs], prep.output_names)
+        except Exception as err:  # noqa: BLE001
+            raise ExportError(f"onnxruntime cannot open the {precision} model: {first_line(str(err))}",
+                              f"drop --precision {precision}") from None
+        try:
+            if options.validate:
+                e.extra["quality_gate"] = quality_gate(ctx, art_id, precision, runner)
+        finally:
+            runner.close()
+        return staged
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise

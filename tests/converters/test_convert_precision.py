@@ -1,0 +1,90 @@
+"""convert --precision fp16|int8: separate ONNX artifacts, recorded, gated by task-metric agreement with fp32."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers.convert import manifest, run_cli
+
+from modelport import zoo
+from modelport.converters.precision import calibration_set, row_digests
+from modelport.runners import load_runner
+from modelport.validators.inputs import GATE_SEED_OFFSET, gate_batches, generated_sets
+
+PRECISIONS = ("--precision", "fp32", "--precision", "fp16", "--precision", "int8")
+
+
+def test_fp16_and_int8_are_separate_recorded_artifacts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--out", out, *PRECISIONS, "--quality", "0.9", "-q")
+    assert code == 0, err
+    arts = {a["id"]: a for a in manifest(out)["artifacts"]}
+    assert set(arts) == {"onnx-opset17", "onnx-opset17-fp16", "onnx-opset17-int8"}
+    fp16 = arts["onnx-opset17-fp16"]["extra"]["precision"]
+    assert fp16["keep_io_types"] and "onnxconverter-common" in fp16["library"] and fp16["op_block_list"]
+    int8 = arts["onnx-opset17-int8"]["extra"]["precision"]
+    assert (int8["mode"], int8["format"], int8["per_channel"]) == ("static", "QDQ", True)
+    calib = int8["calibration"]
+    assert calib["size"] == 64 and calib["method"] == "minmax" and len(calib["sha256"]) == 64
+    assert arts["onnx-opset17-int8"]["extra"]["quality_gate"]["threshold"] == 0.9
+    entry = zoo.get("tiny-cnn")
+    specs = entry.input_specs()
+    feed = {s.name: np.zeros((2, *s.shape[1:]), s.np_dtype) for s in specs}
+    for art in arts.values():  # every precision loads through the one runner loader (bench uses it)
+        runner = load_runner("onnx", out / art["path"], [s.name for s in specs], list(entry.output_names))
+        got = runner.infer(feed)
+        runner.close()
+        assert all(v.dtype == np.float32 for v in got.values())  # fp32 at the boundary for every precision
+    report = json.loads((out / "validation.json").read_text())
+    assert report["passed"] and report["settings"]["quality"] == 0.9
+
+
+def test_calibration_samples_never_overlap_validation_samples() -> None:
+    entry = zoo.get("resnet50-small")
+    specs = entry.input_specs()
+    calib = calibration_set(specs, 0, 64, entry)
+    validation = {r for s in generated_sets(specs, 0) for r in row_digests(s.feed)}
+    validation |= {r for f in gate_batches(specs, 0, 100) for r in row_digests(f)}
+    assert calib.size == 64 and len(calib.rows()) == 64
+    assert not calib.rows() & validation
+    assert calib.seed not in range(0, GATE_SEED_OFFSET + 100)
+    assert calibration_set(specs, 0, 64, entry).sha256 == calib.sha256  # seeded: the same set every run
+
+
+def test_calibration_file_sharing_validation_samples_is_refused(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    specs = zoo.get("tiny-cnn").input_specs()
+    example = generated_sets(specs, 0)[0].feed  # the validation's own example set
+    np.savez(tmp_path / "calib.npz", **example)
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--out", tmp_path / "run", *PRECISIONS,
+                           "--calibration", tmp_path / "calib.npz")
+    assert code == 2
+    assert "samples are also validation samples" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_int8_calibrated_on_one_sample_fails_a_999_gate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    specs = zoo.get("resnet50-small").input_specs()
+    rng = np.random.default_rng(123)
+    np.savez(tmp_path / "one.npz", input=rng.uniform(-2, 2, (1, *specs[0].shape[1:])).astype(np.float32))
+    code, _, err = run_cli(capsys, "convert", "zoo:resnet50-small", "--out", tmp_path / "run", "--precision", "fp32",
+                           "--precision", "int8", "--calibration", tmp_path / "one.npz", "--quality", "mlperf-99.9")
+    assert code == 4, err
+    assert "'onnx-opset17-int8'" in err and "top1_agreement" in err and "below the quality gate 0.999" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("--precision", "bf16"), "use --precision fp16"),
+    (("--precision", "int4"), "unknown --precision"),
+    (("--to", "pt2", "--precision", "fp32", "--precision", "fp16"), "ONNX artifacts only"),
+    (("--precision", "fp32", "--precision", "int8", "--quality", "1.5"), "--quality"),
+    (("--precision", "fp32", "--precision", "int8", "--calibration", "missing.npz"), "does not exist"),
+])
+def test_unsupported_requests_are_refused_up_front(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   args: tuple[str, ...], needle: str) -> None:
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--out", tmp_path / "run", *args)
+    assert code == 2 and needle in err and "Traceback" not in err
