@@ -123,7 +123,10 @@ def _validate_files(reference: str, targets: tuple[str, ...], source: dict[str, 
 @click.option("--min-agreement", type=float, default=None, metavar="FRACTION",
               help="Quality gate: top-k agreement with the reference over --samples must be at least this.")
 @click.option("--samples", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Seeded samples for --min-agreement.")
+              help="Seeded samples for --min-agreement and --quality.")
+@click.option("--quality", metavar="FRACTION|mlperf-99|mlperf-99.9", default=None,
+              help="Gate of reduced-precision artifacts (fp16, int8): task-metric agreement with the fp32 eager "
+              "model at least this [default: mlperf-99]; their element differences are reported, not gated.")
 @click.option("--class-output", "class_outputs", multiple=True, metavar="OUTPUT",
               help="An output holding logits (repeatable); default: from the zoo task.")
 @click.option("--artifact", "artifact_ids", multiple=True, metavar="ID", help="With RUN_DIR: only this artifact.")
@@ -134,7 +137,7 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
              model_args: str | None, input_specs: tuple[str, ...], dynamic: tuple[str, ...], dynamic_batch: bool,
              output_names: str | None, trust_pickle: bool, trust_remote_code: bool, inputs_file: str | None,
              atol: tuple[str, ...], rtol: tuple[str, ...], seed: int | None, batch_sizes: str | None, topk: int | None,
-             min_agreement: float | None, samples: int, class_outputs: tuple[str, ...],
+             min_agreement: float | None, samples: int, quality: str | None, class_outputs: tuple[str, ...],
              artifact_ids: tuple[str, ...], threads: int | None, as_json: bool, quiet: bool) -> None:
     """Run the eager model and every artifact on the same seeded inputs and compare each output.
 
@@ -146,6 +149,7 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
     from modelport.progress import Progress
     from modelport.runners import RunnerOptions
     from modelport.validators import ValidationOptions, parse_tolerances
+    from modelport.validators.options import parse_quality
     from modelport.validators.render import render_table
 
     if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
@@ -153,7 +157,8 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
     options = ValidationOptions(
         atol=parse_tolerances(atol, "--atol"), rtol=parse_tolerances(rtol, "--rtol"), seed=seed,
         batch_sizes=_batch_sizes(batch_sizes), inputs_file=inputs_file, topk=topk, min_agreement=min_agreement,
-        samples=samples, class_outputs=list(class_outputs) or None, trust_pickle=trust_pickle,
+        samples=samples, quality=parse_quality(quality), class_outputs=list(class_outputs) or None,
+        trust_pickle=trust_pickle,
         trust_remote_code=trust_remote_code, artifact_ids=list(artifact_ids) or None,
         runner=RunnerOptions(threads=threads, trust_pickle=trust_pickle))
     progress = Progress.for_cli(quiet, as_json)
