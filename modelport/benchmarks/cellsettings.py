@@ -30,6 +30,7 @@ class CellSettings:
     seeds: dict[str, int] = field(default_factory=dict)
     user_conf: str | None = None
     conf_model: str = "*"
+    compliance: str | None = None  # TEST01 | TEST04: the run applies that test's audit.config (compliance.py)
 
     def common_fields(self) -> dict[str, int | float]:
         """The TestSettings fields every scenario sets (the scenario object adds its own)."""

@@ -1,9 +1,9 @@
 """The one place that imports a LoadGen: benchmarks call LoadGen only through the functions of this module.
 
-Benchmarks drive ``modelport.loadgen`` (our drop-in for ``mlperf_loadgen``); ``MODELPORT_LOADGEN=mlperf_loadgen``
-selects the official module for side-by-side comparisons. Callers never see a LoadGen object: SUTs and QSLs
-are integer handles, a test is described by a ``TestConfig`` of plain numbers, and the differences between
-the two modules (the batch API, the ``completion_timeout_s`` extension) stay in here.
+Benchmarks drive ``modelport.loadgen`` (our drop-in for ``mlperf_loadgen``) or, with ``--loadgen official``
+(``use``), the official module; ``MODELPORT_LOADGEN`` only sets the default. Callers never see a LoadGen
+object: SUTs and QSLs are integer handles, a test is described by a ``TestConfig`` of plain numbers, and the
+differences between the two modules (the batch API, the ``completion_timeout_s`` extension) stay in here.
 
 The batch API hands the SUT numpy arrays of ids and sample indices and completes a whole batch in one call,
 so no Python object is built per sample; ``construct_sut``/``complete`` fall back to the per-sample API of
@@ -13,19 +13,56 @@ the official module.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-NAME: str = os.environ.get("MODELPORT_LOADGEN", "modelport.loadgen")
+from modelport.errors import InputError
+
+#: ``--loadgen`` choice -> module; only the official one's logs are accepted by MLPerf
+MODULES: dict[str, str] = {"modelport": "modelport.loadgen", "official": "mlperf_loadgen"}
+AUDIT_CONFIG = "audit.config"
+NAME: str = os.environ.get("MODELPORT_LOADGEN", MODULES["modelport"])
 # Typed as Any on purpose and kept private: the module is chosen at run time (it may be the official
 # mlperf_loadgen, which ships no type information), so its surface is typed by the functions below instead.
 _lg: Any = importlib.import_module(NAME)
 HAS_BATCH_API: bool = hasattr(_lg, "ConstructBatchSUT") and hasattr(_lg, "QuerySamplesCompleteBatch")
+
+
+def use(choice: str) -> None:
+    """Switch every later call to the LoadGen ``choice`` names (a ``MODULES`` key, or a module name).
+
+    Both modules survive many StartTests in one process (docs/decisions.md, "Benchmarks: choosing the
+    LoadGen"), so no subprocess is needed; call this before any SUT or QSL is constructed."""
+    global NAME, _lg, HAS_BATCH_API
+    name = MODULES.get(choice, choice)
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        raise InputError(f"--loadgen {choice}: module {name!r} is not installed",
+                         "pip install 'modelport[official-loadgen]' (the mlcommons-loadgen wheel)") from None
+    NAME, _lg = name, module
+    HAS_BATCH_API = hasattr(_lg, "ConstructBatchSUT") and hasattr(_lg, "QuerySamplesCompleteBatch")
+
+
+def choice() -> str:
+    """``official`` or ``modelport`` (or the module name set through MODELPORT_LOADGEN)."""
+    return next((k for k, v in MODULES.items() if v == NAME), NAME)
+
+
+def describe() -> dict[str, Any]:
+    """What results.json records about the LoadGen that produced the logs."""
+    try:
+        version = importlib.metadata.version("mlcommons-loadgen" if NAME == MODULES["official"] else "modelport")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    return {"module": NAME, "batch_api": HAS_BATCH_API, "choice": choice(), "version": version,
+            "submittable": NAME == MODULES["official"]}
 
 #: TestSettings fields only modelport's LoadGen has; they are skipped for the official module
 _EXTENSION_FIELDS = frozenset({"completion_timeout_s"})
@@ -56,6 +93,7 @@ class TestConfig:
     fields: Mapping[str, int | float] = field(default_factory=dict)  # TestSettings attribute -> value
     user_conf: str | None = None  # applied last, with LoadGen's own parser
     conf_model: str = "*"
+    audit_config: str | None = None  # a compliance test's audit.config text, written into the run's folder
 
 
 def construct_sut(issue: IssueFn, flush: Callable[[], None]) -> int:
@@ -129,11 +167,25 @@ def _test_settings(config: TestConfig) -> Any:
 def run_test(sut: int, qsl: int, config: TestConfig, outdir: Path) -> None:
     """One StartTest writing its logs (summary, detail, accuracy; no trace) into ``outdir``.
 
+    The test runs with ``outdir`` as its working directory and reads ``outdir/audit.config`` only, which
+    exists only when ``config.audit_config`` says so: a stray ./audit.config in the user's directory is
+    never read (docs/decisions.md, "Benchmarks: choosing the LoadGen").
     Raises ``ConfError`` for a user.conf LoadGen refuses; a LoadGen fault or an exception raised in a SUT or
     QSL callback propagates unchanged."""
-    ts = _test_settings(config)
+    outdir = Path(outdir).resolve()
+    audit = outdir / AUDIT_CONFIG
+    audit.unlink(missing_ok=True)
+    if config.audit_config is not None:
+        audit.write_text(config.audit_config)
+    user_conf = str(Path(config.user_conf).resolve()) if config.user_conf else None
+    ts = _test_settings(replace(config, user_conf=user_conf))
     log = _lg.LogSettings()
     log.log_output.outdir = str(outdir)
     log.log_output.copy_summary_to_stdout = False
     log.enable_trace = False
-    _lg.StartTestWithLogSettings(sut, qsl, ts, log)
+    cwd = os.getcwd()
+    os.chdir(outdir)  # process-wide, but LoadGen runs one test at a time and SUT threads use no paths
+    try:
+        _lg.StartTestWithLogSettings(sut, qsl, ts, log, str(audit))
+    finally:
+        os.chdir(cwd)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from modelport.benchmarks.scenarios import SCENARIOS
 from modelport.benchmarks.settings import Profile
@@ -37,6 +37,9 @@ class BenchOptions:
     repeat: int = 1  # fresh LoadGen runs per cell (docs/decisions.md, "Benchmarks: repeats, spread and noisy cells")
     noise_threshold: float = 0.10  # a headline whose relative spread exceeds this flags the cell noisy
     cpus: list[int] | None = None  # --cpus: pin the bench to these cores; intra-op threads default to their count
+    # --loadgen: modelport | official (docs/decisions.md, "Benchmarks: choosing the LoadGen")
+    loadgen: str = "modelport"
+    compliance: list[str] = field(default_factory=list)  # --compliance: TEST01, TEST04 (compliance.py)
 
     def runner_options(self) -> RunnerOptions:
         threads = self.threads or (len(self.cpus) if self.cpus else usable_cores())
@@ -63,5 +66,8 @@ class BenchOptions:
             raise InputError(f"--repeat must be at least 1, got {self.repeat}")
         if not (math.isfinite(self.noise_threshold) and self.noise_threshold > 0):
             raise InputError(f"--noise-threshold must be positive, got {self.noise_threshold:g}", "e.g. 10%")
+        if "TEST01" in self.compliance and not self.accuracy:
+            raise InputError("--compliance TEST01 needs the accuracy run it is checked against",
+                             "drop --no-accuracy")
         if self.seed is not None and self.seed < 0:
             raise InputError(f"--sample-seed must be at least 0, got {self.seed}")

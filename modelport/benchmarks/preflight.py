@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from modelport import zoo
+from modelport.benchmarks import lg
 from modelport.benchmarks.backends import EAGER_ID, check_device
 from modelport.benchmarks.cells import BENCH_DIR
 from modelport.benchmarks.options import BenchOptions
@@ -51,6 +52,7 @@ def plan_bench(run_dir: Path, options: BenchOptions) -> BenchPlan:
     manifest = load_manifest(run_dir)
     options.check()
     check_device(options.device)
+    lg.use(options.loadgen)  # before any SUT or QSL exists; a missing official wheel is an input error here
     ids = [i for i in options.artifact_ids or [] if i != EAGER_ID]
     artifacts = [manifest.artifact(i) for i in ids] if options.artifact_ids else list(manifest.artifacts)
     for art in artifacts:

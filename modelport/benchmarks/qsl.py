@@ -30,7 +30,8 @@ class SampleLibrary:
                  npz_path: str | Path | None = None) -> None:
         self.specs = list(specs)
         self.seed = seed
-        self.npz_path = Path(npz_path) if npz_path else None
+        # absolute: LoadGen calls load() from the run's own working directory (lg.run_test)
+        self.npz_path = Path(npz_path).absolute() if npz_path else None
         self.samples: dict[int, dict[str, np.ndarray]] = {}
         self.load_calls = 0
         if self.npz_path is not None:

@@ -7,6 +7,7 @@ lays them out around the columns every table shares (speed-up, validity, accurac
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from modelport.benchmarks.metrics import speedup
 from modelport.benchmarks.plots import PLOTS_DIR
@@ -98,9 +99,23 @@ def render(results: BenchResults) -> str:
     lines.append("")
     for name in results.scenarios:
         lines += _scenario_section(results, get_scenario(name))
+    lines += _mlperf_section(results)
     lines += _baseline_section(results)
     lines += _busy_section(results)
     return "\n".join(lines)
+
+
+def _mlperf_section(results: BenchResults) -> list[str]:
+    """The fields MLPerf publishes (and its submission checker reads), per backend and scenario."""
+    rows = [[b, s, get_scenario(s).mlperf_result(cell)] for b, s, cell in results.cell_items()
+            if cell.metric(get_scenario(s).mlperf_field[0]) is not None]
+    if not rows:  # results.json written before these fields were recorded
+        return []
+    return ["## MLPerf result fields", "",
+            "As mlperf_log_detail.txt gives them (SingleStream `early_stopping_latency_ss`, MultiStream "
+            "`early_stopping_latency_ms`, Offline `result_samples_per_second`, Server "
+            "`result_completed_samples_per_sec` at the highest passing QPS).", "",
+            *_table(rows, ["backend", "scenario", "MLPerf result"]), ""]
 
 
 def _baseline_section(results: BenchResults) -> list[str]:
@@ -150,9 +165,13 @@ def _conditions(results: BenchResults) -> list[str]:
         f"{opts.batch_timeout_ms} ms, {opts.workers} worker(s).",
         f"- Samples: {samples.total} ({samples.source}), shapes {samples.sample_shapes}.",
         f"- Versions: torch {versions.get('torch')}, onnxruntime {versions.get('onnxruntime')}, "
-        f"modelport {versions.get('modelport')}; LoadGen `{results.loadgen.get('module')}`.",
+        f"modelport {versions.get('modelport')}.",
+        _loadgen_line(results.loadgen, prof.get("name")),
         f"- Created {results.created}; benchmark wall time {results.wall_s} s.",
     ]
+    if results.loadgen.get("ignored_audit_config"):
+        lines.append(f"- Ignored `{results.loadgen['ignored_audit_config']}`: LoadGen ran in a directory of its "
+                     "own, so the stray audit.config changed nothing.")
     carried = results.carried_cells
     if carried is not None:
         lines.append(f"- Kept from the bench of {carried.created} (same settings, not re-run this time): "
@@ -162,6 +181,18 @@ def _conditions(results: BenchResults) -> list[str]:
         lines += ["> Runs shorter than MLPerf's minimums: LoadGen marks cells INVALID when its early-stopping or "
                   "query-count checks cannot pass in that time. Use `--profile submission` for VALID MLPerf runs.", ""]
     return lines
+
+
+def _loadgen_line(loadgen: dict[str, Any], profile: str | None) -> str:
+    """Which LoadGen produced the logs, and (submission profile) whether MLPerf accepts them."""
+    version = f" {loadgen['version']}" if loadgen.get("version") else ""
+    line = f"- LoadGen: **{loadgen.get('choice', 'modelport')}** (`{loadgen.get('module')}`{version})"
+    if profile != "submission":
+        return line + "."
+    if loadgen.get("submittable"):
+        return line + "; these logs come from the official LoadGen, as MLPerf requires."
+    return line + ("; MLPerf accepts only logs of the official LoadGen: rerun with `--loadgen official` "
+                   "for a submission.")
 
 
 def write_report(run_dir: str | Path, results: BenchResults) -> Path:

@@ -96,6 +96,7 @@ class Cell:
     spread: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> Spread.to_json()
     noisy: bool = False  # the headline's relative spread exceeds the bench's noise threshold
     noise: dict[str, Any] = field(default_factory=dict)  # machine state at the start and end (noise.py)
+    compliance: dict[str, Any] = field(default_factory=dict)  # test -> compliance.Verdict.to_json()
 
     def metric(self, name: str) -> float | None:
         """A numeric metric, None when absent, null or not a number."""
@@ -123,6 +124,8 @@ class Cell:
             d["noisy"] = self.noisy
         if self.noise:
             d["noise"] = self.noise
+        if self.compliance:
+            d["compliance"] = self.compliance
         return d
 
     def run_values(self, name: str) -> list[float | None]:
@@ -146,7 +149,7 @@ class Cell:
             _batch_sizes(sizes) if sizes is not None else None,
             AccuracyResult.from_json(accuracy) if accuracy is not None else None,
             o.number("wall_s"), [RunRecord.from_json(r) for r in o.objects("runs")], o.mapping("spread"),
-            bool(o.flag("noisy", False)), o.mapping("noise"))
+            bool(o.flag("noisy", False)), o.mapping("noise"), o.mapping("compliance"))
 
 
 def _batch_sizes(o: Obj) -> dict[int, int]:
@@ -273,7 +276,7 @@ class BenchResults:
         return {"model": self.model, "profile": self.profile,
                 "options": self.options.without_bound() if self.options else None,
                 "samples": self.samples.to_json() if self.samples else None,
-                "versions": self.versions, "machine": self.machine}
+                "versions": self.versions, "machine": self.machine, "loadgen": self.loadgen.get("module")}
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {

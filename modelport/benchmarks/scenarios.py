@@ -62,6 +62,9 @@ class Scenario:
     #: report.md: the table's columns before the speed-up column and between it and validity
     columns_before: ClassVar[tuple[str, ...]]
     columns_after: ClassVar[tuple[str, ...]] = ()
+    #: the detail-log field MLPerf publishes and its submission checker reads for this scenario, and its unit
+    #: there (docs/decisions.md, "Benchmarks: MLPerf's headline fields"); kept in results.json under that name
+    mlperf_field: ClassVar[tuple[str, str]]
 
     def __repr__(self) -> str:
         return f"<scenario {self.name}>"
@@ -95,6 +98,19 @@ class Scenario:
         """The scenario's headline metrics from a detail log (ms and samples/s): MLPerf's percentiles per
         scenario (SingleStream p90, MultiStream and Server p99), whatever target percentile a user.conf sets."""
         raise NotImplementedError
+
+    def mlperf_result(self, cell: Cell) -> str:
+        """The MLPerf field in words: ``name = value unit`` (latencies also in ms), or why there is none."""
+        key, unit = self.mlperf_field
+        value = cell.metric(key)
+        if value is None:
+            return f"{key}: none"
+        if unit == "ns":
+            met = cell.loadgen_results.get("early_stopping_met")
+            # LoadGen logs 0 when too few queries ran for the early-stopping estimate
+            return f"{key} = {value:.0f} ns ({value / 1e6:.4g} ms)" + (" (early stopping not met)" if met is False
+                                                                       or value == 0 else "")
+        return f"{key} = {value:.6g} {unit}"
 
     def throughput_hint(self, detail: DetailLog) -> float | None:
         """A measured samples/s that may seed the Server search (Offline's)."""
@@ -146,6 +162,7 @@ class _Stream(Scenario):
 class _SingleStream(_Stream):
     name = "SingleStream"
     headline = Headline("latency_p90_ms", "ms", False)
+    mlperf_field = ("early_stopping_latency_ss", "ns")
     # the query count shows how much a percentile rests on (a p90 over a handful of queries is noise)
     columns_before = ("p90 latency (ms)", "mean (ms)", "QPS", "queries")
 
@@ -164,7 +181,8 @@ class _SingleStream(_Stream):
     def metrics(self, detail: DetailLog, s: CellSettings) -> dict[str, Any]:
         return {"latency_p90_ms": _ms(detail.get("result_90.00_percentile_latency_ns")),
                 "latency_mean_ms": _ms(detail.get("result_mean_latency_ns")),
-                "qps": detail.get("result_qps_with_loadgen_overhead")}
+                "qps": detail.get("result_qps_with_loadgen_overhead"),
+                "early_stopping_latency_ss": detail.get("early_stopping_latency_ss")}
 
     def summary(self, cell: Cell) -> str:
         return f"p90 {cell.metric('latency_p90_ms') or 0:.3f} ms"
@@ -181,6 +199,7 @@ class _SingleStream(_Stream):
 class _MultiStream(_Stream):
     name = "MultiStream"
     headline = Headline("query_latency_p99_ms", "ms", False)
+    mlperf_field = ("early_stopping_latency_ms", "ns")
     query_batches = True
     per_query = True
     columns_before = ("p99 query latency (ms)", "mean (ms)", "samples/s", "queries")
@@ -203,7 +222,8 @@ class _MultiStream(_Stream):
         spq = detail.get("effective_samples_per_query") or s.samples_per_query or 8
         mean = detail.get("result_mean_query_latency_ns")
         return {"query_latency_p99_ms": _ms(detail.get("result_99.00_percentile_per_query_latency_ns")),
-                "query_latency_mean_ms": _ms(mean), "samples_per_second": spq * 1e9 / mean if mean else None}
+                "query_latency_mean_ms": _ms(mean), "samples_per_second": spq * 1e9 / mean if mean else None,
+                "early_stopping_latency_ms": detail.get("early_stopping_latency_ms")}
 
     def summary(self, cell: Cell) -> str:
         return f"p99 {cell.metric('query_latency_p99_ms') or 0:.3f} ms per query"
@@ -235,6 +255,7 @@ class _Batching(Scenario):
 class _Offline(_Batching):
     name = "Offline"
     headline = Headline("samples_per_second", "samples/s", True)
+    mlperf_field = ("result_samples_per_second", "samples/s")
     columns_before = ("samples/s",)
     columns_after = ("max batch",)
     bar_ylabel = "samples / s"
@@ -251,7 +272,8 @@ class _Offline(_Batching):
         return {"offline_expected_qps": float(s.offline_expected_qps or 1.0)}
 
     def metrics(self, detail: DetailLog, s: CellSettings) -> dict[str, Any]:
-        return {"samples_per_second": detail.get("result_samples_per_second")}
+        return {"samples_per_second": detail.get("result_samples_per_second"),
+                "result_samples_per_second": detail.get("result_samples_per_second")}
 
     def throughput_hint(self, detail: DetailLog) -> float | None:
         return detail.get("result_samples_per_second")
@@ -273,6 +295,7 @@ class _Offline(_Batching):
 class _Server(_Batching):
     name = "Server"
     headline = Headline("max_valid_qps", "QPS", True)
+    mlperf_field = ("result_completed_samples_per_sec", "samples/s")
     searches_qps = True
     bound_dependent = True
     columns_before = ("max passing QPS", "p99 at that QPS (ms)")
@@ -308,7 +331,8 @@ class _Server(_Batching):
         return {"completed_samples_per_second": detail.get("result_completed_samples_per_sec"),
                 "scheduled_samples_per_second": detail.get("result_scheduled_samples_per_sec"),
                 "latency_p99_ms": _ms(detail.get("result_99.00_percentile_latency_ns")),
-                "perf_constraints_met": detail.get("result_perf_constraints_met")}
+                "perf_constraints_met": detail.get("result_perf_constraints_met"),
+                "result_completed_samples_per_sec": detail.get("result_completed_samples_per_sec")}
 
     def headline_value(self, cell: Cell) -> float | None:
         value = cell.metric(self.headline.key)

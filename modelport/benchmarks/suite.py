@@ -29,6 +29,7 @@ from modelport.benchmarks.cells import (
     run_once,
     staged_cell,
 )
+from modelport.benchmarks.compliance import run_compliance
 from modelport.benchmarks.noise import between, busy_warning, pinned, snapshot
 from modelport.benchmarks.options import BenchOptions, usable_cores
 from modelport.benchmarks.preflight import BenchPlan, plan_bench
@@ -76,12 +77,26 @@ def run_bench(run_dir: str | Path, options: BenchOptions, progress: Progress | N
                       plan.server_latency_ms, plan.bound_source)
     backends: dict[str, dict[str, Any]] = {}
     cells: dict[str, dict[str, Cell]] = {}
+    stray = stray_audit_config()
+    if stray:
+        warn(f"{stray} is ignored: every LoadGen run has a working directory of its own "
+             "(compliance tests: --compliance)")
     with pinned(opts.cpus):
         _bench_all(plan, ctx, backends, cells)
     results = _results(plan, ctx, backends, cells, round(time.perf_counter() - t_start, 2))
+    if stray:
+        results.loadgen["ignored_audit_config"] = stray
     carry_earlier_cells(read_previous(plan.run_dir), results)
     write_results(plan.run_dir / RESULTS_NAME, results)
     return results
+
+
+def stray_audit_config() -> str | None:
+    """./audit.config in the user's directory, which both LoadGens would read and which changes a benchmark
+    silently; modelport runs LoadGen elsewhere, so it is only reported (docs/decisions.md, "Benchmarks:
+    choosing the LoadGen")."""
+    path = Path.cwd() / lg.AUDIT_CONFIG
+    return str(path) if path.is_file() else None
 
 
 def _bench_all(plan: BenchPlan, ctx: CellContext, backends: dict[str, dict[str, Any]],
@@ -115,7 +130,7 @@ def _results(plan: BenchPlan, ctx: CellContext, backends: dict[str, dict[str, An
         samples=SamplesRecord(qsl.source, plan.seed, qsl.total, qsl.performance_count, profile.accuracy_samples,
                               {s.name: [1, *s.shape[1:]] if s.batch_dynamic else list(s.shape)
                                for s in plan.manifest.inputs}),
-        loadgen={"module": lg.NAME, "batch_api": lg.HAS_BATCH_API}, versions=package_versions(),
+        loadgen=lg.describe(), versions=package_versions(),
         machine=machine_info(), backends=backends, wall_s=wall_s)
 
 
@@ -224,7 +239,10 @@ def _one_run(ctx: CellContext, backend: Backend, prep: _Prepared, sc: Scenario, 
              cdir: CellDir, sub: str, accuracy: bool) -> tuple[Cell, float | None]:
     opts = ctx.options
     if sc.searches_qps:
-        return server_cell(ctx, backend, sut, prep.layout, cdir, prep.est, hint, sub, accuracy), None
+        cell = server_cell(ctx, backend, sut, prep.layout, cdir, prep.est, hint, sub, accuracy)
+        if accuracy and opts.compliance:  # docs/decisions.md, "Benchmarks: compliance tests TEST01 and TEST04"
+            cell.warnings.append("compliance tests are not run for Server yet")
+        return cell, None
     settings = sc.perf_settings(opts.profile, prep.est, prep.query_est, ctx.seeds, opts.user_conf)
     label = f"{backend.id} {sc.name}: running" + (f" ({sub})" if sub else "")
     run = run_once(ctx, sut, settings, cdir.staging / sub / "performance", label)
@@ -233,4 +251,6 @@ def _one_run(ctx: CellContext, backend: Backend, prep: _Prepared, sc: Scenario, 
     if accuracy:
         cell.accuracy = accuracy_pass(ctx, sut, prep.layout, accuracy_settings(ctx, settings), cdir,
                                       f"{backend.id} {sc.name}: accuracy")
+    if not sub and opts.compliance:  # the first repeat only, after its accuracy run (TEST01 compares with it)
+        cell.compliance = run_compliance(ctx, sut, settings, cdir, f"{backend.id} {sc.name}")
     return cell, sc.throughput_hint(run.detail)

@@ -40,6 +40,7 @@ class BenchOutcome:
     plots: list[Path]
     baseline_saved: Path | None = None
     failures: list[str] = field(default_factory=list)
+    compliance_failures: list[str] = field(default_factory=list)  # "backend scenario TEST0x" that failed
 
 
 def accuracy_failures(results: BenchResults, run_dir: Path) -> list[str]:
@@ -70,6 +71,8 @@ def bench_and_report(run_dir: str | Path, options: BenchOptions, baseline: Basel
     report = write_report(run_dir, results)
     outcome = BenchOutcome(results, report, plots)
     outcome.failures = accuracy_failures(results, run_dir)
+    outcome.compliance_failures = [f"{b} {s} {test}" for b, s, cell in results.cell_items()
+                                   for test, v in cell.compliance.items() if not v.get("passed")]
     if save_baseline_to and not outcome.failures:
         outcome.baseline_saved = save_baseline(results, save_baseline_to)
     return outcome
@@ -79,6 +82,9 @@ def raise_for_outcome(outcome: BenchOutcome) -> None:
     if outcome.failures:
         raise ValidationFailed("accuracy mode disagrees with the eager model: " + "; ".join(outcome.failures),
                                "the artifact computes something else; see results.json and the accuracy logs")
+    if outcome.compliance_failures:
+        raise ValidationFailed("compliance test failed: " + "; ".join(outcome.compliance_failures),
+                               "see verify_*.txt in each cell's TEST0x folder")
     comparison = outcome.results.baseline_comparison
     if comparison is None:
         return

@@ -53,6 +53,12 @@ _BENCH_OPTIONS: list[Callable[[Any], Any]] = [
                  "[default: 1; submission: 3]."),
     click.option("--noise-threshold", default="10%", show_default=True,
                  help="Flag a cell noisy when its headline's (max - min) / median across repeats exceeds this."),
+    click.option("--loadgen", "loadgen", type=click.Choice(["modelport", "official"]), default="modelport",
+                 show_default=True, help="modelport: our LoadGen (fast, for development); official: the "
+                 "mlcommons-loadgen wheel, the only one whose logs MLPerf accepts."),
+    click.option("--compliance", default=None, metavar="TEST01,TEST04",
+                 help="Also run these MLPerf compliance tests per cell (not Server yet), each with its audit.config "
+                 "in its own folder, verified by the published rules."),
     click.option("--cpus", default=None, metavar="LIST",
                  help="Pin the bench to these cores (e.g. 0,1 or 0-3); intra-op threads default to their count."),
 ]
@@ -82,6 +88,7 @@ def make_options(artifact_ids: tuple[str, ...] | list[str] = (), **kw: Any) -> B
     """``BenchOptions`` from the parsed ``bench_options``, every value checked (one line on a bad one)."""
     from modelport.benchmarks import BenchOptions, get_profile, parse_scenarios
     from modelport.benchmarks.backends import check_device
+    from modelport.benchmarks.compliance import parse_tests
     from modelport.benchmarks.noise import parse_cpus
     from modelport.benchmarks.regression import parse_tolerance
     from modelport.benchmarks.settings import check_user_conf
@@ -96,7 +103,8 @@ def make_options(artifact_ids: tuple[str, ...] | list[str] = (), **kw: Any) -> B
         samples_file=kw["samples_file"], seed=kw["sample_seed"], accuracy=kw["accuracy"],
         trust_pickle=kw["trust_pickle"], trust_remote_code=kw.get("trust_remote_code", False),
         repeat=kw["repeat"] or _DEFAULT_REPEAT.get(kw["profile_name"], 1),
-        noise_threshold=parse_tolerance(kw["noise_threshold"], "--noise-threshold"), cpus=parse_cpus(kw["cpus"]))
+        noise_threshold=parse_tolerance(kw["noise_threshold"], "--noise-threshold"), cpus=parse_cpus(kw["cpus"]),
+        loadgen=kw["loadgen"], compliance=parse_tests(kw["compliance"]))
     options.check()
     check_device(options.device)
     return options
@@ -120,6 +128,7 @@ def render_summary(outcome: BenchOutcome) -> None:
     from modelport.benchmarks.scenarios import get_scenario
 
     results = outcome.results
+    click.echo(f"LoadGen: {results.loadgen.get('choice')} ({results.loadgen.get('module')})")
     for backend, cells in results.cells.items():
         parts = []
         for scenario, cell in cells.items():
@@ -127,7 +136,8 @@ def render_summary(outcome: BenchOutcome) -> None:
             v = cell.metric(key)
             acc = cell.accuracy.agreement if cell.accuracy is not None else None
             val = f"{v:.4g} {unit}" if v is not None else "none"
-            parts.append(f"{scenario} {val}" + (f" (acc {acc:.3f})" if acc is not None else ""))
+            parts.append(f"{scenario} {val}" + (f" (acc {acc:.3f})" if acc is not None else "")
+                         + f" [{get_scenario(scenario).mlperf_result(cell)}]")
         click.echo(f"  {backend:<16} " + "; ".join(parts))
     noisy = [f"{b}/{s}" for b, s, c in results.cell_items() if c.noisy]
     if noisy:
@@ -141,13 +151,17 @@ def render_summary(outcome: BenchOutcome) -> None:
     click.echo(f"report: {outcome.report}")
     if outcome.baseline_saved:
         click.echo(f"baseline saved: {outcome.baseline_saved}")
+    verdicts = [f"{b}/{s} {t} {'passed' if v.get('passed') else 'FAILED'}"
+                for b, s, c in results.cell_items() for t, v in c.compliance.items()]
+    if verdicts:
+        click.echo("compliance: " + "; ".join(verdicts))
 
 
 def outcome_json(outcome: BenchOutcome) -> dict[str, Any]:
     return {"results": outcome.results.to_json(), "report": str(outcome.report),
             "plots": [str(p) for p in outcome.plots],
             "baseline_saved": str(outcome.baseline_saved) if outcome.baseline_saved else None,
-            "accuracy_failures": outcome.failures}
+            "accuracy_failures": outcome.failures, "compliance_failures": outcome.compliance_failures}
 
 
 @click.command("bench")
