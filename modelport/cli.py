@@ -28,6 +28,7 @@ _COMMANDS = {
     "run": ("modelport.commands.run", "run", "Convert, validate, benchmark and report in one go."),
     "compare": ("modelport.commands.compare", "compare", "Compare benched run directories side by side."),
     "zoo": ("modelport.commands.zoo", "zoo", "List the built-in models."),
+    "submission": ("modelport.commands.submission", "submission", "Write an MLPerf submission tree from runs."),
 }
 
 

@@ -1,0 +1,129 @@
+"""``modelport submission``: bench each run directory's artifact with the official LoadGen and the compliance
+tests, then write the MLPerf submission tree (docs/decisions.md, "Submission: the tree and --dry-run").
+
+The plan is checked before any run (each run an MLPerf zoo model, the scenarios its division and suite
+require, the artifact present, the output free); the tree is written by ``submission_tree`` into a staging
+folder beside ``--out`` and renamed into place, so a failure leaves no half-written tree.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelport import zoo
+from modelport.benchmarks.audit import COMPLIANCE_TESTS
+from modelport.benchmarks.options import BenchOptions
+from modelport.benchmarks.scenarios import SCENARIOS
+from modelport.benchmarks.settings import Profile, get_profile
+from modelport.errors import InputError
+from modelport.manifest import Artifact, RunManifest, load_manifest
+from modelport.zoo.mlperf import MLPERF
+
+DIVISIONS = ("open", "closed", "network")
+SYSTEM_TYPES = ("edge", "datacenter")
+#: the submission's benchmark folder per MLPerf model (closed names the 99% accuracy target)
+BENCHMARK_NAMES = {"bert": "bert-99", "3d-unet": "3d-unet-99", "dlrm": "dlrm-v2-99"}
+
+
+@dataclass(frozen=True)
+class SubmissionMeta:
+    submitter: str
+    system: str
+    division: str
+    system_type: str
+    dry_run: bool
+    system_json: dict[str, Any] = field(default_factory=dict)  # --system-json overrides
+
+
+@dataclass
+class PlannedRun:
+    run_dir: Path
+    manifest: RunManifest
+    artifact: Artifact
+    benchmark: str  # the submission's folder name, e.g. resnet50, bert-99
+    scenarios: list[str]
+
+
+def benchmark_name(manifest: RunManifest, run_dir: Path) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """The MLPerf benchmark of a run and its required (datacenter, edge) scenarios; refused for other models."""
+    entry = zoo.entry_for_source(manifest.source.spec) if manifest.source.kind == "zoo" else None
+    keywords = getattr(entry, "mlperf", None)
+    if keywords is None:
+        raise InputError(f"{run_dir}: {manifest.source.spec} is not an MLPerf benchmark model",
+                         "submit a zoo model with MLPerf keywords (modelport zoo)")
+    key = next(k for k, v in MLPERF.items() if v is keywords)
+    return BENCHMARK_NAMES.get(key, key), keywords.datacenter_scenarios, keywords.edge_scenarios
+
+
+def plan_run(run_dir: Path, meta: SubmissionMeta, artifact_id: str | None, scenarios: list[str] | None) -> PlannedRun:
+    """One run directory checked: its benchmark, the artifact submitted and the scenarios to run.
+
+    Closed and network submissions must run every scenario the suite requires for the benchmark; open ones
+    run those by default, or the ``--scenario`` subset given."""
+    manifest = load_manifest(run_dir)
+    name, datacenter, edge = benchmark_name(manifest, run_dir)
+    required = list(datacenter if meta.system_type == "datacenter" else edge)
+    if not required:
+        raise InputError(f"{name} has no {meta.system_type} scenarios in MLPerf", "choose the other --system-type")
+    wanted = [s for s in SCENARIOS if s in (scenarios or required)]
+    missing = [s for s in required if s not in wanted]
+    if meta.division != "open" and missing:
+        raise InputError(f"a {meta.division} {meta.system_type} submission of {name} needs "
+                         f"{', '.join(required)}: missing {', '.join(missing)}",
+                         "drop --scenario, or submit to the open division")
+    if not manifest.artifacts:
+        raise InputError(f"{run_dir} has no artifact to submit", "convert the model first")
+    artifact = manifest.artifact(artifact_id) if artifact_id else manifest.artifacts[0]
+    return PlannedRun(run_dir, manifest, artifact, name, wanted)
+
+
+def check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"--out {str(out)!r} exists and is not empty", "choose a new folder")
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise InputError(f"--out {str(out)!r}: folder {str(parent)!r} does not exist")
+
+
+def read_system_json(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"--system-json {path!r} cannot be read: {e}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--system-json {path!r} is not a JSON object")
+    return data
+
+
+def submission_profile(dry_run: bool) -> Profile:
+    """--dry-run: a few hundred ms per run (enough for SingleStream early stopping); else MLPerf's 600 s."""
+    if dry_run:
+        return get_profile("tiny", 400, 64, None, 64, 16, 2)
+    return get_profile("submission", None, None, None, None, None, None)
+
+
+def bench_options(run: PlannedRun, dry_run: bool, threads: int | None) -> BenchOptions:
+    return BenchOptions(scenarios=run.scenarios, profile=submission_profile(dry_run), artifact_ids=[run.artifact.id],
+                        threads=threads, repeat=1, loadgen="official", compliance=list(COMPLIANCE_TESTS))
+
+
+def staged(out: Path) -> Path:
+    """A staging folder beside ``out``, renamed onto it by ``publish``."""
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.resolve().parent))
+
+
+def publish(stage: Path, out: Path) -> None:
+    if out.exists():
+        out.rmdir()  # check_out made sure it is empty
+    stage.rename(out)
+
+
+def discard(stage: Path) -> None:
+    shutil.rmtree(stage, ignore_errors=True)

@@ -1,0 +1,85 @@
+"""``modelport submission``: bench run directories with the official LoadGen and the compliance tests, then
+write the MLPerf submission tree."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelport.commands.common import emit_json, json_option, quiet_option
+
+
+@click.command("submission")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--submitter", required=True, help="Organisation name (the tree's <submitter> folder).")
+@click.option("--system", "system", required=True, help="System name (systems/<system>.json, results/<system>/).")
+@click.option("--division", type=click.Choice(["open", "closed", "network"]), required=True)
+@click.option("--system-type", type=click.Choice(["edge", "datacenter"]), required=True,
+              help="The suite: which scenarios each benchmark needs.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="A new folder for the tree.")
+@click.option("--artifact", "artifact_id", default=None, metavar="ID",
+              help="The artifact submitted from each run [default: its first].")
+@click.option("--scenario", "scenarios", multiple=True, metavar="NAME",
+              help="Open division only: a subset of the required scenarios (repeatable or comma-separated).")
+@click.option("--system-json", default=None, metavar="FILE", help="Fields overriding the system description.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads [default: usable cores].")
+@click.option("--dry-run", is_flag=True,
+              help="Short runs (seconds) to try the flow; every README says it is not a valid submission.")
+@json_option
+@quiet_option
+def submission(run_dirs: tuple[Path, ...], submitter: str, system: str, division: str, system_type: str, out: Path,
+               artifact_id: str | None, scenarios: tuple[str, ...], system_json: str | None, threads: int | None,
+               dry_run: bool, as_json: bool, quiet: bool) -> None:
+    """Bench each RUN_DIR (official LoadGen, accuracy, TEST01, TEST04) and write the submission tree to --out.
+
+    Writes <out>/<division>/<submitter>/{systems, src, results/<system>/<benchmark>/<scenario>/...}.
+    A real run takes 600 s per performance run (see the README's submission workflow).
+    """
+    from modelport.benchmarks import parse_scenarios
+    from modelport.benchmarks import submission as sub
+    from modelport.benchmarks.submission_tree import write_scenario, write_src, write_system
+    from modelport.benchmarks.workflow import bench_and_report
+    from modelport.progress import Progress
+
+    meta = sub.SubmissionMeta(submitter, system, division, system_type, dry_run, sub.read_system_json(system_json))
+    wanted = parse_scenarios(scenarios) if scenarios else None
+    # every run directory, artifact and scenario set is checked before minutes of benchmarking
+    runs = [sub.plan_run(d, meta, artifact_id, wanted) for d in run_dirs]
+    sub.check_out(out)
+    progress = Progress.for_cli(quiet, as_json)
+    command = "modelport " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    outcomes = []
+    for run in runs:
+        progress.step(f"{run.benchmark}: benchmarking {run.artifact.id} ({', '.join(run.scenarios)})")
+        outcomes.append(bench_and_report(run.run_dir, sub.bench_options(run, dry_run, threads), progress=progress))
+    stage = sub.staged(out)
+    try:
+        root = stage / division / submitter
+        write_system(root, meta, [o.results for o in outcomes])
+        write_src(root, meta, command)
+        written = [str(write_scenario(root, meta, run, o.results, s, command).relative_to(stage))
+                   for run, o in zip(runs, outcomes, strict=True) for s in run.scenarios]
+        sub.publish(stage, out)
+    except BaseException:
+        sub.discard(stage)
+        raise
+    _report(out, written, outcomes, dry_run, as_json, quiet)
+
+
+def _report(out: Path, written: list[str], outcomes: list[Any], dry_run: bool, as_json: bool, quiet: bool) -> None:
+    from modelport.errors import ValidationFailed
+
+    failures = [f for o in outcomes for f in o.failures + o.compliance_failures]
+    if as_json:
+        emit_json({"out": str(out), "scenarios": written, "dry_run": dry_run, "failures": failures})
+    elif not quiet:
+        click.echo(f"submission tree: {out}" + (" (dry run: not a valid submission)" if dry_run else ""))
+        for w in written:
+            click.echo(f"  {w}")
+    if failures and not dry_run:
+        raise ValidationFailed("submission written, but these checks failed: " + "; ".join(failures),
+                               "see the README.md and TEST0x folders of each scenario")
