@@ -45,7 +45,7 @@ def use(choice: str) -> None:
         module = importlib.import_module(name)
     except ImportError:
         raise InputError(f"--loadgen {choice}: module {name!r} is not installed",
-                         "pip install 'modelport[official-loadgen]' (the mlcommons-loadgen wheel)") from None
+                         "pip install mlcommons-loadgen==6.0.17 (the official wheel)") from None
     NAME, _lg = name, module
     HAS_BATCH_API = hasattr(_lg, "ConstructBatchSUT") and hasattr(_lg, "QuerySamplesCompleteBatch")
 

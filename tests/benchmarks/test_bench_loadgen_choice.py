@@ -114,3 +114,13 @@ def test_an_audit_config_given_to_the_facade_is_the_one_read(tmp_path):
         lg.destroy_qsl(qsl)
         lg.destroy_sut(sut)
     assert read_detail(tmp_path).effective()["min_query_count"] == 4321
+
+
+def test_a_loadgen_that_is_not_installed_is_an_input_error():
+    from modelport.benchmarks import lg
+    from modelport.errors import InputError
+
+    before = lg.NAME
+    with pytest.raises(InputError, match="is not installed"):
+        lg.use("no_such_loadgen_module")
+    assert lg.NAME == before  # the working module is kept
