@@ -40,6 +40,7 @@ class BenchOptions:
     # --loadgen: modelport | official (docs/decisions.md, "Benchmarks: choosing the LoadGen")
     loadgen: str = "modelport"
     compliance: list[str] = field(default_factory=list)  # --compliance: TEST01, TEST04 (compliance.py)
+    eager_cells: bool = True  # bench the eager model too (submission: only its outputs, for accuracy)
 
     def runner_options(self) -> RunnerOptions:
         threads = self.threads or (len(self.cpus) if self.cpus else usable_cores())

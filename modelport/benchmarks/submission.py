@@ -111,7 +111,8 @@ def submission_profile(dry_run: bool) -> Profile:
 
 def bench_options(run: PlannedRun, dry_run: bool, threads: int | None) -> BenchOptions:
     return BenchOptions(scenarios=run.scenarios, profile=submission_profile(dry_run), artifact_ids=[run.artifact.id],
-                        threads=threads, repeat=1, loadgen="official", compliance=list(COMPLIANCE_TESTS))
+                        threads=threads, repeat=1, loadgen="official", compliance=list(COMPLIANCE_TESTS),
+                        eager_cells=False)
 
 
 def staged(out: Path) -> Path:

@@ -107,7 +107,10 @@ def _bench_all(plan: BenchPlan, ctx: CellContext, backends: dict[str, dict[str, 
         eager = eager_backend(plan.manifest, opts.runner_options(), trust_pickle=opts.trust_pickle,
                               trust_remote_code=opts.trust_remote_code)
         _reference_outputs(ctx, eager)
-        _bench_backend(ctx, eager, backends, cells)
+        if opts.eager_cells or ctx.server_latency_ms is None:  # the eager warm-up derives a missing bound
+            _bench_backend(ctx, eager, backends, cells)
+        else:  # a submission measures only its artifact (docs/decisions.md, "Submission: the tree and --dry-run")
+            eager.close()
         for art in plan.artifacts:
             progress.step(f"{art.id}: loading {art.path}")
             backend = artifact_backend(plan.run_dir, plan.manifest, art, opts.runner_options())
