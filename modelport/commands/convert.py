@@ -155,16 +155,18 @@ def convert(source: str | None, targets: tuple[str, ...], trust_pickle: bool, va
 
 
 def _detail(a: Any) -> str:
-    """One artifact's line in the text output."""
+    """One artifact's line in the text output: how it was made, then its precision and quality gate."""
+    prec = a.extra.get("precision", {})
+    gate = a.extra.get("quality_gate", {}).get("results", [])
+    return _made(a) + (f", {prec['precision']}" + (f" ({prec['mode']})" if "mode" in prec else "") if prec
+                       else "") + (f", {gate[0]['output']} {gate[0]['agreement']:.4f} >= "
+                                   f"{a.extra['quality_gate']['threshold']:g}" if gate else "")
+
+
+def _made(a: Any) -> str:
     if a.target == "onnx":
         level = a.extra.get("optimize", {}).get("level")
-        prec = a.extra.get("precision", {})
-        gate = a.extra.get("quality_gate", {}).get("results", [])
-        prec_text = (f", {prec['precision']} ({prec.get('mode', 'float16')})" if prec else "") + (
-            f", {gate[0]['output']} {gate[0]['agreement']:.4f} >= {a.extra['quality_gate']['threshold']:g}"
-            if gate else "")
-        return (f"opset {a.opset}, {a.exporter} exporter, IR {a.ir_version}" + (f", {level}" if level else "")
-                + prec_text)
+        return f"opset {a.opset}, {a.exporter} exporter, IR {a.ir_version}" + (f", {level}" if level else "")
     if a.target == "torchscript":
         return f"{a.method}, {'frozen' if a.extra.get('frozen') else 'unfrozen'}"
     if a.target == "aoti":

@@ -168,13 +168,14 @@ class ConvertOptions:
                 raise InputError(f"{flag} must be a number >= 0, got {value}")
 
     def _check_precision(self) -> None:
-        from modelport.converters.precision import CALIBRATION_METHODS, QUANTIZE_MODES, parse_precisions
+        from modelport.converters.precision import BUILT, CALIBRATION_METHODS, QUANTIZE_MODES, parse_precisions
 
         self.precision = parse_precisions(self.precision)
-        reduced = [p for p in self.precision if p != "fp32"]
-        if reduced and "onnx" not in self.targets:
-            raise InputError(f"--precision {reduced[0]} is built for ONNX artifacts only (TorchScript, .pt2 and "
-                             "AOTInductor ship fp32)", "add --to onnx")
+        for p in self.precision[1:] if self.precision[:1] == ("fp32",) else self.precision:
+            makers = [t for t, built in BUILT.items() if p in built]
+            if p != "fp32" and not any(t in self.targets for t in makers):
+                raise InputError(f"--precision {p} is built for {' and '.join(makers)} only (.pt2 and AOTInductor "
+                                 "ship fp32)", f"add --to {makers[0]}")
         if "fp32" not in self.precision:
             raise InputError("--precision needs fp32 too: reduced-precision artifacts are made from the fp32 export",
                              "add --precision fp32")

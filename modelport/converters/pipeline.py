@@ -20,11 +20,13 @@ from typing import Any
 
 from modelport import validators
 from modelport.converters.options import OPSET_MIN, ConvertOptions, resolve_exporter
+from modelport.converters.precision import BUILT
 from modelport.converters.prepare import Prepared, load_model, prepare
 from modelport.converters.rundir import default_run_dir, prepare_out, run_name
 from modelport.converters.stage import Staged, stage_onnx, stage_onnx_min, stage_pt2, stage_torchscript
 from modelport.converters.stage_fast import stage_aoti, stage_onnx_level
 from modelport.converters.stage_precision import PrecisionContext, stage_onnx_precision
+from modelport.converters.torch_precision import stage_torchscript_precision
 from modelport.errors import ValidationFailed
 from modelport.fsutil import atomic_dir, claim
 from modelport.manifest import RunManifest
@@ -79,6 +81,8 @@ def _convert(source: str | None, options: ConvertOptions, progress: Progress, ou
                     staged = _stage_for(target)(prep, options, stage)
                     manifest.artifacts.append(staged.commit(stage, target))
                     timings[f"{target}_s"] = round(time.perf_counter() - t0, 4)
+                    if target == "torchscript":
+                        _torchscript_precisions(PrecisionContext(prep, options), stage, progress, manifest, timings)
                 progress.done()
             timings["convert_s"] = round(time.perf_counter() - t_start, 4)
             manifest.timings = timings
@@ -164,7 +168,7 @@ def _precisions(ctx: PrecisionContext, stage: Path, progress: Progress,
     """One staged artifact per reduced ``--precision``, made from the checked fp32 export."""
     made: dict[str, tuple[Staged, float]] = {}
     try:
-        for precision in (p for p in ctx.options.precision if p != "fp32"):
+        for precision in (p for p in ctx.options.precision if p in BUILT["onnx"]):
             t0 = time.perf_counter()
             progress.step(f"making the {precision} artifact of opset {base.exported.opset}")
             staged = stage_onnx_precision(ctx, stage, base, precision)
@@ -175,6 +179,16 @@ def _precisions(ctx: PrecisionContext, stage: Path, progress: Progress,
             staged.discard()
         raise
     return made
+
+
+def _torchscript_precisions(ctx: PrecisionContext, stage: Path, progress: Progress, manifest: RunManifest,
+                            timings: dict[str, float]) -> None:
+    for precision in (p for p in ctx.options.precision if p in BUILT["torchscript"]):
+        t0 = time.perf_counter()
+        progress.step(f"exporting TorchScript in {precision}")
+        staged = stage_torchscript_precision(ctx, stage, precision)
+        manifest.artifacts.append(staged.commit(stage, f"torchscript-{precision}"))
+        timings[f"torchscript-{precision}_s"] = round(time.perf_counter() - t0, 4)
 
 
 def run_validators(stage: Path, out: Path, manifest: RunManifest, prep: Prepared,
