@@ -90,6 +90,7 @@ def _umask() -> int:
 def run_once(ctx: CellContext, sut: BaseSUT, settings: CellSettings, folder: Path, label: str) -> LoadGenRun:
     """One LoadGen run, with a progress line naming it on a terminal."""
     status = ctx.progress.status if ctx.progress.enabled else None
+    settings = replace(settings, conf_model=ctx.options.conf_model)
     return run_loadgen(sut, ctx.qsl_handle, settings, folder, status, label)
 
 

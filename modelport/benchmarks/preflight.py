@@ -25,6 +25,7 @@ from modelport.benchmarks.settings import MLPERF_SERVER_LATENCY_MS
 from modelport.errors import InputError
 from modelport.manifest import Artifact, RunManifest, load_manifest, verify_artifact_files
 from modelport.validators.tolerances import Tolerances
+from modelport.zoo.mlperf import MLPERF
 
 #: folders a bench writes into, besides the run directory itself
 _WRITTEN_DIRS = (BENCH_DIR, "plots")
@@ -63,12 +64,19 @@ def plan_bench(run_dir: Path, options: BenchOptions) -> BenchPlan:
     seed = manifest.seed if options.seed is None else options.seed
     if seed < 0:
         raise InputError(f"the run's seed {seed} cannot seed samples", "pass --sample-seed N (N >= 0)")
-    options = replace(options, profile=options.profile.for_model(entry.name if entry else None))
+    options = replace(options, profile=options.profile.for_model(entry.name if entry else None),
+                      conf_model=mlperf_conf_name(entry))
     p = options.profile
     qsl = SampleLibrary(manifest.inputs, p.total_samples, p.total_samples, seed, options.samples_file)
     bound, source = server_bound(entry, options.server_latency_ms)
     return BenchPlan(run_dir, manifest, options, artifacts, entry.task if entry else None,
                      entry.metric if entry else None, Tolerances.for_model(entry), seed, qsl, bound, source)
+
+
+def mlperf_conf_name(entry: object | None) -> str:
+    """The model name mlperf.conf and user.conf lines use for a zoo entry ("*" for a model outside MLPerf)."""
+    keywords = getattr(entry, "mlperf", None)
+    return next((name for name, kw in MLPERF.items() if kw is keywords), "*") if keywords is not None else "*"
 
 
 def server_bound(entry: object | None, given_ms: float | None) -> tuple[float | None, str]:

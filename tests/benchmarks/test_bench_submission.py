@@ -82,3 +82,13 @@ def test_dry_run_writes_a_complete_open_tree_for_resnet50_and_bert(runs, tmp_pat
     assert not list(tmp_path.glob(".sub.*"))  # no staging folder left behind
     # a submission measures its artifact only: the eager model gives accuracy references, not cells
     assert list(json.loads((runs / "bert-small" / "results.json").read_text())["cells"]) == ["onnx-opset17"]
+
+
+def test_user_conf_lines_naming_the_mlperf_model_apply(runs, tmp_path):
+    conf = tmp_path / "user.conf"
+    conf.write_text("resnet50.SingleStream.min_query_count = 41\nbert.SingleStream.min_query_count = 999\n")
+    res = invoke("bench", str(runs / "resnet50-small"), "--scenario", "SingleStream", "--no-accuracy", "--profile",
+                 "tiny", "--duration-ms", "50", "--threads", "1", "--user-conf", str(conf), "--json")
+    assert res.exit_code == 0, res.output
+    cell = json.loads(res.stdout)["results"]["cells"]["onnx-opset17"]["SingleStream"]
+    assert cell["effective_settings"]["min_query_count"] == 41 and cell["settings"]["conf_model"] == "resnet50"
