@@ -174,8 +174,8 @@ class ConvertOptions:
         for p in self.precision[1:] if self.precision[:1] == ("fp32",) else self.precision:
             makers = [t for t, built in BUILT.items() if p in built]
             if p != "fp32" and not any(t in self.targets for t in makers):
-                raise InputError(f"--precision {p} is built for {' and '.join(makers)} only (.pt2 and AOTInductor "
-                                 "ship fp32)", f"add --to {makers[0]}")
+                raise InputError(f"--precision {p} is built for {' and '.join(makers)} only (AOTInductor ships "
+                                 "fp32)", f"add --to {makers[0]}")
         if "fp32" not in self.precision:
             raise InputError("--precision needs fp32 too: reduced-precision artifacts are made from the fp32 export",
                              "add --precision fp32")

@@ -26,7 +26,7 @@ from modelport.converters.rundir import default_run_dir, prepare_out, run_name
 from modelport.converters.stage import Staged, stage_onnx, stage_onnx_min, stage_pt2, stage_torchscript
 from modelport.converters.stage_fast import stage_aoti, stage_onnx_level
 from modelport.converters.stage_precision import PrecisionContext, stage_onnx_precision
-from modelport.converters.torch_precision import stage_torchscript_precision
+from modelport.converters.torch_precision import stage_torch_precision
 from modelport.errors import ValidationFailed
 from modelport.fsutil import atomic_dir, claim
 from modelport.manifest import RunManifest
@@ -81,8 +81,9 @@ def _convert(source: str | None, options: ConvertOptions, progress: Progress, ou
                     staged = _stage_for(target)(prep, options, stage)
                     manifest.artifacts.append(staged.commit(stage, target))
                     timings[f"{target}_s"] = round(time.perf_counter() - t0, 4)
-                    if target == "torchscript":
-                        _torchscript_precisions(PrecisionContext(prep, options), stage, progress, manifest, timings)
+                    if target in BUILT:
+                        _torch_precisions(PrecisionContext(prep, options), target, stage, progress, manifest,
+                                          timings)
                 progress.done()
             timings["convert_s"] = round(time.perf_counter() - t_start, 4)
             manifest.timings = timings
@@ -181,14 +182,14 @@ def _precisions(ctx: PrecisionContext, stage: Path, progress: Progress,
     return made
 
 
-def _torchscript_precisions(ctx: PrecisionContext, stage: Path, progress: Progress, manifest: RunManifest,
-                            timings: dict[str, float]) -> None:
-    for precision in (p for p in ctx.options.precision if p in BUILT["torchscript"]):
+def _torch_precisions(ctx: PrecisionContext, target: str, stage: Path, progress: Progress, manifest: RunManifest,
+                      timings: dict[str, float]) -> None:
+    for precision in (p for p in ctx.options.precision if p in BUILT[target]):
         t0 = time.perf_counter()
-        progress.step(f"exporting TorchScript in {precision}")
-        staged = stage_torchscript_precision(ctx, stage, precision)
-        manifest.artifacts.append(staged.commit(stage, f"torchscript-{precision}"))
-        timings[f"torchscript-{precision}_s"] = round(time.perf_counter() - t0, 4)
+        progress.step(f"exporting {_STEPS[target]} in {precision}")
+        staged = stage_torch_precision(ctx, stage, target, precision)
+        manifest.artifacts.append(staged.commit(stage, f"{target}-{precision}"))
+        timings[f"{target}-{precision}_s"] = round(time.perf_counter() - t0, 4)
 
 
 def run_validators(stage: Path, out: Path, manifest: RunManifest, prep: Prepared,

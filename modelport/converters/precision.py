@@ -32,8 +32,8 @@ from modelport.errors import InputError
 from modelport.spec import InputSpec, make_inputs
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-#: the reduced precisions each target builds beside fp32; pt2 and aoti ship fp32 only for now
-BUILT = {"onnx": ("fp16", "int8"), "torchscript": ("fp16", "bf16")}
+#: the reduced precisions each target builds beside fp32; aoti ships fp32 only for now
+BUILT = {"onnx": ("fp16", "int8"), "torchscript": ("fp16", "bf16"), "pt2": ("fp16", "bf16")}
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QUANTIZE_MODES = ("auto", "static", "dynamic")
 #: tag mixed into the calibration seed: validation uses seed+small offsets, the gate seed+1000+i, the

@@ -1,10 +1,10 @@
-"""``convert --to torchscript --precision fp16|bf16``: the TorchScript model cast to half precision.
+"""``convert --to torchscript|pt2 --precision fp16|bf16``: the model cast to half precision.
 
 fp32 inputs and outputs with casts at the boundary (docs/decisions.md, "Precision: torch half precision"):
 ``CastBoundary`` casts float inputs to the dtype, runs the module cast with ``.to(dtype)`` in eval mode, and
 casts float outputs back to fp32, so validation sets, the QSL and the runners feed every precision alike.
-The wrapper takes ``*args`` (any model's inputs), which scripting cannot compile: it is traced, and like
-every traced artifact judged on input sets of both signs; its gate is the task metric (``quality_gate``).
+TorchScript is traced (scripting cannot compile the wrapper), ``.pt2`` captured by ``torch.export``; the gate
+is the task metric (``quality_gate``), and element differences are reported by the validation.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from modelport.converters.pt2 import export_pt2
 from modelport.converters.stage import Staged, scratch_dir
 from modelport.converters.stage_precision import PrecisionContext, quality_gate
 from modelport.converters.torchscript import export_torchscript
+from modelport.errors import InputError
 from modelport.runners import load_runner
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -32,33 +34,64 @@ class CastBoundary(nn.Module):
         self.inner, self.dtype = module, dtype
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        return self.run(*args)
+
+    def run(self, *args: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         out = self.inner(*[a.to(self.dtype) if a.is_floating_point() else a for a in args])
         if isinstance(out, (tuple, list)):
             return tuple(o.float() if o.is_floating_point() else o for o in out)
         return out.float()
 
 
-def _cast_copy(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+# torch.export matches dynamic shapes to named positional parameters, which ``*args`` does not have: one
+# subclass per arity gives the .pt2 capture a plain signature (zoo models take at most three inputs)
+class _Cast1(CastBoundary):
+    def forward(self, a: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        return self.run(a)
+
+
+class _Cast2(CastBoundary):
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        return self.run(a, b)
+
+
+class _Cast3(CastBoundary):
+    def forward(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        return self.run(a, b, c)
+
+
+_BY_ARITY: dict[int, type[CastBoundary]] = {1: _Cast1, 2: _Cast2, 3: _Cast3}
+
+
+def _cast_copy(module: nn.Module, dtype: torch.dtype, arity: int) -> nn.Module:
     import copy
 
-    return CastBoundary(copy.deepcopy(module).to(dtype).eval(), dtype).eval()
+    cls = _BY_ARITY.get(arity, CastBoundary)
+    return cls(copy.deepcopy(module).to(dtype).eval(), dtype).eval()
 
 
-def stage_torchscript_precision(ctx: PrecisionContext, stage: Path, precision: str) -> Staged:
+def stage_torch_precision(ctx: PrecisionContext, stage: Path, target: str, precision: str) -> Staged:
+    """``target`` (torchscript | pt2) of the model cast to ``precision``, gated by the task metric."""
     prep, options = ctx.prep, ctx.options
-    art_id = f"torchscript-{precision}"
+    art_id = f"{target}-{precision}"
     scratch = scratch_dir(stage, art_id)
     try:
         t0 = time.perf_counter()
-        wrapped = _cast_copy(prep.module, DTYPES[precision])
-        e = export_torchscript(wrapped, prep.args, prep.specs, prep.output_names, "trace",
-                               scratch / f"model.{precision}.ts", options.freeze_torchscript)
+        wrapped = _cast_copy(prep.module, DTYPES[precision], len(prep.args))
+        if target == "torchscript":
+            e = export_torchscript(wrapped, prep.args, prep.specs, prep.output_names, "trace",
+                                   scratch / f"model.{precision}.ts", options.freeze_torchscript)
+        else:
+            if type(wrapped) is CastBoundary:
+                raise InputError(f"--precision {precision} for .pt2 handles models of at most "
+                                 f"{max(_BY_ARITY)} inputs", "use --to torchscript for this precision")
+            e = export_pt2(wrapped, prep.args, prep.specs, scratch / f"model.{precision}.pt2", prep.output_names)
         e.export_time_s = time.perf_counter() - t0
         e.extra["precision"] = {"precision": precision, "made_from": "the eager model, module.to(dtype) in eval",
                                 "library": "torch", "boundary": "float32 inputs and outputs, cast inside",
                                 "dtype": str(DTYPES[precision]).removeprefix("torch.")}
         staged = Staged(e, scratch, prep.session)
-        runner = load_runner("torchscript", e.path, [s.name for s in prep.specs], prep.output_names)
+        runner = load_runner(target, e.path, [s.name for s in prep.specs], prep.output_names)
         try:
             if options.validate:
                 e.extra["quality_gate"] = quality_gate(ctx, art_id, precision, runner)

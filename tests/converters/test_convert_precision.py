@@ -80,7 +80,7 @@ def test_int8_calibrated_on_one_sample_fails_a_999_gate(tmp_path: Path, capsys: 
 @pytest.mark.parametrize(("args", "needle"), [
     (("--precision", "fp32", "--precision", "bf16"), "add --to torchscript"),
     (("--precision", "int4"), "unknown --precision"),
-    (("--to", "pt2", "--precision", "fp32", "--precision", "fp16"), ".pt2 and AOTInductor ship fp32"),
+    (("--to", "aoti", "--precision", "fp32", "--precision", "fp16"), "AOTInductor ships fp32"),
     (("--to", "torchscript", "--precision", "fp32", "--precision", "int8"), "add --to onnx"),
     (("--precision", "fp32", "--precision", "int8", "--quality", "1.5"), "--quality"),
     (("--precision", "fp32", "--precision", "int8", "--calibration", "missing.npz"), "does not exist"),
@@ -91,16 +91,18 @@ def test_unsupported_requests_are_refused_up_front(tmp_path: Path, capsys: pytes
     assert code == 2 and needle in err and "Traceback" not in err
 
 
-def test_torchscript_half_precisions_keep_fp32_io_and_pass_the_gate(tmp_path: Path,
+def test_torch_half_precisions_keep_fp32_io_and_pass_the_gate(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    code, _, err = run_cli(capsys, "convert", "zoo:bert-small", "--to", "torchscript", "--out", out, "--precision",
-                           "fp32", "--precision", "fp16", "--precision", "bf16", "--quality", "0.9", "-q")
+    code, _, err = run_cli(capsys, "convert", "zoo:bert-small", "--to", "torchscript", "--to", "pt2", "--out", out,
+                           "--precision", "fp32", "--precision", "fp16", "--precision", "bf16", "--quality", "0.9",
+                           "-q")
     assert code == 0, err
     arts = {a["id"]: a for a in manifest(out)["artifacts"]}
-    assert set(arts) == {"torchscript", "torchscript-fp16", "torchscript-bf16"}
-    for p in ("fp16", "bf16"):
-        extra = arts[f"torchscript-{p}"]["extra"]
+    assert set(arts) == {f"{t}{p}" for t in ("torchscript", "pt2") for p in ("", "-fp16", "-bf16")}
+    for art_id in (f"{t}-{p}" for t in ("torchscript", "pt2") for p in ("fp16", "bf16")):
+        p = art_id.split("-")[1]
+        extra = arts[art_id]["extra"]
         assert extra["precision"]["dtype"] == {"fp16": "float16", "bf16": "bfloat16"}[p]
         (gate,) = extra["quality_gate"]["results"]
         assert gate["metric"] == "question-answering" and gate["agreement"] >= 0.9
