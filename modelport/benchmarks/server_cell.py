@@ -12,6 +12,7 @@ import shutil
 from modelport.benchmarks.backends import Backend, Estimate
 from modelport.benchmarks.cells import CellContext, CellDir, accuracy_pass, cell_from_run, run_once
 from modelport.benchmarks.cellsettings import CellSettings
+from modelport.benchmarks.compliance import run_compliance
 from modelport.benchmarks.loadgen_run import LoadGenRun, headline
 from modelport.benchmarks.responses import ResponseLayout
 from modelport.benchmarks.results import Cell, ServerSearch
@@ -93,4 +94,6 @@ def server_cell(ctx: CellContext, backend: Backend, sut: BaseSUT, layout: Respon
         settings.accuracy_samples = min(p.accuracy_samples, ctx.qsl.total)
         cell.accuracy = accuracy_pass(ctx, sut, layout, settings, cdir,
                                       f"{backend.id} Server: accuracy at {chosen.target_qps:g} QPS")
+    if accuracy and ctx.options.compliance:  # at the chosen QPS, against the run copied to performance/
+        cell.compliance = run_compliance(ctx, sut, trials.settings(chosen.target_qps), cdir, f"{backend.id} Server")
     return cell

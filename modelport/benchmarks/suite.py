@@ -242,10 +242,7 @@ def _one_run(ctx: CellContext, backend: Backend, prep: _Prepared, sc: Scenario, 
              cdir: CellDir, sub: str, accuracy: bool) -> tuple[Cell, float | None]:
     opts = ctx.options
     if sc.searches_qps:
-        cell = server_cell(ctx, backend, sut, prep.layout, cdir, prep.est, hint, sub, accuracy)
-        if accuracy and opts.compliance:  # docs/decisions.md, "Benchmarks: compliance tests TEST01 and TEST04"
-            cell.warnings.append("compliance tests are not run for Server yet")
-        return cell, None
+        return server_cell(ctx, backend, sut, prep.layout, cdir, prep.est, hint, sub, accuracy), None
     settings = sc.perf_settings(opts.profile, prep.est, prep.query_est, ctx.seeds, opts.user_conf)
     label = f"{backend.id} {sc.name}: running" + (f" ({sub})" if sub else "")
     run = run_once(ctx, sut, settings, cdir.staging / sub / "performance", label)

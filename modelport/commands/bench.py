@@ -57,8 +57,8 @@ _BENCH_OPTIONS: list[Callable[[Any], Any]] = [
                  show_default=True, help="modelport: our LoadGen (fast, for development); official: the "
                  "mlcommons-loadgen wheel, the only one whose logs MLPerf accepts."),
     click.option("--compliance", default=None, metavar="TEST01,TEST04",
-                 help="Also run these MLPerf compliance tests per cell (not Server yet), each with its audit.config "
-                 "in its own folder, verified by the published rules."),
+                 help="Also run these MLPerf compliance tests per cell (Server: at its chosen QPS), each with its "
+                 "audit.config in its own folder, verified by the published rules."),
     click.option("--cpus", default=None, metavar="LIST",
                  help="Pin the bench to these cores (e.g. 0,1 or 0-3); intra-op threads default to their count."),
 ]

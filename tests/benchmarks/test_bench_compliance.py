@@ -140,3 +140,14 @@ def test_unknown_test_and_test01_without_accuracy_are_refused(onnx_run):
     assert res.exit_code == 2 and "unknown test 'TEST99'" in res.output
     res = invoke("bench", str(onnx_run), "--compliance", "TEST01", "--no-accuracy")
     assert res.exit_code == 2 and "needs the accuracy run" in res.output
+
+
+def test_server_is_tested_at_its_chosen_qps(onnx_run):
+    res = invoke("bench", str(onnx_run), "--scenario", "Server", "--profile", "tiny", "--duration-ms", "100",
+                 "--server-trials", "2", "--total-samples", "8", "--accuracy-samples", "4", "--threads", "1",
+                 "--artifact", ONNX, "--compliance", "TEST01", "--json")
+    assert res.exit_code in (0, 4), res.output  # performance margins on a busy machine: see the test above
+    cell = json.loads(res.stdout)["results"]["cells"][ONNX]["Server"]
+    assert cell["compliance"]["TEST01"]["checks"]["accuracy"] is True
+    detail = read_detail(onnx_run / "bench" / ONNX / "Server" / "TEST01" / "performance" / "run_1")
+    assert detail.get("effective_target_qps") == cell["settings"]["server_target_qps"]
