@@ -15,7 +15,7 @@ from modelport.commands.bench import (
     render_summary,
 )
 from modelport.commands.common import emit_json, json_option, quiet_option
-from modelport.commands.convert import EXPORT_PARAMS, export_options, make_convert_options
+from modelport.commands.convert import EXPORT_PARAMS, TARGET_CHOICES, export_options, make_convert_options
 
 #: what ``modelport run`` converts and benchmarks when no SOURCE is given: BERT QA (an MLPerf model, small
 #: config). Its quick run (3 artifacts + eager x 4 scenarios, Server search, accuracy mode) takes about 1.5 min
@@ -27,7 +27,8 @@ DEFAULT_SOURCE = "zoo:bert"
 @click.command("run")
 @click.argument("source", required=False)
 @click.option("--to", "targets", multiple=True, default=("all",), show_default=True,
-              type=click.Choice(["torchscript", "onnx", "pt2", "all"]), help="Target formats (repeatable).")
+              type=click.Choice(TARGET_CHOICES), help="Target formats (repeatable); 'all' leaves out aoti, whose "
+              "compile takes minutes.")
 @export_options
 @bench_options
 @baseline_options
