@@ -7,8 +7,9 @@ into the run directory and renames the export's results in the validation sessio
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,50 +78,62 @@ def scratch_dir(stage: Path, label: str) -> Path:
     return d
 
 
+@contextlib.contextmanager
+def staging(stage: Path, label: str) -> Iterator[Path]:
+    """A scratch folder for one artifact; removed if anything in the block fails (commit moves it otherwise)."""
+    scratch = scratch_dir(stage, label)
+    try:
+        yield scratch
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def load_back(prep: Prepared, kind: str, path: Path, check: Callable[[Runner], object] | None,
+              refusal: tuple[str, str | None] | None = None) -> None:
+    """Open the written file through its runner (what validate and bench will do) and run ``check`` on it
+    (the gate; None when validation is off: the file must still open).
+
+    ``refusal`` (message, hint) words a file that does not open as an ``ExportError``; None lets the error out.
+    """
+    try:
+        runner = load_runner(kind, path, [s.name for s in prep.specs], prep.output_names)
+    except Exception as err:  # noqa: BLE001 - any loader failure means the artifact cannot ship
+        if refusal is None:
+            raise
+        raise ExportError(f"{refusal[0]}: {first_line(str(err))}", refusal[1]) from None
+    try:
+        if check is not None:
+            check(runner)
+    finally:
+        runner.close()
+
+
 def gate_staged(prep: Prepared, staged: Staged, runner: Runner, what: str, hint: str | None = None) -> None:
     staged.equivalence = check_gate(prep.session, staged.key, runner, what, staged.exported.warnings, hint)
 
 
 def stage_torchscript(prep: Prepared, options: ConvertOptions, stage: Path) -> Staged:
-    scratch = scratch_dir(stage, "torchscript")
-    try:
+    with staging(stage, "torchscript") as scratch:
         e = export_torchscript(prep.module, prep.args, prep.specs, prep.output_names, options.method,
                                scratch / FILE_NAMES["torchscript"], options.freeze_torchscript)
         staged = Staged(e, scratch, prep.session)
-        runner = load_runner("torchscript", e.path, [s.name for s in prep.specs], prep.output_names)
-        try:
-            if options.validate:
-                gate_staged(prep, staged, runner, f"the TorchScript ({e.method}) export",
-                      TRACE_METHOD_HINT if e.method == "trace" else None)
-        finally:
-            runner.close()
+        hint = TRACE_METHOD_HINT if e.method == "trace" else None
+        gate = lambda runner: gate_staged(prep, staged, runner, f"the TorchScript ({e.method}) export", hint)  # noqa: E731
+        load_back(prep, "torchscript", e.path, gate if options.validate else None)
         return staged
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
 
 
 def stage_program(prep: Prepared, options: ConvertOptions, stage: Path, kind: str,
                   export: Callable[[Path], Exported], what: str) -> Staged:
     """Export a single-file artifact of ``kind`` into a scratch folder, load it back through its runner and
     gate it against eager; the scratch folder goes on any failure."""
-    scratch = scratch_dir(stage, kind)
-    try:
+    with staging(stage, kind) as scratch:
         e = export(scratch / FILE_NAMES[kind])
         staged = Staged(e, scratch, prep.session)
-        try:
-            runner = load_runner(kind, e.path, [s.name for s in prep.specs], prep.output_names)
-        except Exception as err:  # noqa: BLE001
-            raise ExportError(f"{what} does not load back: {first_line(str(err))}") from None
-        try:
-            if options.validate:
-                gate_staged(prep, staged, runner, what)
-        finally:
-            runner.close()
+        gate = lambda runner: gate_staged(prep, staged, runner, what)  # noqa: E731
+        load_back(prep, kind, e.path, gate if options.validate else None, (f"{what} does not load back", None))
         return staged
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
 
 
 def stage_pt2(prep: Prepared, options: ConvertOptions, stage: Path) -> Staged:

@@ -6,20 +6,16 @@ part will use, gate against eager (when validating), and only then return a ``St
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 from modelport.converters.aoti import export_aoti
-from modelport.converters.capture import first_line
 from modelport.converters.exported import Exported
 from modelport.converters.options import ConvertOptions
 from modelport.converters.ort_optimize import optimize_onnx
 from modelport.converters.prepare import Prepared
 from modelport.converters.rundir import onnx_level_file_name
-from modelport.converters.stage import Staged, gate_staged, scratch_dir, stage_program
-from modelport.errors import ExportError
-from modelport.runners import load_runner
+from modelport.converters.stage import Staged, gate_staged, load_back, stage_program, staging
 
 
 def stage_aoti(prep: Prepared, options: ConvertOptions, stage: Path) -> Staged:
@@ -39,8 +35,7 @@ def stage_onnx_level(prep: Prepared, options: ConvertOptions, stage: Path, base:
         b.warnings.append(f"--optimize {level} skipped: the model has external data (over 2 GB)")
         return None
     assert b.opset is not None
-    scratch = scratch_dir(stage, f"onnx{b.opset}-{level}")
-    try:
+    with staging(stage, f"onnx{b.opset}-{level}") as scratch:
         dest = scratch / onnx_level_file_name(b.opset, level)
         t0 = time.perf_counter()
         opt = optimize_onnx(b.path, dest, level)
@@ -48,19 +43,9 @@ def stage_onnx_level(prep: Prepared, options: ConvertOptions, stage: Path, base:
                      ir_version=b.ir_version, dynamic_axes=dict(b.dynamic_axes), warnings=list(opt.warnings),
                      extra={"optimize": opt.info(), "optimized_from": f"onnx-opset{b.opset}"})
         staged = Staged(e, scratch, prep.session)
-        try:
-            runner = load_runner("onnx", dest, [s.name for s in prep.specs], prep.output_names)
-        except Exception as err:  # noqa: BLE001
-            raise ExportError(f"onnxruntime cannot open the {level} model: {first_line(str(err))}",
-                              f"drop --optimize {level}") from None
-        try:
-            if options.validate:
-                gate_staged(prep, staged, runner, f"the opset-{b.opset} ONNX model at {level}",
-                      f"fusions change rounding: use a lower --optimize level, or --atol/--rtol if {level}'s "
-                      "numerics are acceptable")
-        finally:
-            runner.close()
+        hint = f"fusions change rounding: use a lower --optimize level, or --atol/--rtol if {level}'s numerics are " \
+               "acceptable"
+        gate = lambda runner: gate_staged(prep, staged, runner, f"the opset-{b.opset} ONNX model at {level}", hint)  # noqa: E731
+        load_back(prep, "onnx", dest, gate if options.validate else None,
+                  (f"onnxruntime cannot open the {level} model", f"drop --optimize {level}"))
         return staged
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise

@@ -8,7 +8,6 @@ gate is the task metric").
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,14 +16,13 @@ from typing import Any
 import numpy as np
 
 from modelport import zoo
-from modelport.converters.capture import first_line
 from modelport.converters.exported import Exported
 from modelport.converters.options import ConvertOptions
 from modelport.converters.precision import CalibrationSet, calibration_set, has_conv, row_digests, to_fp16, to_int8
 from modelport.converters.prepare import Prepared
-from modelport.converters.stage import Staged, scratch_dir
-from modelport.errors import ExportError, InputError, ValidationFailed
-from modelport.runners import Runner, load_runner
+from modelport.converters.stage import Staged, load_back, staging
+from modelport.errors import InputError, ValidationFailed
+from modelport.runners import Runner
 from modelport.validators.agreement import gate_reference, judge_agreement
 from modelport.validators.inputs import gate_batches
 from modelport.validators.options import DEFAULT_QUALITY, Candidate
@@ -97,8 +95,7 @@ def stage_onnx_precision(ctx: PrecisionContext, stage: Path, base: Staged, preci
         return None
     assert b.opset is not None
     art_id = f"onnx-opset{b.opset}-{precision}"
-    scratch = scratch_dir(stage, art_id)
-    try:
+    with staging(stage, art_id) as scratch:
         dest = scratch / f"model.opset{b.opset}.{precision}.onnx"
         t0 = time.perf_counter()
         if precision == "fp16":
@@ -115,17 +112,7 @@ def stage_onnx_precision(ctx: PrecisionContext, stage: Path, base: Staged, preci
         e = Exported("onnx", dest, [dest], time.perf_counter() - t0, opset=b.opset, exporter=b.exporter,
                      ir_version=made.ir_version, dynamic_axes=dict(b.dynamic_axes), extra={"precision": info})
         staged = Staged(e, scratch, prep.session)
-        try:
-            runner = load_runner("onnx", dest, [s.name for s in prep.specs], prep.output_names)
-        except Exception as err:  # noqa: BLE001
-            raise ExportError(f"onnxruntime cannot open the {precision} model: {first_line(str(err))}",
-                              f"drop --precision {precision}") from None
-        try:
-            if options.validate:
-                e.extra["quality_gate"] = quality_gate(ctx, art_id, precision, runner)
-        finally:
-            runner.close()
+        gate = lambda runner: e.extra.update(quality_gate=quality_gate(ctx, art_id, precision, runner))  # noqa: E731
+        load_back(prep, "onnx", dest, gate if options.validate else None,
+                  (f"onnxruntime cannot open the {precision} model", f"drop --precision {precision}"))
         return staged
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise

@@ -9,7 +9,6 @@ is the task metric (``quality_gate``), and element differences are reported by t
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -17,11 +16,10 @@ import torch
 from torch import nn
 
 from modelport.converters.pt2 import export_pt2
-from modelport.converters.stage import Staged, scratch_dir
+from modelport.converters.stage import Staged, load_back, staging
 from modelport.converters.stage_precision import PrecisionContext, quality_gate
 from modelport.converters.torchscript import export_torchscript
 from modelport.errors import InputError
-from modelport.runners import load_runner
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -74,8 +72,7 @@ def stage_torch_precision(ctx: PrecisionContext, stage: Path, target: str, preci
     """``target`` (torchscript | pt2) of the model cast to ``precision``, gated by the task metric."""
     prep, options = ctx.prep, ctx.options
     art_id = f"{target}-{precision}"
-    scratch = scratch_dir(stage, art_id)
-    try:
+    with staging(stage, art_id) as scratch:
         t0 = time.perf_counter()
         wrapped = _cast_copy(prep.module, DTYPES[precision], len(prep.args))
         if target == "torchscript":
@@ -91,13 +88,6 @@ def stage_torch_precision(ctx: PrecisionContext, stage: Path, target: str, preci
                                 "library": "torch", "boundary": "float32 inputs and outputs, cast inside",
                                 "dtype": str(DTYPES[precision]).removeprefix("torch.")}
         staged = Staged(e, scratch, prep.session)
-        runner = load_runner(target, e.path, [s.name for s in prep.specs], prep.output_names)
-        try:
-            if options.validate:
-                e.extra["quality_gate"] = quality_gate(ctx, art_id, precision, runner)
-        finally:
-            runner.close()
+        gate = lambda runner: e.extra.update(quality_gate=quality_gate(ctx, art_id, precision, runner))  # noqa: E731
+        load_back(prep, target, e.path, gate if options.validate else None)
         return staged
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
