@@ -497,17 +497,30 @@ def test_late_completions_racing_the_next_test_from_another_thread(h, lg):
     with pytest.raises(lg.LoadGenError):
         h.start(scenario="Offline", min_query_count=2000, completion_timeout_s=0.2)
     stop = threading.Event()
+    test_running = threading.Event()  # set by the first issue of the next test
+    answered_while_running = threading.Event()
     raised = []
 
     def late_answers():
         while not stop.is_set():
+            running = test_running.is_set()
             for k in range(0, len(held), 100):
                 try:
                     lg.QuerySamplesComplete([lg.QuerySampleResponse(i, 0, 0) for i in held[k : k + 100]])
                 except lg.LoadGenError as exc:  # only between tests: no test to attribute them to
                     raised.append(str(exc))
+            if running:
+                answered_while_running.set()
 
-    h.on_issue = h.complete_now
+    def issue(qs):
+        # hold the first query until a full sweep of late answers has landed inside the test, so the
+        # overlap does not depend on thread scheduling; the sweeps go on racing the rest of the tests
+        if not test_running.is_set():
+            test_running.set()
+            assert answered_while_running.wait(30)
+        h.complete_now(qs)
+
+    h.on_issue = issue
     thread = threading.Thread(target=late_answers)
     thread.start()
     try:
