@@ -41,6 +41,21 @@ def test_small_config_is_seeded_and_samples_are_realistic(name):
         assert v.shape[0] == 3 and v.shape[1:] == specs[k].shape[1:] and v.dtype == specs[k].np_dtype
 
 
+def test_rnnt_small_seeded_transcripts_are_not_empty_so_its_error_rate_measures_something():
+    from modelport.validators.task_metrics import score
+
+    entry = zoo.get("rnnt-small")
+    feed = entry.samples(8, seed=3)
+    with torch.no_grad():
+        logits, lengths = entry.build(seed=0)(*(torch.from_numpy(feed[k]) for k in ("features", "feature_lengths",
+                                                                                      "tokens")))
+    ref = {"logits": logits.numpy(), "encoder_lengths": lengths.numpy()}
+    same = score("speech", ref, ref)
+    assert same.value == 1.0 and same.values["reference_tokens"] >= 8  # about half the context on average
+    flipped = {**ref, "logits": ref["logits"][::-1].copy()}  # transcripts of other utterances
+    assert score("speech", ref, flipped).value < 1.0
+
+
 @pytest.mark.slow  # 20-40 s each on 2 busy cores: convert, the quick gate, the full validation, the task gate
 @pytest.mark.parametrize("name", SMALL)
 def test_small_config_converts_to_onnx_and_passes_its_task_metric(name, tmp_path, capsys):
