@@ -82,6 +82,7 @@ class SourceRecord:
     was_training: bool = False  # the model arrived in train() mode and was switched to eval()
     trusted_pickle: bool = False
     trusted_remote_code: bool = False  # a Hugging Face directory's own Python code ran (--trust-remote-code)
+    task: str | None = None  # hf: the task exported (--task or inferred), e.g. "question-answering"
 
 
 @dataclass

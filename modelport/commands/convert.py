@@ -11,6 +11,21 @@ import click
 from modelport.commands.common import emit_json, json_option, quiet_option
 from modelport.progress import Progress, warn
 
+
+class _TaskChoice(click.Choice):  # type: ignore[type-arg]
+    """click.Choice of the Hugging Face task names, read from modelport.sources.hf_tasks only when a value is
+    checked (that package imports torch, which ``--help`` must not)."""
+
+    def __init__(self) -> None:  # noqa: D107 - click.Choice would materialise the names here
+        self.case_sensitive = True
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        from modelport.sources.hf_tasks import TASKS
+
+        return TASKS
+
+
 _EXPORT_OPTIONS = [
     click.option("--opset", "opsets", multiple=True, default=("17",), show_default=True,
                  help="ONNX opset (repeatable), or 'min' for the lowest that exports and matches."),
@@ -50,6 +65,9 @@ _EXPORT_OPTIONS = [
     click.option("--torchscript-keep-unfrozen", "keep_unfrozen", is_flag=True,
                  help="Ship TorchScript as scripted/traced, without torch.jit.freeze + optimize_for_inference."),
     click.option("--strict", is_flag=True, help="With --simplify: a failed or regressing simplification is an error."),
+    click.option("--task", type=_TaskChoice(), metavar="TASK", default=None,
+                 help="Hugging Face task to export (feature-extraction, fill-mask, question-answering, "
+                 "image-classification, ...) [default: from config.json's architectures]."),
     click.option("--trust-remote-code", is_flag=True,
                  help="Allow a Hugging Face directory's own Python code (config.json auto_map) to run."),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights of zoo models and inputs."),
@@ -87,7 +105,7 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
     source_options = {
         "state_dict": kw["state_dict"], "model_class": kw["model_class"],
         "model_args": parse_model_args(kw["model_args"]), "trust_pickle": trust_pickle,
-        "trust_remote_code": kw["trust_remote_code"],
+        "trust_remote_code": kw["trust_remote_code"], "task": kw["task"],
         "inputs": [parse_input_option(i) for i in kw["inputs"]],
         "dynamic": [parse_dynamic_option(d) for d in kw["dynamic"]], "dynamic_batch": kw["dynamic_batch"],
     }

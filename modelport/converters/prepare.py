@@ -45,7 +45,8 @@ def load_model(source: str | None, options: ConvertOptions) -> LoadedModel:
     so = options.source_options
     return load_source(source, state_dict=so.get("state_dict"), model_class=so.get("model_class"),
                        model_args=so.get("model_args"), trust_pickle=bool(so.get("trust_pickle")),
-                       trust_remote_code=bool(so.get("trust_remote_code")), seed=options.seed)
+                       trust_remote_code=bool(so.get("trust_remote_code")), seed=options.seed,
+                       task=so.get("task"))
 
 
 def resolve_specs(loaded: LoadedModel, options: ConvertOptions) -> list[InputSpec]:

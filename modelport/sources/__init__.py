@@ -47,12 +47,13 @@ def parse_model_args(text: str | None) -> dict[str, Any]:
 
 def load_source(source: str | None, *, state_dict: str | None = None, model_class: str | None = None,
                 model_args: dict[str, Any] | None = None, trust_pickle: bool = False, trust_remote_code: bool = False,
-                seed: int = 0) -> LoadedModel:
+                seed: int = 0, task: str | None = None) -> LoadedModel:
     """Load the model named by ``source`` (and/or ``state_dict`` + ``model_class``), switched to eval().
 
     ``zoo:NAME`` builds a zoo model (``state_dict`` then loads weights into it). With ``model_class`` the
     weights come from ``state_dict``, or from ``source`` when only that is given. Otherwise the kind of
     ``source`` is detected from its contents: TorchScript, .pt2, Hugging Face directory, or a pickled model.
+    ``task`` (a Hugging Face task name, see ``hf_tasks.TASKS``) applies to a Hugging Face directory only.
     """
     is_zoo = source is not None and source.startswith(zoo_source.PREFIX)
     if is_zoo and model_class is not None:
@@ -82,6 +83,9 @@ def load_source(source: str | None, *, state_dict: str | None = None, model_clas
                          "--model-class MODULE:CLASS")
     path = existing_path(source)
     kind = detect_kind(path)
+    if task is not None and kind != "hf":
+        raise InputError(f"--task {task} applies to a Hugging Face save_pretrained directory; {source!r} is a {kind}",
+                         "leave out --task")
     if kind == "state_dict":
         raise InputError(f"{source!r} is a state_dict (weights only) and does not say which model it belongs to",
                          _NEEDS_CLASS_HINT)
@@ -91,7 +95,7 @@ def load_source(source: str | None, *, state_dict: str | None = None, model_clas
         return torchscript.load(source, path)
     if kind == "pt2":
         return pt2.load(source, path, trust_pickle)
-    return hf.load(source, path, trust_remote_code)
+    return hf.load(source, path, trust_remote_code, task)
 
 
 def reload_source(record: SourceRecord, *, trust_pickle: bool = False, trust_remote_code: bool = False,
@@ -114,4 +118,4 @@ def reload_source(record: SourceRecord, *, trust_pickle: bool = False, trust_rem
         return torchscript.rebuild(path)
     if record.kind == "pt2":
         return pt2.rebuild(path, trust_pickle)
-    return hf.rebuild(path, trust_remote_code)
+    return hf.rebuild(record, path, trust_remote_code)

@@ -4,6 +4,8 @@ loaded offline with ``transformers`` and wrapped so that it takes positional ten
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -16,8 +18,8 @@ from torch import nn
 
 from modelport.errors import InputError, UnsafePickleError
 from modelport.manifest import SourceRecord
-from modelport.sources import pickled
-from modelport.sources.base import LoadedModel, finish, sha256_path, switch_to_eval
+from modelport.sources import hf_tasks, pickled
+from modelport.sources.base import LoadedModel, finish, sha256_path
 from modelport.sources.detect import first_line
 from modelport.spec import InputSpec, make_inputs
 
@@ -144,30 +146,45 @@ def _check_code(path: Path, trust_remote_code: bool) -> None:
                          "pass --trust-remote-code to run it (only for directories you trust)")
 
 
-def _read_model(path: Path, trust_remote_code: bool = False) -> tuple[nn.Module, str]:
-    _check_code(path, trust_remote_code)
-    tf = _transformers()
-    has_weights = any((path / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json",
-                                                     "pytorch_model.bin", "pytorch_model.bin.index.json"))
-    if not has_weights:
+def _weights_present(path: Path) -> None:
+    if not any((path / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json",
+                                              "pytorch_model.bin", "pytorch_model.bin.index.json")):
         raise InputError(f"{str(path)!r} has a config.json but no model.safetensors or pytorch_model.bin",
                          "save the model with model.save_pretrained(DIR)")
+
+
+def read_config(path: Path, trust_remote_code: bool = False) -> Any:
+    """The directory's transformers config, after the remote-code check; read offline."""
+    _check_code(path, trust_remote_code)
+    tf = _transformers()
     with _offline():
         try:
             # An explicit trust_remote_code=False makes transformers raise instead of prompting, should custom
             # code be referenced somewhere _check_code does not look.
-            config = tf.AutoConfig.from_pretrained(str(path), local_files_only=True,
-                                                   trust_remote_code=trust_remote_code)
+            return tf.AutoConfig.from_pretrained(str(path), local_files_only=True,
+                                                 trust_remote_code=trust_remote_code)
         except Exception as e:
             raise InputError(f"cannot read the Hugging Face config in {str(path)!r}: {first_line(e)}",
                              "re-save the model with save_pretrained") from None
-        arch = (getattr(config, "architectures", None) or [None])[0]
-        cls = getattr(tf, arch, None) if arch and not trust_remote_code else None
-        cls_name = arch if cls is not None else "AutoModel"
-        cls = cls or tf.AutoModel
-        # transformers reads .bin weights with weights_only itself; safetensors is preferred when present.
-        options = {"local_files_only": True, "output_loading_info": True, "trust_remote_code": trust_remote_code,
-                   "use_safetensors": (path / "model.safetensors").is_file() or None}
+
+
+def read_model(path: Path, auto_class: str, trust_remote_code: bool = False) -> tuple[nn.Module, str]:
+    """The model of a save_pretrained directory built by the transformers ``auto_class`` (e.g.
+    "AutoModelForQuestionAnswering"), offline, in eval(), every weight present and of the right shape.
+
+    Returns the model and its class name. Refuses a directory with its own Python code unless
+    ``trust_remote_code``, and a .bin whose pickle needs code.
+    """
+    read_config(path, trust_remote_code)
+    tf = _transformers()
+    _weights_present(path)
+    cls = getattr(tf, auto_class, None)
+    if cls is None:
+        raise InputError(f"this transformers {tf.__version__} has no {auto_class}", "upgrade transformers")
+    # transformers reads .bin weights with weights_only itself; safetensors is preferred when present.
+    options = {"local_files_only": True, "output_loading_info": True, "trust_remote_code": trust_remote_code,
+               "use_safetensors": (path / "model.safetensors").is_file() or None}
+    with _offline():
         try:
             with _quiet(tf):
                 try:
@@ -180,18 +197,20 @@ def _read_model(path: Path, trust_remote_code: bool = False) -> tuple[nn.Module,
         except Exception as e:
             if "Weights only load failed" in str(e):
                 raise _unsafe_bin(path) from None
-            raise InputError(f"cannot load the Hugging Face model in {str(path)!r} as {cls_name}: {first_line(e)}",
-                             "check that the directory was written by save_pretrained") from None
+            raise InputError(f"cannot load the Hugging Face model in {str(path)!r} with {auto_class}: "
+                             f"{first_line(e)}", "check that the directory was written by save_pretrained") from None
+    cls_name = type(model).__name__
     # Weights the files lack would be left randomly initialised: as strict as a state_dict load.
     problems = [_listing(what, sorted(_key(k) for k in info[key]))
                 for key, what in (("missing_keys", "missing keys"), ("mismatched_keys", "size mismatches"))
                 if info.get(key)]
     if problems:
         raise InputError(f"the weights in {str(path)!r} do not fit {cls_name}: {'; '.join(problems)}",
-                         "check config.json's architectures against the saved model")
+                         "check config.json's architectures (or --task) against the saved model")
     if hasattr(model.config, "use_cache"):
-        model.config.use_cache = False  # caches are not tensors and not part of an exported graph
-    return model, f"transformers:{cls_name}"
+        model.config.use_cache = False  # caches are not tensors and not part of a single-graph export
+    model.eval()
+    return model, cls_name
 
 
 def _unsafe_bin(path: Path) -> UnsafePickleError:
@@ -243,21 +262,51 @@ def _probe_outputs(model: nn.Module, specs: list[InputSpec]) -> list[str]:
     return _output_names(out)
 
 
-def build(path: Path, trust_remote_code: bool = False) -> tuple[nn.Module, list[InputSpec], list[str], str, bool]:
-    """(wrapper in eval mode, input specs, output names, class name, whether the model was in training mode)."""
-    model, class_name = _read_model(path, trust_remote_code)
+def build(path: Path, task: str, trust_remote_code: bool = False,
+          config: Any = None) -> tuple[nn.Module, list[InputSpec], list[str], str]:
+    """(wrapper in eval mode, input specs, output names, class name) of a single-graph task."""
+    config = config if config is not None else read_config(path, trust_remote_code)
+    model, class_name = read_model(path, hf_tasks.auto_class(task, config), trust_remote_code)
     wrapper, specs = _adapt(model)
-    was_training = switch_to_eval(model)
     wrapper.eval()
-    return wrapper, specs, _probe_outputs(model, specs), class_name, was_training
+    return wrapper, specs, _probe_outputs(model, specs), f"transformers:{class_name}"
 
 
-def load(spec: str, path: Path, trust_remote_code: bool = False) -> LoadedModel:
-    wrapper, specs, outputs, class_name, was_training = build(path, trust_remote_code)
+def _generative() -> Any:
+    """modelport.sources.hf_generative, imported only for a generative task; None while it does not exist."""
+    if importlib.util.find_spec("modelport.sources.hf_generative") is None:
+        return None
+    return importlib.import_module("modelport.sources.hf_generative")
+
+
+def _unsupported_generative(task: str) -> InputError:
+    return InputError(f"the generative task {task!r} is not supported yet",
+                      f"pass --task one of the single-graph tasks: "
+                      f"{', '.join(t for t in hf_tasks.TASKS if t not in hf_tasks.GENERATIVE)}")
+
+
+def load(spec: str, path: Path, trust_remote_code: bool = False, task: str | None = None) -> LoadedModel:
+    """Load a save_pretrained directory for ``task`` (inferred from config.architectures when None)."""
+    config = read_config(path, trust_remote_code)
+    task = hf_tasks.resolve_task(config, task)
+    if hf_tasks.is_generative(task, config):
+        generative = _generative()
+        if generative is None:
+            raise _unsupported_generative(task)
+        return generative.load(spec, path, task, trust_remote_code)  # type: ignore[no-any-return]
+    wrapper, specs, outputs, class_name = build(path, task, trust_remote_code, config)
     record = SourceRecord(kind="hf", spec=spec, path=str(path), sha256=sha256_path(path), model_class=class_name,
-                          trusted_remote_code=trust_remote_code)
-    return finish(wrapper, specs, outputs, record, was_training=was_training)
+                          trusted_remote_code=trust_remote_code, task=task)
+    return finish(wrapper, specs, outputs, record)
 
 
-def rebuild(path: Path, trust_remote_code: bool = False) -> nn.Module:
-    return build(path, trust_remote_code)[0].eval()
+def rebuild(record: SourceRecord, path: Path, trust_remote_code: bool = False) -> nn.Module:
+    """The eager module ``load`` built for ``record`` (a manifest without a task: the inferred one)."""
+    config = read_config(path, trust_remote_code)
+    task = hf_tasks.resolve_task(config, record.task)
+    if hf_tasks.is_generative(task, config):
+        generative = _generative()
+        if generative is None:
+            raise _unsupported_generative(task)
+        return generative.rebuild(record, path, trust_remote_code)  # type: ignore[no-any-return]
+    return build(path, task, trust_remote_code, config)[0].eval()
