@@ -38,6 +38,17 @@ class ArtifactFile:
 
 
 @dataclass
+class Component:
+    """One graph of a multi-component artifact (a generative model's encoder, decoder, decoder with past)."""
+
+    name: str  # decoder_model, decoder_with_past_model, encoder_model, model
+    path: str  # relative to the run directory; also listed in the artifact's files
+    inputs: list[str]  # the names the file takes, in order (an input the exporter dropped is not listed)
+    outputs: list[str]
+    dynamic_axes: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass
 class Artifact:
     id: str  # unique in the run, e.g. "onnx-opset13", "torchscript", "pt2"
     target: str  # torchscript | onnx | pt2 | aoti
@@ -52,6 +63,7 @@ class Artifact:
     dynamic_axes: dict[str, dict[str, str]] = field(default_factory=dict)  # input/output name -> {axis: symbol}
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    components: list[Component] = field(default_factory=list)  # empty: a single-graph artifact
 
     @property
     def size_bytes(self) -> int:
@@ -67,6 +79,7 @@ class Artifact:
         d = dict(d)
         d.pop("size_bytes", None)
         d["files"] = [ArtifactFile(**f) for f in d.get("files", [])]
+        d["components"] = [Component(**c) for c in d.get("components", [])]
         return cls(**d)
 
 
@@ -183,7 +196,7 @@ def check_contained(run_dir: str | Path, manifest: RunManifest) -> None:
         if a.id in seen:
             raise InputError(f"manifest.json: artifact id {a.id!r} appears twice", "re-run modelport convert")
         seen.add(a.id)
-        for rel in [a.path, *(f.path for f in a.files)]:
+        for rel in [a.path, *(f.path for f in a.files), *(c.path for c in a.components)]:
             try:
                 inside(run_dir, rel)
             except (ValueError, TypeError) as e:

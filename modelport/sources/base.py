@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -55,6 +56,10 @@ class LoadedModel:
     output_names: list[str]  # [] when unknown
     record: SourceRecord
     warnings: list[str] = field(default_factory=list)
+    #: generative tasks: the graphs exported under one artifact (``hf_generative.ComponentSource``), and the
+    #: plan the greedy loop follows (docs/decisions.md, "Generative models: components and a flat past")
+    components: list[Any] = field(default_factory=list)
+    generation: dict[str, Any] | None = None
 
 
 def switch_to_eval(module: nn.Module) -> bool:
