@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "modelport"
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("commands",),
-    ("benchmarks",),
+    ("benchmarks", "datasets"),  # datasets: MLPerf data set loaders; benchmarks uses them, never the reverse
     ("converters",),
     ("validators",),
     ("sources", "zoo", "opsets"),
