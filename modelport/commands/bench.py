@@ -64,6 +64,12 @@ _BENCH_OPTIONS: list[Callable[[Any], Any]] = [
 ]
 #: --repeat when not given: one run for the short profiles, three for submission (a median needs three)
 _DEFAULT_REPEAT = {"submission": 3}
+#: bench and submission only (docs/decisions.md, "Data sets: the reference layouts on disk")
+DATASET_OPTION = click.option(
+    "--dataset", "dataset", default=None, metavar="NAME=PATH",
+    help="Score accuracy on an MLPerf data set on disk (imagenet, squad, kits19, librispeech, criteo; the "
+    "reference layout, see the README): its samples are benched, every one in accuracy mode, and each cell's "
+    "accuracy/accuracy.txt holds the reference accuracy script's line. --total-samples N keeps its first N items.")
 # Not in _BENCH_OPTIONS: `run` gets --trust-remote-code from convert's export options and passes it on.
 _TRUST_REMOTE_CODE = click.option("--trust-remote-code", is_flag=True,
                                   help="Allow rebuilding a Hugging Face reference that runs its own code.")
@@ -170,25 +176,35 @@ def outcome_json(outcome: BenchOutcome) -> dict[str, Any]:
               help="Benchmark only this artifact (repeatable); the eager reference always runs.")
 @bench_options
 @_TRUST_REMOTE_CODE
+@DATASET_OPTION
 @baseline_options
 @json_option
 @quiet_option
 def bench(run_dir: Path, artifact_ids: tuple[str, ...], baseline: str | None, tolerance: str,
-          save_baseline: str | None, as_json: bool, quiet: bool, **kw: Any) -> None:
+          save_baseline: str | None, as_json: bool, quiet: bool, dataset: str | None, **kw: Any) -> None:
     """Benchmark every artifact in RUN_DIR (and the eager model) with the LoadGen.
 
     Writes RUN_DIR/bench/<backend>/<Scenario>/ (MLPerf logs), results.json, report.md and plots/.
     """
+    from modelport.benchmarks import dataset_accuracy
     from modelport.benchmarks.workflow import bench_and_report, raise_for_outcome
     from modelport.progress import Progress
 
     options = make_options(artifact_ids, **kw)
     old, tol = baseline_inputs(baseline, tolerance, save_baseline)
     progress = Progress.for_cli(quiet, as_json)
+    data = None
+    if dataset:  # read and preprocessed before any cell; its samples replace the generated ones
+        options, data = dataset_accuracy.prepare(run_dir, dataset, options, kw["total_samples"], progress)
     # the artifacts, samples file and run directory are checked next, before the first cell (preflight)
     outcome = bench_and_report(run_dir, options, old, tol, save_baseline, progress)
+    scores = dataset_accuracy.score_results(run_dir, outcome.results, data) if data else {}
     if as_json:
-        emit_json(outcome_json(outcome))
+        extra = {"dataset": dataset_accuracy.scores_json(data, scores)} if data else {}
+        emit_json({**outcome_json(outcome), **extra})
     elif not quiet:
         render_summary(outcome)
+        for backend, per in scores.items():
+            for scenario, scored in per.items():
+                click.echo(f"{data.name if data else ''} {backend} {scenario}: {scored.line}")
     raise_for_outcome(outcome)

@@ -1,0 +1,83 @@
+"""``--dataset NAME=PATH``: bench on a data set's samples and score every accuracy run with its task metric
+(docs/decisions.md, "Data sets: the reference layouts on disk").
+
+``prepare`` loads the data set for the run's model, writes its samples to ``RUN_DIR/datasets/<name>.npz``
+(the ``--samples`` path of the bench, so the QSL, results.json and every backend see one sample set) and
+makes the accuracy runs cover every sample; ``score_results`` reads each cell's accuracy log, scores it as
+the reference accuracy script does and writes its line to ``accuracy/accuracy.txt`` beside the log, the file
+MLPerf's submission checker reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.benchmarks.mlperf_logs import read_accuracy
+from modelport.benchmarks.options import BenchOptions
+from modelport.benchmarks.responses import ResponseLayout
+from modelport.benchmarks.results import BenchResults
+from modelport.datasets import DataSet, Scored, load_dataset, parse_dataset
+from modelport.errors import InputError
+from modelport.fsutil import atomic_path
+from modelport.manifest import load_manifest
+from modelport.progress import Progress
+
+ACCURACY_TXT = "accuracy.txt"
+
+
+def prepare(run_dir: Path, text: str, options: BenchOptions, limit: int | None = None,
+            progress: Progress | None = None) -> tuple[BenchOptions, DataSet]:
+    """The options benching ``run_dir`` on the data set ``text`` (``NAME=PATH``), and the loaded data set;
+    ``limit`` keeps its first items (``--total-samples``)."""
+    name, path = parse_dataset(text)
+    if options.samples_file:
+        raise InputError("--dataset and --samples both choose the samples", "pass one of them")
+    if not options.accuracy:
+        raise InputError("--dataset scores the accuracy run", "drop --no-accuracy")
+    manifest = load_manifest(run_dir)
+    if progress is not None:
+        progress.step(f"reading {name} from {path}")
+    data = load_dataset(name, path, manifest.inputs, limit)
+    target = Path(run_dir) / "datasets" / f"{name}.npz"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **data.samples)
+    # every sample in the accuracy run (MLPerf scores the whole data set); performance runs keep the
+    # profile's sample count as their performance sample count
+    profile = replace(options.profile, accuracy_samples=data.count,
+                      total_samples=min(options.profile.total_samples, data.count))
+    return replace(options, samples_file=str(target), profile=profile), data
+
+
+def cell_responses(folder: Path, layout: ResponseLayout) -> dict[int, dict[str, np.ndarray]]:
+    """Sample index -> decoded outputs, from one accuracy run's log (the first response per sample)."""
+    out: dict[int, dict[str, np.ndarray]] = {}
+    for _, index, data in read_accuracy(folder):
+        if data and index not in out:
+            out[index] = layout.decode(data)
+    return out
+
+
+def score_results(run_dir: Path, results: BenchResults, data: DataSet) -> dict[str, dict[str, Scored]]:
+    """backend -> scenario -> the data set's metric of that cell's accuracy run, each also written to the
+    run's ``accuracy/accuracy.txt``."""
+    scores: dict[str, dict[str, Scored]] = {}
+    for backend, scenario, cell in results.cell_items():
+        if cell.accuracy is None or not cell.accuracy.log_dir:
+            continue
+        layout = ResponseLayout.from_json(results.backends[backend]["layout"])
+        folder = Path(run_dir) / cell.accuracy.log_dir
+        scored = data.score(cell_responses(folder, layout))
+        with atomic_path(folder / ACCURACY_TXT) as tmp:
+            tmp.write_text(scored.line + "\n")
+        scores.setdefault(backend, {})[scenario] = scored
+    return scores
+
+
+def scores_json(data: DataSet, scores: dict[str, dict[str, Scored]]) -> dict[str, Any]:
+    return {"name": data.name, "path": str(data.path), "samples": data.count, "notes": data.notes,
+            "scores": {b: {s: {"line": v.line, **v.values} for s, v in per.items()} for b, per in scores.items()}}

@@ -1,0 +1,78 @@
+"""What every data set loader returns, and the checks they share (docs/decisions.md, "Data sets: the reference
+layouts on disk").
+
+A loader reads one MLPerf data set in the layout its reference implementation reads, applies the reference
+preprocessing at the model's input shapes, and returns a ``DataSet``: the samples (one per LoadGen sample,
+stacked on axis 0, keyed by input name, as ``bench --samples`` takes them) and ``score``, which turns the
+responses of an accuracy run into the task metric and the line the reference accuracy script prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from modelport.errors import InputError
+from modelport.spec import InputSpec
+
+#: sample index -> output name -> that sample's output (batch axis dropped), as an accuracy run logs them
+Responses = dict[int, dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The task metric of one accuracy run: the reference script's line and its numbers."""
+
+    line: str
+    values: dict[str, float]
+
+
+@dataclass
+class DataSet:
+    name: str  # imagenet, squad, kits19, librispeech, criteo
+    path: Path
+    samples: dict[str, np.ndarray]  # input name -> (N, ...) for N samples of batch 1
+    score: Callable[[Responses], Scored]
+    notes: list[str] = field(default_factory=list)  # what differs from the reference, said once
+
+    @property
+    def count(self) -> int:
+        return int(next(iter(self.samples.values())).shape[0])
+
+
+def find_input(specs: Sequence[InputSpec], dataset: str, rank: int, want: str) -> InputSpec:
+    """The model's one input of ``rank`` dimensions (batch included); refused with what the data set needs."""
+    found = [s for s in specs if len(s.shape) == rank]
+    if len(found) != 1:
+        have = ", ".join(f"{s.name} {list(s.shape)}" for s in specs)
+        raise InputError(f"--dataset {dataset} needs a model taking {want}; this one takes {have}",
+                         f"use an MLPerf {dataset} model (modelport zoo)")
+    return found[0]
+
+
+def named_input(specs: Sequence[InputSpec], dataset: str, name: str, rank: int) -> InputSpec:
+    for s in specs:
+        if s.name == name and len(s.shape) == rank:
+            return s
+    have = ", ".join(f"{s.name} {list(s.shape)}" for s in specs)
+    raise InputError(f"--dataset {dataset} needs an input {name!r} of {rank} dimensions; the model takes {have}",
+                     f"use an MLPerf {dataset} model (modelport zoo)")
+
+
+def required_file(folder: Path, name: str, dataset: str) -> Path:
+    path = folder / name
+    if not path.is_file():
+        raise InputError(f"--dataset {dataset}={folder}: {name} is missing",
+                         "point at the folder the MLPerf reference reads (see the README's data sets)")
+    return path
+
+
+def stack(rows: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
+    return np.ascontiguousarray(np.concatenate(rows, axis=0), dtype=dtype)
+
+
+def first_output(outputs: dict[str, np.ndarray], name: str | None = None) -> np.ndarray:
+    return outputs[name] if name and name in outputs else next(iter(outputs.values()))
