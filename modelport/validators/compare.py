@@ -66,7 +66,7 @@ def compare_arrays(name: str, ref: np.ndarray, cand: np.ndarray, atol: float, rt
 
     absdiff = np.zeros(r64.shape, dtype=np.float64)
     absdiff[both_fin] = np.abs(c64[both_fin] - r64[both_fin])
-    denom = np.abs(r64)
+    denom = np.array(np.abs(r64))  # an array even for a 0-d output (np.abs gives a scalar there)
     denom[~both_fin | (denom == 0)] = REL_EPS
     reldiff = absdiff / denom
     mismatch = ((absdiff > atol) & (reldiff > rtol)) | bad_nonfinite

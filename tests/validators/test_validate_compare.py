@@ -37,6 +37,13 @@ def test_statistics_of_one_perturbed_element():
     assert "max abs error 0.5 > atol 1e-05" in text and "1/20" in text and "[2, 3]" in text
 
 
+def test_a_per_sample_scalar_output_compares_like_any_other():
+    # one sample of a (batch,) output such as RNN-T's encoder_lengths is a 0-d array
+    assert compare_arrays("n", np.array(17), np.array(17), 0.0, 0.0).passed
+    differs = compare_arrays("n", np.array(17.0), np.array(18.0), 1e-5, 1e-5)
+    assert not differs.passed and differs.failed_on == "values" and differs.mismatched == 1
+
+
 def test_elementwise_rule_needs_both_abs_and_rel_exceeded():
     ref = np.array([1000.0, 1e-3], dtype=np.float64)
     cand = ref + np.array([1e-3, 5e-4])  # element 0: abs 1e-3, rel 1e-6; element 1: abs 5e-4, rel 0.5
