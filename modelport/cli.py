@@ -29,6 +29,7 @@ _COMMANDS = {
     "compare": ("modelport.commands.compare", "compare", "Compare benched run directories side by side."),
     "zoo": ("modelport.commands.zoo", "zoo", "List the built-in models."),
     "submission": ("modelport.commands.submission", "submission", "Write an MLPerf submission tree from runs."),
+    "serve": ("modelport.commands.serve", "serve", "Serve an artifact with MLServer on loopback (OIP)."),
 }
 
 

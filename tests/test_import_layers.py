@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("commands",),
     ("benchmarks", "datasets"),  # datasets: MLPerf data set loaders; benchmarks uses them, never the reverse
+    ("serving",),  # modelport serve: MLServer runtime, Triton repository; commands use it, benchmarks do not
     ("converters",),
     ("validators",),
     ("sources", "zoo", "opsets"),

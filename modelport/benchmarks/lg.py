@@ -116,6 +116,21 @@ def destroy_sut(handle: int) -> None:
         _lg.DestroyFastSUT(handle)
 
 
+def construct_qdl(issue: IssueFn, flush: Callable[[], None], name: Callable[[], str]) -> int:
+    """A query dispatch library (MLPerf's network SUT): ``issue(ids, indices)`` like ``construct_sut``, and
+    ``name()`` saying that it is a network SUT. Both LoadGens take it as an ordinary SUT handle."""
+
+    def qdl_issue(samples: list[Any]) -> None:
+        issue(np.fromiter((s.id for s in samples), dtype=np.uint64, count=len(samples)),
+              np.fromiter((s.index for s in samples), dtype=np.uint64, count=len(samples)))
+
+    return int(_lg.ConstructQDL(qdl_issue, flush, name))
+
+
+def destroy_qdl(handle: int) -> None:
+    _lg.DestroyQDL(handle)
+
+
 def complete(ids: np.ndarray, ptrs: np.ndarray, sizes: np.ndarray) -> None:
     """Report a batch done: ``ptrs``/``sizes`` address each sample's response bytes, which the caller keeps
     alive until this returns (LoadGen copies what the accuracy log needs before returning)."""
