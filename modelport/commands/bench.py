@@ -174,6 +174,13 @@ def outcome_json(outcome: BenchOutcome) -> dict[str, Any]:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--artifact", "artifact_ids", multiple=True, metavar="ID",
               help="Benchmark only this artifact (repeatable); the eager reference always runs.")
+@click.option("--sut-url", "sut_urls", multiple=True, metavar="grpc://HOST:PORT",
+              help="Bench a served model over the network instead (repeatable: round-robin); http:// for OIP REST.")
+@click.option("--model", "served_model", default=None, metavar="NAME", help="The served model's name (--sut-url).")
+@click.option("--max-in-flight", type=click.IntRange(min=1), default=16, show_default=True,
+              help="--sut-url: most requests outstanding at once.")
+@click.option("--server-profile", type=click.Choice(["oip", "triton"]), default="oip", show_default=True,
+              help="--sut-url http://: oip sends REST JSON; triton uses Triton's binary extension.")
 @bench_options
 @_TRUST_REMOTE_CODE
 @DATASET_OPTION
@@ -190,6 +197,7 @@ def bench(run_dir: Path, artifact_ids: tuple[str, ...], baseline: str | None, to
     from modelport.benchmarks.workflow import bench_and_report, raise_for_outcome
     from modelport.progress import Progress
 
+    net = _network_options(artifact_ids, kw)
     options = make_options(artifact_ids, **kw)
     old, tol = baseline_inputs(baseline, tolerance, save_baseline)
     progress = Progress.for_cli(quiet, as_json)
@@ -197,7 +205,12 @@ def bench(run_dir: Path, artifact_ids: tuple[str, ...], baseline: str | None, to
     if dataset:  # read and preprocessed before any cell; its samples replace the generated ones
         options, data = dataset_accuracy.prepare(run_dir, dataset, options, kw["total_samples"], progress)
     # the artifacts, samples file and run directory are checked next, before the first cell (preflight)
-    outcome = bench_and_report(run_dir, options, old, tol, save_baseline, progress)
+    if net is not None:  # a served model (docs/decisions.md, "Network SUT: tritonclient as the client")
+        from modelport.benchmarks.network_bench import network_bench_and_report
+
+        outcome = network_bench_and_report(run_dir, options, net, old, tol, save_baseline, progress)
+    else:
+        outcome = bench_and_report(run_dir, options, old, tol, save_baseline, progress)
     scores = dataset_accuracy.score_results(run_dir, outcome.results, data) if data else {}
     if as_json:
         extra = {"dataset": dataset_accuracy.scores_json(data, scores)} if data else {}
@@ -208,3 +221,19 @@ def bench(run_dir: Path, artifact_ids: tuple[str, ...], baseline: str | None, to
             for scenario, scored in per.items():
                 click.echo(f"{data.name if data else ''} {backend} {scenario}: {scored.line}")
     raise_for_outcome(outcome)
+
+
+def _network_options(artifact_ids: tuple[str, ...], kw: dict[str, Any]) -> Any:
+    """The network SUT's options when --sut-url is given (Server and Offline by default), else None."""
+    urls, model = kw.pop("sut_urls"), kw.pop("served_model")
+    in_flight, profile = kw.pop("max_in_flight"), kw.pop("server_profile")
+    if not urls and not model:
+        return None
+    if not urls or not model:
+        raise click.UsageError("--sut-url and --model go together")
+    if artifact_ids:
+        raise click.UsageError("--artifact benches a local artifact; --sut-url a served one: give one of them")
+    from modelport.benchmarks.network_sut import NetworkOptions
+
+    kw["scenarios"] = kw["scenarios"] or ("Offline,Server",)
+    return NetworkOptions(list(urls), model, in_flight, profile).checked()
