@@ -13,6 +13,7 @@ from modelport.errors import InputError, ValidationFailed
 if TYPE_CHECKING:  # the command loads the validators (and torch) only when it runs
     from modelport.progress import Progress
     from modelport.validators import ValidationOptions, ValidationReport
+    from modelport.validators.localize_run import Localized
 
 
 def _batch_sizes(text: str | None) -> list[int] | None:
@@ -95,6 +96,73 @@ def _validate_files(reference: str, targets: tuple[str, ...], source: dict[str, 
     return report
 
 
+def _localize(report: ValidationReport, targets: tuple[str, ...], reference: str | None, source: dict[str, Any],
+              options: ValidationOptions, explicit: bool, against: str | None) -> Localized | None:
+    """``--localize`` (or a failed artifact): where each ONNX artifact leaves the model (docs/decisions.md,
+    "Localization: nodes to modules"); the result joins validation.json."""
+    from modelport.errors import ModelportError
+    from modelport.manifest import load_manifest
+    from modelport.sources import reload_source
+    from modelport.validators import REPORT_NAME, kind_from_path
+    from modelport.validators.localize_run import VALUE_FAILURES, Target, localize_report, record
+
+    if not explicit and not any(f.kind in VALUE_FAILURES for f in report.failures):
+        return None  # nothing computed a different value: there is nothing to localize
+    try:
+        if reference is None:
+            manifest = load_manifest(targets[0])
+            run = [Target(a.id, Path(targets[0]) / a.path, a.target, a.extra.get("precision", {}).get("precision",
+                                                                                                      "fp32"))
+                   for a in manifest.artifacts]
+            localized = localize_report(report, run, lambda: reload_source(
+                manifest.source, trust_pickle=options.trust_pickle, trust_remote_code=options.trust_remote_code,
+                seed=manifest.seed), list(manifest.inputs), options, explicit, against)
+            if localized.results or localized.notes:
+                record(targets[0], localized, REPORT_NAME)
+            return localized
+        loaded, specs = _reference_from_source(reference, source["state_dict"], source["model_class"],
+                                               source["model_args"], source["input_specs"], source["dynamic"],
+                                               source["dynamic_batch"], source["trust_pickle"],
+                                               source["trust_remote_code"], source["seed"])
+        files = [Target(p, Path(p), kind_from_path(p)) for p in targets]
+        return localize_report(report, files, lambda: loaded.module, specs, options, explicit, against)
+    except ModelportError as e:
+        if explicit:
+            raise
+        click.echo(f"modelport: localization skipped: {e}", err=True)  # the validation's own verdict stands
+        return None
+
+
+def _compare_onnx(reference: str, targets: tuple[str, ...], input_specs: tuple[str, ...],
+                  options: ValidationOptions, as_json: bool, quiet: bool) -> None:
+    """``validate --reference a.onnx b.onnx|RUN_DIR``: ONNX against ONNX, layer by layer (no eager model)."""
+    from modelport.manifest import load_manifest
+    from modelport.spec import parse_input_option
+    from modelport.validators import kind_from_path
+    from modelport.validators.localize_run import Target, compare_files
+
+    if not Path(reference).is_file():
+        raise InputError(f"reference {reference!r} does not exist")
+    files: list[Target] = []
+    specs = [parse_input_option(t) for t in input_specs] or None
+    for t in targets:
+        if Path(t).is_dir():
+            manifest = load_manifest(t)
+            specs = specs or list(manifest.inputs)
+            files += [Target(a.id, Path(t) / a.path, a.target) for a in manifest.artifacts
+                      if a.target == "onnx" and (not options.artifact_ids or a.id in options.artifact_ids)]
+        else:
+            files.append(Target(t, Path(t), kind_from_path(t)))
+    reports = compare_files(reference, files, specs, options)
+    passed = all(r.passed for r in reports)
+    if as_json:
+        emit_json({"passed": passed, "reference": reference, "layerwise": [r.to_json() for r in reports]})
+    elif not quiet:
+        click.echo("\n".join(r.render() for r in reports))
+    if not passed:
+        raise ValidationFailed(next(r.failure() for r in reports if not r.passed))
+
+
 @click.command("validate")
 @click.argument("targets", nargs=-1, metavar="RUN_DIR | --reference SOURCE ARTIFACT...")
 @click.option("--reference", "reference", metavar="SOURCE",
@@ -131,6 +199,11 @@ def _validate_files(reference: str, targets: tuple[str, ...], source: dict[str, 
               help="An output holding logits (repeatable); default: from the zoo task.")
 @click.option("--artifact", "artifact_ids", multiple=True, metavar="ID", help="With RUN_DIR: only this artifact.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads for the runners.")
+@click.option("--localize", is_flag=True,
+              help="Name the first ONNX node (and its torch module) whose output leaves the eager model's; "
+              "fp16/int8 ONNX: a layer-wise table against the fp32 ONNX artifact. Automatic when one fails.")
+@click.option("--against", metavar="ID", default=None,
+              help="With --localize: compare ONNX artifacts layer by layer with this artifact instead.")
 @json_option
 @quiet_option
 def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | None, model_class: str | None,
@@ -138,12 +211,15 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
              output_names: str | None, trust_pickle: bool, trust_remote_code: bool, inputs_file: str | None,
              atol: tuple[str, ...], rtol: tuple[str, ...], seed: int | None, batch_sizes: str | None, topk: int | None,
              min_agreement: float | None, samples: int, quality: str | None, class_outputs: tuple[str, ...],
-             artifact_ids: tuple[str, ...], threads: int | None, as_json: bool, quiet: bool) -> None:
+             artifact_ids: tuple[str, ...], threads: int | None, localize: bool, against: str | None,
+             as_json: bool, quiet: bool) -> None:
     """Run the eager model and every artifact on the same seeded inputs and compare each output.
 
     \b
     modelport validate RUN_DIR                      every artifact of a convert run
     modelport validate --reference zoo:tiny-cnn model.onnx model.pt
+    modelport validate RUN_DIR --localize           where an ONNX artifact first leaves the model
+    modelport validate --reference fp32.onnx int8.onnx   ONNX against ONNX, layer by layer
     Exit status 4 when any artifact differs; the message names the artifact, output, statistic and tolerance.
     """
     from modelport.progress import Progress
@@ -166,6 +242,13 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
               "input_specs": input_specs, "dynamic": dynamic, "dynamic_batch": dynamic_batch,
               "output_names": output_names, "trust_pickle": trust_pickle, "trust_remote_code": trust_remote_code,
               "seed": seed or 0}
+    if reference is not None and reference.lower().endswith(".onnx"):
+        _compare_onnx(reference, targets, input_specs, options, as_json, quiet)
+        return
+    if against is not None and reference is None and len(targets) == 1:
+        from modelport.manifest import load_manifest
+
+        load_manifest(targets[0]).artifact(against)  # a typo is refused before minutes of validation
     if reference is None:
         source_only = [n for n, v in (("--state-dict", state_dict), ("--model-class", model_class),
                                       ("--model-args", model_args), ("--input", input_specs),
@@ -174,10 +257,17 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
     else:
         report = _validate_files(reference, targets, source, options, progress)
     progress.done()
+    localized = None
+    if localize or against or not report.passed:
+        localized = _localize(report, targets, reference, source, options, localize or against is not None,
+                              against)
 
     if as_json:
-        emit_json(report.to_json())
+        emit_json({**report.to_json(), **(localized.to_json() if localized else {})})
     elif not quiet:
         click.echo(render_table(report))
+        if localized and (localized.results or localized.notes):
+            click.echo(localized.render())
     if not report.passed:
-        raise ValidationFailed(report.failure_message())
+        where = localized.summary() if localized else None
+        raise ValidationFailed(report.failure_message() + (f"; {where}" if where else ""))

@@ -1,0 +1,117 @@
+"""validate --localize names the first ONNX node (and its torch module) that leaves the eager model; ONNX against
+ONNX (fp32 vs int8) gives a layer-wise table."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import onnx
+import pytest
+from helpers.convert import run_cli
+from helpers.validate import perturb_onnx
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny-cnn in fp32 and int8 (static QDQ), as convert writes them (TorchScript-based ONNX exporter)."""
+    from modelport.converters.options import ConvertOptions
+    from modelport.converters.pipeline import convert
+
+    out = tmp_path_factory.mktemp("loc") / "run"
+    convert("zoo:tiny-cnn", ConvertOptions(out=out, precision=("fp32", "int8")))
+    return out
+
+
+def _second_conv(path: Path) -> tuple[str, str]:
+    """(node name, weight initializer) of the graph's second Conv, read from the file itself."""
+    convs = [n for n in onnx.load(str(path)).graph.node if n.op_type == "Conv"]
+    return convs[1].name, convs[1].input[1]
+
+
+@pytest.fixture(scope="module")
+def perturbed(run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A copy of the run whose fp32 ONNX has one Conv weight changed (manifest rehashed); and that node's name."""
+    copy = tmp_path_factory.mktemp("loc-bad") / "run"
+    shutil.copytree(run, copy)
+    node, weight = _second_conv(copy / "model.opset17.onnx")
+    perturb_onnx(copy, "onnx-opset17", weight, index=(0, 0, 0, 0), delta=0.5)
+    return copy, node
+
+
+def test_localize_names_the_perturbed_conv_and_its_module(perturbed: tuple[Path, str],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir, node = perturbed
+    code, out, err = run_cli(capsys, "validate", run_dir, "--localize", "--artifact", "onnx-opset17", "--json")
+    assert code == 4, err
+    (loc,) = json.loads(out)["localization"]
+    first = loc["first"]
+    assert first["node"] == node == "/features/features.4/Conv" and first["op"] == "Conv"
+    # the exporter folded BatchNorm features.5 into the Conv: the Conv's ONNX output is that module's output
+    assert first["module"] == "features.4" and first["module_class"] == "Conv2d"
+    assert first["folded"] == ["features.5 (BatchNorm2d)"]
+    assert first["comparison"]["max_abs"] > loc["atol"] and not first["comparison"]["passed"]
+    assert loc["upstream"]["module"] == "features.3" and loc["upstream"]["op"] == "MaxPool"
+    line = err.strip().splitlines()[-1]
+    assert "first divergence of 'onnx-opset17': ONNX node /features/features.4/Conv" in line
+    assert "torch module features.4 (Conv2d)" in line and "Traceback" not in err
+    saved = json.loads((run_dir / "validation.json").read_text())
+    assert saved["localization"][0]["first"]["node"] == node
+
+
+def test_failing_artifact_is_localized_without_asking(perturbed: tuple[Path, str],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir, node = perturbed
+    code, out, err = run_cli(capsys, "validate", run_dir, "--artifact", "onnx-opset17")
+    assert code == 4
+    assert f"first divergence: ONNX node {node} (Conv)" in out
+    assert "torch module: features.4 (Conv2d), with features.5 (BatchNorm2d) folded into it" in out
+    assert "last match upstream: ONNX node /features/features.3/MaxPool" in out
+
+
+def test_matching_artifact_has_no_divergence_and_int8_gets_a_layer_table(run: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "validate", run, "--localize", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    (loc,) = report["localization"]
+    assert loc["artifact"] == "onnx-opset17" and loc["first"] is None
+    assert loc["compared"] >= 7 and loc["unpaired_modules"] == []  # every module output of tiny-cnn is compared
+    (table,) = report["layerwise"]  # int8 differs from eager by design: compared with the fp32 artifact instead
+    assert table["candidate"] == "onnx-opset17-int8" and table["reference"] == "onnx-opset17"
+    assert table["reduced_precision"] and table["passed"]
+
+
+def test_fp32_vs_int8_layer_table_has_a_row_per_conv(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fp32, int8 = run / "model.opset17.onnx", run / "model.opset17.int8.onnx"
+    code, out, err = run_cli(capsys, "validate", "--reference", fp32, int8, "--json")
+    assert code == 0, err
+    (table,) = json.loads(out)["layerwise"]
+    convs = {n.name for n in onnx.load(str(int8)).graph.node if n.op_type == "Conv"}
+    assert len(convs) == 2
+    assert convs <= {r["candidate_node"].rsplit(" (", 1)[0] for r in table["rows"]}
+    for r in table["rows"]:
+        assert r["max_abs"] is not None and r["max_rel"] is not None and 0.99 < r["cosine"] <= 1.0 + 1e-9
+    # quantized activations are read through their DequantizeLinear output
+    assert any(r["compared_as"] != r["tensor"] for r in table["rows"])
+    cosines = [r["cosine"] for r in table["rows"]]
+    assert cosines == sorted(cosines)  # worst first
+    code, out, _ = run_cli(capsys, "validate", "--reference", fp32, int8)
+    assert code == 0 and "layer-wise:" in out and "/features/features.4/Conv (Conv)" in out
+
+
+def test_onnx_against_onnx_fails_on_a_changed_weight(run: Path, perturbed: tuple[Path, str],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir, node = perturbed
+    code, _, err = run_cli(capsys, "validate", "--reference", run / "model.opset17.onnx",
+                           run_dir / "model.opset17.onnx")
+    assert code == 4
+    assert f"first tensor beyond the tolerance: '{node}_output_0' from {node} (Conv)" in err.strip().splitlines()[-1]
+
+
+def test_onnx_reference_takes_onnx_files_only(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "validate", "--reference", run / "model.opset17.onnx", run / "manifest.json")
+    assert code == 2 and "cannot tell the artifact kind" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, "validate", run, "--localize", "--against", "nope")
+    assert code == 2 and "run has no artifact 'nope'" in err
