@@ -16,6 +16,7 @@ from modelport.commands.bench import (
 )
 from modelport.commands.common import emit_json, json_option, quiet_option
 from modelport.commands.convert import EXPORT_PARAMS, TARGET_CHOICES, export_options, make_convert_options
+from modelport.commands.run_matrix import fanout_options, pop_fanout, run_fanout
 
 #: what ``modelport run`` converts and benchmarks when no SOURCE is given: BERT QA (an MLPerf model, small
 #: config). Its quick run (3 artifacts + eager x 4 scenarios, Server search, accuracy mode) takes about 1.5 min
@@ -32,6 +33,7 @@ DEFAULT_SOURCE = "zoo:bert"
 @export_options
 @bench_options
 @baseline_options
+@fanout_options
 @json_option
 @quiet_option
 def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tolerance: str,
@@ -48,10 +50,18 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
 
     if source is None and kw["state_dict"] is None:
         source = DEFAULT_SOURCE
+    fan = pop_fanout(kw)
     export_kw = {k: kw.pop(k) for k in list(kw) if k in EXPORT_PARAMS}
     # every input is checked before minutes of converting: options, the baseline, the samples file (that it
     # is a readable .npz; its arrays are checked against the model's inputs once there is a model)
     bench_opts = make_options((), trust_remote_code=export_kw["trust_remote_code"], **kw)
+    if fan is not None:  # --matrix/--executor/--jobs/--ray-address: cells in parallel (run_matrix.py)
+        if baseline or save_baseline:
+            raise click.UsageError("--baseline/--save-baseline check one run directory, not a matrix; use "
+                                   "modelport bench RUN_DIR/cells/CELL --baseline ...")
+        if bench_opts.samples_file:
+            read_npz(bench_opts.samples_file, "--samples")
+        return run_fanout(source, targets, export_kw, bench_opts, fan, kw["trust_pickle"], as_json, quiet)
     old, tol = baseline_inputs(baseline, tolerance, save_baseline)
     if bench_opts.samples_file:
         read_npz(bench_opts.samples_file, "--samples")
