@@ -5,7 +5,8 @@ input-set builder and its profiles, the user's .npz, gate samples), ``session`` 
 and every result computed so far, shared by convert's gate and the full validation), ``reference``,
 ``candidate`` and ``agreement`` (the parts of a validation), ``comparator`` (``validate_run``,
 ``validate_artifacts``), ``checks`` (checker, dynamic axes, names, determinism), ``results`` (report types)
-and ``render`` (the terminal table).
+and ``render`` (the terminal table). ``localize`` (first ONNX node and torch module that leave the eager model),
+``layerwise`` (ONNX against ONNX, tensor by tensor) and ``localize_run`` (which artifacts get which) diagnose.
 
 The names below load on first use: ``compare``, ``inputs``, ``tolerances`` and ``session`` import neither
 torch nor the zoo, and ``opsets convert`` uses them without paying for either.
@@ -27,6 +28,8 @@ _EXPORTS = {
     "OutputComparison": "results",
     "ValidationReport": "results",
     "parse_tolerances": "tolerances",
+    "localize_onnx": "localize",
+    "compare_layers": "layerwise",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -37,6 +37,8 @@ class LayerRow:
     max_rel: float | None
     mean_abs: float | None
     cosine: float | None
+    #: max abs error / max |reference|: scale-free, unlike max_rel, which explodes where the reference is ~0
+    abs_to_range: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,10 +76,11 @@ class LayerwiseReport:
         lines = [f"layer-wise: {self.candidate} against {self.reference} on input set {self.input_set!r} "
                  f"({len(self.rows)} tensors matched by name, {len(self.unmatched)} not in the candidate; "
                  "worst first)",
-                 f"  {'candidate node':<44} {'tensor':<44} {'max abs':>9} {'max rel':>9} {'cosine':>9}"]
+                 f"  {'candidate node':<44} {'tensor':<44} {'max abs':>10} {'abs/range':>10} {'cosine':>10}"]
         for r in self.rows[:SHOWN_ROWS]:
-            lines.append(f"  {_cut(r.candidate_node, 44):<44} {_cut(r.tensor, 44):<44} {_g(r.max_abs):>9} "
-                         f"{_g(r.max_rel):>9} {_g(r.cosine, 6):>9}")
+            cos = "n/a" if r.cosine is None else f"{r.cosine:.7f}"
+            lines.append(f"  {_cut(r.candidate_node, 44):<44} {_cut(r.tensor, 44):<44} {_g(r.max_abs):>10} "
+                         f"{_g(r.abs_to_range):>10} {cos:>10}")
         if len(self.rows) > SHOWN_ROWS:
             lines.append(f"  ... {len(self.rows) - SHOWN_ROWS} more rows in --json / validation.json")
         if self.first_divergence:
@@ -88,12 +91,17 @@ class LayerwiseReport:
         return "\n".join(lines)
 
 
-def _g(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None else f"{x:.{digits}g}"
+def _g(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
 
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else "..." + text[-(width - 3):]
+
+
+def _to_range(max_abs: float | None, ref: np.ndarray) -> float | None:
+    top = float(np.abs(ref).max()) if ref.size else 0.0
+    return None if max_abs is None or top == 0.0 or not np.isfinite(top) else max_abs / top
 
 
 def _dequantized(info: GraphInfo, tensor: str) -> str | None:
@@ -162,7 +170,8 @@ def compare_layers(reference: str, candidate: str, feed: dict[str, np.ndarray], 
             if not c.passed and report.first_divergence is None and not report.reduced_precision:
                 report.first_divergence = f"{tensor!r} from {cand_info.label(tensor)}"
             report.rows.append(LayerRow(tensor, other or tensor, ref_info.label(tensor), cand_info.label(tensor),
-                                        c.ref_shape, c.max_abs, c.max_rel, c.mean_abs, c.cosine))
+                                        c.ref_shape, c.max_abs, c.max_rel, c.mean_abs, c.cosine,
+                                        _to_range(c.max_abs, ref)))
     report.rows.sort(key=lambda r: (1.0 if r.cosine is None else r.cosine, -(r.max_abs or 0.0)))
     for name in ref_info.graph_outputs:
         atol, rtol, _ = tolerances.for_output(name, ref_vals[name].dtype)

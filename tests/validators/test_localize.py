@@ -115,3 +115,22 @@ def test_onnx_reference_takes_onnx_files_only(run: Path, capsys: pytest.CaptureF
     assert code == 2 and "cannot tell the artifact kind" in err and "Traceback" not in err
     code, _, err = run_cli(capsys, "validate", run, "--localize", "--against", "nope")
     assert code == 2 and "run has no artifact 'nope'" in err
+
+
+@pytest.mark.slow
+def test_dynamo_export_is_localized_through_its_node_metadata(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The dynamo exporter names nodes node_Conv_N and records scopes in metadata_props; its fused Conv carries the
+    BatchNorm's scope and the Conv's weight by name."""
+    from modelport.converters.options import ConvertOptions
+    from modelport.converters.pipeline import convert
+
+    out = tmp_path / "run"
+    convert("zoo:tiny-cnn", ConvertOptions(out=out, opsets=(18,), exporter="dynamo"))
+    node, weight = _second_conv(out / "model.opset18.onnx")
+    assert weight == "features.4.weight"
+    perturb_onnx(out, "onnx-opset18", weight, index=(0, 0, 0, 0), delta=0.5)
+    code, out_text, err = run_cli(capsys, "validate", out, "--localize", "--json")
+    assert code == 4, err
+    first = json.loads(out_text)["localization"][0]["first"]
+    assert first["node"] == node and first["module"] == "features.5" and first["reads"] == ["features.4"]
