@@ -154,12 +154,17 @@ def run_matrix(plan: MatrixPlan, executor: Executor, progress: Progress | None =
     with claim(run_dir):
         (run_dir / CELLS_DIR).mkdir(exist_ok=True)
         progress.step(f"{len(jobs)} cell(s) on the {executor.name} executor ({executor.jobs} job(s)): {run_dir}")
-        converted = _phase(executor, convert_cell, jobs, None, progress, "converted")
+        converted = convert_cells(jobs, executor, progress)
         benched = _bench_phases(executor, [j for j in jobs if converted[j.cell.id]["ok"]], progress)
         records = {j.cell.id: {**j.cell.to_json(), "dir": str(Path(CELLS_DIR) / j.cell.id),
                                "convert": converted[j.cell.id], "bench": benched.get(j.cell.id)} for j in jobs}
         return write_matrix(run_dir, plan.matrix, records, executor.describe(),
                             round(time.perf_counter() - t0, 2))
+
+
+def convert_cells(jobs: list[CellJob], executor: Executor, progress: Progress) -> dict[str, dict[str, Any]]:
+    """The first phase: every cell exported and validated, as many at once as the executor runs."""
+    return _phase(executor, convert_cell, jobs, None, progress, "converted")
 
 
 def _bench_phases(executor: Executor, jobs: list[CellJob], progress: Progress) -> dict[str, dict[str, Any]]:
