@@ -96,6 +96,7 @@ class SourceRecord:
     trusted_pickle: bool = False
     trusted_remote_code: bool = False  # a Hugging Face directory's own Python code ran (--trust-remote-code)
     task: str | None = None  # hf: the task exported (--task or inferred), e.g. "question-answering"
+    files: list[str] = field(default_factory=list)  # hf: tokenizer/processor files copied into the run directory
 
 
 @dataclass

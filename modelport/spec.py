@@ -62,6 +62,10 @@ class InputSpec:
     high: float = 1.0
     #: axis -> symbolic name, e.g. {0: "batch"}
     dynamic_axes: dict[int, str] = field(default_factory=dict)
+    #: how generated values are laid out: "" uniform in [low, high); "padding-mask": along the last axis ones then
+    #: zeros, the first row unpadded and every other row padded, as a tokenizer pads a batch (docs/decisions.md
+    #: "## Hugging Face inputs: from the forward signature")
+    pattern: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", normalize_dtype(self.dtype))
@@ -88,13 +92,16 @@ class InputSpec:
         d = asdict(self)
         d["shape"] = list(self.shape)
         d["dynamic_axes"] = {str(k): v for k, v in self.dynamic_axes.items()}
+        if not self.pattern:
+            del d["pattern"]  # manifests without patterns stay as they were
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> InputSpec:
         return cls(name=d["name"], shape=tuple(d["shape"]), dtype=d.get("dtype", "float32"),
                    low=d.get("low", 0.0), high=d.get("high", 1.0),
-                   dynamic_axes={int(k): v for k, v in d.get("dynamic_axes", {}).items()})
+                   dynamic_axes={int(k): v for k, v in d.get("dynamic_axes", {}).items()},
+                   pattern=d.get("pattern", ""))
 
 
 def make_inputs(specs: list[InputSpec], seed: int, batch: int | None = None, sign: int = 1,
@@ -118,12 +125,23 @@ def make_inputs(specs: list[InputSpec], seed: int, batch: int | None = None, sig
             arr = rng.uniform(spec.low, spec.high, size=shape).astype(spec.np_dtype)
             if sign < 0:
                 arr = -arr
+        elif spec.pattern == "padding-mask":
+            arr = padding_mask(rng, shape).astype(spec.np_dtype)
         elif spec.dtype == "bool":
             arr = rng.integers(0, 2, size=shape).astype(np.bool_)
         else:
             arr = rng.integers(int(spec.low), int(spec.high), size=shape).astype(spec.np_dtype)
         out[spec.name] = arr
     return out
+
+
+def padding_mask(rng: np.random.Generator, shape: list[int]) -> np.ndarray:
+    """Ones then zeros along the last axis: row 0 full, every other row cut to a length in [seq/2, seq)."""
+    seq = shape[-1]
+    rows = int(np.prod(shape[:-1], dtype=np.int64))
+    lengths = rng.integers(max(1, seq // 2), max(2, seq), size=rows)
+    lengths[0] = seq
+    return (np.arange(seq)[None, :] < lengths[:, None]).reshape(shape)
 
 
 _INPUT_RE = re.compile(r"^(?P<name>[^:]+):(?P<shape>[^:]+)(?::(?P<dtype>[^:]+))?(?::(?P<range>[^:]+))?$")

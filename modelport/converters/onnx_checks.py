@@ -35,6 +35,8 @@ class OnnxFacts:
     ir_version: int
     dynamic_axes: dict[str, dict[str, str]] = field(default_factory=dict)  # input/output -> {axis: dim_param}
     shapes_run: list[str] = field(default_factory=list)
+    #: spec inputs the graph does not take (unused by the model, so the exporter dropped them); never fed
+    dropped_inputs: list[str] = field(default_factory=list)
 
 
 def _dims(value_info) -> list[tuple[str | None, int | None]]:
@@ -61,10 +63,15 @@ def check_structure(path: Path, opset: int, exporter: str, specs: list[InputSpec
                           _HINT_INVALID) from None
     facts = OnnxFacts(opset=got, ir_version=int(model.ir_version))
     by_name = {vi.name: vi for vi in model.graph.input}
+    unknown = sorted(set(by_name) - {s.name for s in specs} - {t.name for t in model.graph.initializer})
+    if unknown:  # an exporter may drop an input the graph does not use, never rename or add one
+        raise ExportError(f"the exported file takes inputs the model does not: {unknown} (the model's: "
+                          f"{[s.name for s in specs]})")
     for s in specs:
         vi = by_name.get(s.name)
         if vi is None:
-            raise ExportError(f"the exported file has no input {s.name!r} (it has {sorted(by_name)})")
+            facts.dropped_inputs.append(s.name)
+            continue
         dims = _dims(vi)
         for axis in sorted(s.dynamic_axes):
             param, value = dims[axis] if axis < len(dims) else (None, None)

@@ -157,6 +157,8 @@ def stage_onnx(prep: Prepared, options: ConvertOptions, stage: Path, opset: int,
             e.ir_version = facts.ir_version
             e.dynamic_axes = facts.dynamic_axes
             e.extra["shapes_checked"] = facts.shapes_run
+            if facts.dropped_inputs:
+                e.extra["dropped_inputs"] = facts.dropped_inputs  # unused by the graph; runners do not feed them
             if gate:
                 gate_staged(prep, staged, runner, f"the opset-{opset} ONNX export ({exporter})")
         finally:

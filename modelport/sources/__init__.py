@@ -10,6 +10,7 @@ from that record later (validators use it as the reference), after checking the 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -24,7 +25,7 @@ from modelport.sources.detect import detect_kind
 from modelport.sources.metadata import EXTRA_FILE as METADATA_FILE
 from modelport.sources.metadata import dumps as metadata_json
 
-__all__ = ["LoadedModel", "load_source", "reload_source", "detect_kind", "parse_model_args",
+__all__ = ["LoadedModel", "load_source", "reload_source", "copy_source_files", "detect_kind", "parse_model_args",
            "METADATA_FILE", "metadata_json"]
 
 _NEEDS_CLASS_HINT = "pass --model-class MODULE:CLASS (or path/to/file.py:CLASS), and --model-args JSON if needed"
@@ -56,6 +57,9 @@ def load_source(source: str | None, *, state_dict: str | None = None, model_clas
     ``task`` (a Hugging Face task name, see ``hf_tasks.TASKS``) applies to a Hugging Face directory only.
     """
     is_zoo = source is not None and source.startswith(zoo_source.PREFIX)
+    if task is not None and (is_zoo or model_class is not None or state_dict is not None):
+        raise InputError(f"--task {task} applies to a Hugging Face save_pretrained directory, not to "
+                         f"{'a zoo model' if is_zoo else '--model-class/--state-dict'}", "leave out --task")
     if is_zoo and model_class is not None:
         raise InputError("give either zoo:NAME or --model-class, not both",
                          "zoo:NAME --state-dict FILE loads your weights into the zoo model")
@@ -96,6 +100,13 @@ def load_source(source: str | None, *, state_dict: str | None = None, model_clas
     if kind == "pt2":
         return pt2.load(source, path, trust_pickle)
     return hf.load(source, path, trust_remote_code, task)
+
+
+def copy_source_files(record: SourceRecord, run_dir: Path) -> None:
+    """Copy what a user needs beside the artifacts from the source into ``run_dir`` (a Hugging Face directory's
+    tokenizer/processor files and configs) and record their paths in ``record.files``."""
+    if record.kind == "hf" and record.path:
+        record.files = hf.copy_files(Path(record.path), run_dir)
 
 
 def reload_source(record: SourceRecord, *, trust_pickle: bool = False, trust_remote_code: bool = False,

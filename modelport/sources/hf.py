@@ -1,14 +1,14 @@
-"""A Hugging Face ``save_pretrained`` directory (config.json + model.safetensors or pytorch_model.bin),
-loaded offline with ``transformers`` and wrapped so that it takes positional tensors and returns a tuple."""
+"""A Hugging Face ``save_pretrained`` directory (config.json + model.safetensors or pytorch_model.bin), loaded
+offline with ``transformers`` for a task (``hf_tasks``), with the inputs its forward takes (``hf_inputs``)."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
 import importlib.util
-import inspect
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,39 +18,29 @@ from torch import nn
 
 from modelport.errors import InputError, UnsafePickleError
 from modelport.manifest import SourceRecord
-from modelport.sources import hf_tasks, pickled
+from modelport.sources import hf_inputs, hf_tasks, pickled
 from modelport.sources.base import LoadedModel, finish, sha256_path
 from modelport.sources.detect import first_line
 from modelport.spec import InputSpec, make_inputs
 
-EXAMPLE_BATCH, EXAMPLE_SEQ = 2, 16
-_TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+#: the files a tokenizer or processor reads, and the configs: copied into the run directory (``copy_files``)
+PROCESSOR_FILES = ("config.json", "generation_config.json", "tokenizer*.json", "special_tokens_map.json",
+                   "added_tokens.json", "vocab.*", "merges.txt", "*.model", "*preprocessor_config.json",
+                   "processor_config.json", "chat_template.*")
+#: their folder in the run directory: ``AutoTokenizer.from_pretrained(RUN_DIR / "hf_files")`` works without the source
+FILES_DIR = "hf_files"
 
 
-class _Text1(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return _tensors(self.model(input_ids=input_ids, return_dict=True))
-
-
-class _Text2(_Text1):
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return _tensors(self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True))
-
-
-class _Text3(_Text1):
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return _tensors(self.model(input_ids=input_ids, attention_mask=attention_mask,
-                                   token_type_ids=token_type_ids, return_dict=True))
-
-
-class _Image(_Text1):
-    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
-        return _tensors(self.model(pixel_values=pixel_values, return_dict=True))
+def copy_files(source: Path, run_dir: Path) -> list[str]:
+    """Copy the source directory's tokenizer/processor files and configs into ``run_dir/hf_files``; return
+    their paths relative to ``run_dir`` (none copied: [])."""
+    found = sorted({p for pattern in PROCESSOR_FILES for p in source.glob(pattern) if p.is_file()})
+    if not found:
+        return []
+    (run_dir / FILES_DIR).mkdir(exist_ok=True)
+    for p in found:
+        shutil.copyfile(p, run_dir / FILES_DIR / p.name)
+    return [f"{FILES_DIR}/{p.name}" for p in found]
 
 
 def _listing(what: str, keys: list[str], limit: int = 10) -> str:
@@ -64,14 +54,6 @@ def _key(entry: Any) -> str:
         name, saved, wanted = entry
         return f"{name} (saved {list(saved)}, model {list(wanted)})"
     return str(entry)
-
-
-def _tensors(out: Any) -> tuple[torch.Tensor, ...]:
-    return tuple(v for v in out.values() if isinstance(v, torch.Tensor))
-
-
-def _output_names(out: Any) -> list[str]:
-    return [k for k, v in out.items() if isinstance(v, torch.Tensor)]
 
 
 @contextlib.contextmanager
@@ -223,32 +205,8 @@ def _unsafe_bin(path: Path) -> UnsafePickleError:
                              "state_dict with --state-dict FILE --model-class MODULE:CLASS")
 
 
-def _adapt(model: nn.Module) -> tuple[nn.Module, list[InputSpec]]:
-    params = inspect.signature(model.forward).parameters
-    config = model.config
-    axes = {0: "batch", 1: "sequence"}
-    if "input_ids" in params:
-        names = [n for n in _TEXT_INPUTS if n in params]
-        # Adapters take the leading inputs in order; a model without attention_mask takes input_ids only.
-        names = names[: next((i for i, n in enumerate(_TEXT_INPUTS) if n not in names), len(_TEXT_INPUTS))]
-        seq = min(EXAMPLE_SEQ, getattr(config, "max_position_embeddings", EXAMPLE_SEQ) or EXAMPLE_SEQ)
-        ranges = {"input_ids": (0, config.vocab_size), "attention_mask": (0, 2),
-                  "token_type_ids": (0, max(1, getattr(config, "type_vocab_size", 1) or 1))}
-        specs = [InputSpec(n, (EXAMPLE_BATCH, seq), "int64", *ranges[n], dict(axes)) for n in names]
-        wrapper = {1: _Text1, 2: _Text2, 3: _Text3}[len(names)](model)
-        return wrapper, specs
-    if "pixel_values" in params:
-        size = getattr(config, "image_size", 224)
-        size = size if isinstance(size, int) else int(size[0])
-        channels = getattr(config, "num_channels", 3)
-        return _Image(model), [InputSpec("pixel_values", (EXAMPLE_BATCH, channels, size, size), "float32", -1.0, 1.0,
-                                         {0: "batch"})]
-    raise InputError(f"the Hugging Face model {type(model).__name__} takes neither input_ids nor pixel_values",
-                     "wrap it in your own nn.Module and use --state-dict/--model-class")
-
-
 def _probe_outputs(model: nn.Module, specs: list[InputSpec]) -> list[str]:
-    """Output names are the fields of the model's output object; one small forward pass reveals them."""
+    """Output names are the tensor fields of the model's output object; one small forward pass reveals them."""
     feed = make_inputs(specs, seed=0)
     kwargs = {s.name: torch.from_numpy(feed[s.name]) for s in specs}
     try:
@@ -259,7 +217,7 @@ def _probe_outputs(model: nn.Module, specs: list[InputSpec]) -> list[str]:
         raise InputError(f"the Hugging Face model {type(model).__name__} fails on example inputs ({shapes}): "
                          f"{type(e).__name__}: {first_line(e)}",
                          "wrap it in your own nn.Module and use --state-dict/--model-class") from None
-    return _output_names(out)
+    return [k for k, v in out.items() if isinstance(v, torch.Tensor)]
 
 
 def build(path: Path, task: str, trust_remote_code: bool = False,
@@ -267,9 +225,9 @@ def build(path: Path, task: str, trust_remote_code: bool = False,
     """(wrapper in eval mode, input specs, output names, class name) of a single-graph task."""
     config = config if config is not None else read_config(path, trust_remote_code)
     model, class_name = read_model(path, hf_tasks.auto_class(task, config), trust_remote_code)
-    wrapper, specs = _adapt(model)
-    wrapper.eval()
-    return wrapper, specs, _probe_outputs(model, specs), f"transformers:{class_name}"
+    specs = hf_inputs.input_specs(model, task)
+    outputs = _probe_outputs(model, specs)
+    return hf_inputs.keyword_call(model, [s.name for s in specs]).eval(), specs, outputs, f"transformers:{class_name}"
 
 
 def _generative() -> Any:
