@@ -117,20 +117,37 @@ def test_onnx_reference_takes_onnx_files_only(run: Path, capsys: pytest.CaptureF
     assert code == 2 and "run has no artifact 'nope'" in err
 
 
+
 @pytest.mark.slow
-def test_dynamo_export_is_localized_through_its_node_metadata(tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_dynamo_export_is_localized_through_its_node_metadata(tmp_path: Path) -> None:
     """The dynamo exporter names nodes node_Conv_N and records scopes in metadata_props; its fused Conv carries the
     BatchNorm's scope and the Conv's weight by name."""
-    from modelport.converters.options import ConvertOptions
-    from modelport.converters.pipeline import convert
+    import warnings
 
-    out = tmp_path / "run"
-    convert("zoo:tiny-cnn", ConvertOptions(out=out, opsets=(18,), exporter="dynamo"))
-    node, weight = _second_conv(out / "model.opset18.onnx")
-    assert weight == "features.4.weight"
-    perturb_onnx(out, "onnx-opset18", weight, index=(0, 0, 0, 0), delta=0.5)
-    code, out_text, err = run_cli(capsys, "validate", out, "--localize", "--json")
-    assert code == 4, err
-    first = json.loads(out_text)["localization"][0]["first"]
-    assert first["node"] == node and first["module"] == "features.5" and first["reads"] == ["features.4"]
+    import torch
+
+    from modelport import zoo
+    from modelport.spec import make_inputs
+    from modelport.validators import localize_onnx
+
+    entry = zoo.get("tiny-cnn")
+    module, specs = entry.build(seed=0), entry.input_specs()
+    feed = make_inputs(specs, 0)
+    path = tmp_path / "dynamo.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.from_numpy(feed["input"]),), str(path), dynamo=True, opset_version=18,
+                          input_names=["input"], output_names=["logits"], verbose=False)
+    clean = localize_onnx(module, specs, feed, str(path), "dynamo", "example", 1e-5, 1e-5)
+    assert clean.first is None and clean.compared >= 7
+    model = onnx.load(str(path))
+    conv = [n for n in model.graph.node if n.op_type == "Conv"][1]
+    weight = next(t for t in model.graph.initializer if t.name == conv.input[1])
+    assert weight.name == "features.4.weight"
+    arr = onnx.numpy_helper.to_array(weight).copy()
+    arr[0, 0, 0, 0] += 0.5
+    weight.CopyFrom(onnx.numpy_helper.from_array(arr, weight.name))
+    onnx.save(model, str(path))
+    first = localize_onnx(module, specs, feed, str(path), "dynamo", "example", 1e-5, 1e-5).first
+    assert first is not None and first["node"] == conv.name
+    assert first["module"] == "features.5" and first["reads"] == ["features.4"]
