@@ -78,3 +78,26 @@ def check_accuracy(folder: Path, layout: ResponseLayout, reference: Reference) -
     task = score(reference.metric, stacked_ref, stacked_cand).to_json() if reference.metric else None
     # empty responses (a failed inference) count as disagreement
     return AccuracyResult(n, float(sample_ok.sum()) / n, method, per_output, empty, task_metric=task)
+
+
+def precision_failure(acc: AccuracyResult, extra: dict[str, Any]) -> str | None:
+    """Why a reduced-precision artifact's accuracy cell fails, or None: its served outputs' task metric against
+    eager must reach the quality gate its manifest records (``extra["quality_gate"]["threshold"]``, default
+    mlperf-99), as ``validate`` judges it; element tolerances do not (docs/decisions.md, "Precision: the gate
+    is the task metric"). Without a task metric, top-1 agreement of the logits is the figure; without logits
+    either there is nothing to gate on."""
+    from modelport.validators.options import DEFAULT_QUALITY
+
+    threshold = float((extra.get("quality_gate") or {}).get("threshold") or DEFAULT_QUALITY)
+    if acc.empty_responses:
+        return f"{acc.empty_responses} of {acc.samples} samples got no response"
+    if acc.task_metric:
+        what, value = f"{acc.task_metric['metric']} {acc.task_metric['primary']}", float(acc.task_metric["value"])
+    elif acc.method == "top-1":
+        what, value = "top-1 agreement", acc.agreement
+    else:
+        return None
+    if value >= threshold:
+        return None
+    return (f"{what} against eager {value:.4f} on {acc.samples} samples, {threshold - value:.4f} below the quality "
+            f"gate {threshold:g} recorded at convert")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelport.benchmarks.accuracy import precision_failure
 from modelport.benchmarks.options import BenchOptions
 from modelport.benchmarks.plots import write_plots
 from modelport.benchmarks.regression import compare, save_baseline
@@ -44,16 +45,23 @@ class BenchOutcome:
 
 
 def accuracy_failures(results: BenchResults, run_dir: Path) -> list[str]:
-    """Cells of full-precision backends whose accuracy-mode agreement is below 1.0."""
+    """Cells of full-precision backends whose accuracy-mode agreement is below 1.0, and of reduced-precision
+    ones below the quality gate their manifest records (``accuracy.precision_failure``)."""
     try:
-        precision = {a.id: a.extra.get("precision") for a in load_manifest(run_dir).artifacts}
+        extras = {a.id: a.extra for a in load_manifest(run_dir).artifacts}
     except Exception:  # noqa: BLE001 - the manifest was readable a moment ago; precision is then unknown
-        precision = {}
+        extras = {}
+    # a reduced-precision artifact records {"precision": "int8", ...} (converters/precision.py); fp32 nothing
+    precision = {k: p.get("precision") if isinstance(p := e.get("precision"), dict) else p for k, e in extras.items()}
     out = []
     for backend, scenario, cell in results.cell_items():
         acc = cell.accuracy
         if precision.get(backend) in FULL_PRECISION and acc is not None and acc.agreement < 1.0:
             out.append(f"{backend} {scenario}: agreement {acc.agreement:.4f} on {acc.samples} samples")
+        elif precision.get(backend) not in FULL_PRECISION and acc is not None:
+            why = precision_failure(acc, extras[backend])
+            if why:
+                out.append(f"{backend} {scenario}: {why}")
     return out
 
 
