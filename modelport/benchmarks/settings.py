@@ -16,10 +16,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from modelport import zoo
 from modelport.benchmarks import lg
 from modelport.benchmarks.cellsettings import CellSettings
 from modelport.benchmarks.scenarios import OFFLINE, SCENARIOS, parse_scenarios
 from modelport.errors import InputError
+from modelport.zoo.mlperf import MLPERF
 
 __all__ = ["MLPERF_SEEDS", "PROFILES", "SCENARIOS", "CellSettings", "Profile", "check_user_conf", "get_profile",
            "nice_ceiling", "parse_scenarios"]
@@ -28,11 +30,53 @@ __all__ = ["MLPERF_SEEDS", "PROFILES", "SCENARIOS", "CellSettings", "Profile", "
 MLPERF_SEEDS = {"qsl_rng_seed": 2085463073848966840, "sample_index_rng_seed": 2747215439041700203,
                 "schedule_rng_seed": 16159082839903944936}
 
-#: mlperf.conf's per-model rules, for zoo models that are MLPerf models: Server latency bound (ms), Offline
-#: min query count, performance sample count.
-MLPERF_SERVER_LATENCY_MS = {"resnet50": 15.0, "bert": 130.0}
-MLPERF_OFFLINE_MIN_QUERIES = {"resnet50": 24576, "bert": 10833}
-MLPERF_PERFORMANCE_SAMPLES = {"resnet50": 1024, "bert": 10833}
+#: LoadGen's built-in mlperf.conf (the same file both LoadGens were built with): the per-model rules are read
+#: from it, not copied (docs/decisions.md, "Benchmarks: mlperf.conf's per-model values")
+MLPERF_CONF = Path(__file__).resolve().parents[1] / "loadgen" / "mlperf.conf"
+
+
+def read_conf(path: Path = MLPERF_CONF) -> dict[str, str]:
+    """``model.scenario.key`` -> value of every line of a LoadGen conf file (``#`` starts a comment)."""
+    values = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.split("#", 1)[0].partition("=")
+        if sep and key.strip() and value.strip():
+            values[key.strip()] = value.strip()
+    return values
+
+
+def conf_value(conf: dict[str, str], model: str, scenario: str, key: str) -> str | None:
+    """A key for one model and scenario as LoadGen's FromConfig looks it up: ``model.scenario``, then
+    ``model.*``, then ``*.scenario``, then ``*.*``."""
+    for m, s in ((model, scenario), (model, "*"), ("*", scenario), ("*", "*")):
+        if f"{m}.{s}.{key}" in conf:
+            return conf[f"{m}.{s}.{key}"]
+    return None
+
+
+def _server_bounds() -> dict[str, float]:
+    """mlperf.conf's model-specific Server latency bounds (ms), by the model names it uses."""
+    conf = read_conf()
+    return {key.split(".")[0]: float(v) for key, v in conf.items()
+            if key.endswith(".Server.target_latency") and not key.startswith("*.") and float(v) > 0}
+
+
+#: the Server latency bound (ms) per MLPerf model name, for models whose zoo entry gives none
+MLPERF_SERVER_LATENCY_MS = _server_bounds()
+
+
+def performance_samples(model: str, conf: dict[str, str] | None = None) -> int:
+    """mlperf.conf's performance sample count for an MLPerf model (0, as for 3d-unet, is the whole data set)."""
+    value = conf_value(conf or read_conf(), model, OFFLINE.name, "performance_sample_count_override")
+    return int(value or 0) or MLPERF[model].qsl_size
+
+
+def mlperf_model_name(zoo_name: str | None) -> str | None:
+    """The name mlperf.conf gives a zoo model's MLPerf benchmark (resnet50-small -> resnet50), or None."""
+    if zoo_name is None or zoo_name not in zoo.names():
+        return None
+    keywords = zoo.get(zoo_name).mlperf
+    return next((name for name, kw in MLPERF.items() if kw is keywords), None) if keywords else None
 
 
 @dataclass(frozen=True)
@@ -58,11 +102,17 @@ class Profile:
         return asdict(self)
 
     def for_model(self, zoo_name: str | None) -> Profile:
-        """With ``mlperf_model_rules``: mlperf.conf's Offline query count and sample count for MLPerf models."""
-        if not self.mlperf_model_rules or zoo_name not in MLPERF_PERFORMANCE_SAMPLES:
+        """With ``mlperf_model_rules``: mlperf.conf's per-model Offline query count and performance sample
+        count for a zoo model of an MLPerf benchmark (small configurations included)."""
+        model = mlperf_model_name(zoo_name) if self.mlperf_model_rules else None
+        if model is None:
             return self
-        queries = {**self.min_query_count, OFFLINE.name: MLPERF_OFFLINE_MIN_QUERIES[zoo_name]}
-        samples = MLPERF_PERFORMANCE_SAMPLES[zoo_name]
+        conf = read_conf()
+        queries = dict(self.min_query_count)
+        offline = conf_value(conf, model, OFFLINE.name, "min_query_count")
+        if offline is not None:
+            queries[OFFLINE.name] = int(offline)
+        samples = performance_samples(model, conf)
         every = self.accuracy_samples >= self.total_samples  # accuracy over the whole library stays so
         return replace(self, min_query_count=queries, total_samples=samples,
                        accuracy_samples=samples if every else min(self.accuracy_samples, samples))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +103,12 @@ def read_system_json(path: str | None) -> dict[str, Any]:
 
 
 def submission_profile(dry_run: bool) -> Profile:
-    """--dry-run: a few hundred ms per run (enough for SingleStream early stopping); else MLPerf's 600 s."""
-    if dry_run:
-        return get_profile("tiny", 400, 64, None, 64, 16, 2)
-    return get_profile("submission", None, None, None, None, None, None)
+    """--dry-run: a few hundred ms per run (enough for SingleStream early stopping) over 64 generated samples,
+    with MLPerf's seeds, which cost nothing (docs/decisions.md, "Submission: the official checker"); else
+    MLPerf's 600 s."""
+    if not dry_run:
+        return get_profile("submission", None, None, None, None, None, None)
+    return replace(get_profile("tiny", 400, 64, None, 64, 16, 2), mlperf_seeds=True)
 
 
 def bench_options(run: PlannedRun, dry_run: bool, threads: int | None) -> BenchOptions:
@@ -128,3 +130,25 @@ def publish(stage: Path, out: Path) -> None:
 
 def discard(stage: Path) -> None:
     shutil.rmtree(stage, ignore_errors=True)
+
+
+def match_datasets(runs: list[PlannedRun], texts: tuple[str, ...]) -> dict[Path, str]:
+    """run directory -> the ``--dataset NAME=PATH`` its benchmark is scored on (docs/decisions.md, "Data sets:
+    the reference layouts on disk"); a data set no run's benchmark uses is refused."""
+    from modelport.datasets import FOR_MODEL, parse_dataset
+
+    chosen: dict[Path, str] = {}
+    for text in texts:
+        name, _ = parse_dataset(text)
+        matched = [r for r in runs if FOR_MODEL.get(_keywords(r).model) == name]
+        if not matched:
+            have = ", ".join(sorted({r.benchmark for r in runs}))
+            raise InputError(f"--dataset {name}: no submitted benchmark is scored on it (submitting {have})",
+                             "imagenet: resnet50, squad: bert, kits19: 3d-unet, librispeech: rnnt, criteo: dlrm")
+        chosen.update({r.run_dir: text for r in matched})
+    return chosen
+
+
+def _keywords(run: PlannedRun) -> Any:
+    entry = zoo.entry_for_source(run.manifest.source.spec)
+    return entry.mlperf if entry else None

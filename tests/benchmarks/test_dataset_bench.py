@@ -9,8 +9,12 @@ import re
 import numpy as np
 import pytest
 from helpers.bench_cli import invoke
+from helpers.mlperf_checker import fake_mlperf_repo
 
 pytest.importorskip("PIL")
+pytest.importorskip("mlperf_loadgen")
+SUBMIT = ["--submitter", "Acme", "--system", "box1", "--division", "open", "--system-type", "edge", "--dry-run",
+          "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +60,28 @@ def test_dataset_and_samples_together_are_refused(imagenet_run, tmp_path):
     res = invoke("bench", str(imagenet_run / "run"), "--dataset", f"imagenet={imagenet_run / 'imagenet'}",
                  "--samples", str(tmp_path / "s.npz"), "--profile", "tiny")
     assert res.exit_code == 2 and "--dataset and --samples both choose the samples" in res.stderr
+
+
+# about 6 s: SingleStream performance, accuracy over the 5 images, TEST01 and TEST04, then the checker
+def test_submission_tree_carries_the_data_set_line_and_the_checker_verdict(imagenet_run, tmp_path):
+    repo = fake_mlperf_repo(tmp_path / "inference")
+    res = invoke("submission", str(imagenet_run / "run"), *SUBMIT, "--scenario", "SingleStream",
+                 "--out", str(tmp_path / "sub"), "--dataset", f"imagenet={imagenet_run / 'imagenet'}",
+                 "--check", "--mlperf-repo", str(repo), "--json")
+    assert res.exit_code == 0, res.output
+    check = json.loads(res.stdout)["check"]
+    assert check["passed"] and check["version"] == "v6.1" and check["summary"] == "submission looks OK"
+    root = tmp_path / "sub" / "open" / "Acme"
+    lines = (root / "results/box1/resnet50/SingleStream/accuracy/accuracy.txt").read_text().splitlines()
+    assert re.match(r"^accuracy=[\d.]+%, good=\d, total=5$", lines[0]) and lines[-1].startswith("hash=")
+    system = json.loads((root / "systems" / "box1.json").read_text())
+    # the fields MLPerf's checker requires are all there; what the machine cannot tell is left to --system-json
+    assert system["accelerators_per_node"] == "0" and system["accelerator_memory_capacity"] == "N/A"
+    assert {"host_storage_capacity", "host_processor_caches", "cooling", "system_type_detail"} <= set(system)
+
+
+def test_a_data_set_no_submitted_benchmark_uses_is_refused(imagenet_run, tmp_path):
+    (tmp_path / "squad").mkdir()
+    res = invoke("submission", str(imagenet_run / "run"), *SUBMIT, "--out", str(tmp_path / "sub"),
+                 "--dataset", f"squad={tmp_path / 'squad'}")
+    assert res.exit_code == 2 and "--dataset squad: no submitted benchmark is scored on it" in res.stderr

@@ -1,0 +1,65 @@
+"""``modelport submission --check --mlperf-repo``: MLPerf's checker is found before any benchmark, run over the
+tree with the official arguments, and its verdict reported in one line (exit 4 when it rejects the tree)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers.bench_cli import invoke
+from helpers.mlperf_checker import fake_mlperf_repo
+
+from modelport.benchmarks.submission_check import find_checker, parse_output, run_checker
+from modelport.errors import InputError
+
+
+def _tree(root: Path, hashed: bool) -> Path:
+    folder = root / "tree" / "open" / "Acme"
+    (folder / "systems").mkdir(parents=True)
+    (folder / "systems" / "box1.json").write_text("{}")
+    acc = folder / "results" / "box1" / "resnet50" / "Offline" / "accuracy"
+    acc.mkdir(parents=True)
+    (acc / "accuracy.txt").write_text("accuracy=75.000%, good=3, total=4\n" + ("hash=ab12\n" if hashed else ""))
+    return root / "tree"
+
+
+@pytest.mark.parametrize("hashed", [True, False])
+def test_the_checker_runs_over_the_tree_and_its_verdict_is_read(tmp_path, hashed):
+    checker = find_checker(fake_mlperf_repo(tmp_path / "inference"))
+    result = run_checker(checker, _tree(tmp_path, hashed), "Acme", "v6.1", tmp_path / "logs")
+    assert result.passed is hashed
+    assert result.summary == ("submission looks OK" if hashed else "submission has errors")
+    assert [e.endswith("not hash value for accuracy.txt") for e in result.errors] == ([] if hashed else [True])
+    log = Path(result.log).read_text()
+    assert "--version v6.1 --submitter Acme" in log and "checked with v6.1" in log
+    assert result.one_line("v6.1").startswith(f"MLPerf submission checker (v6.1): {result.summary} (")
+
+
+def test_a_folder_without_the_checker_is_refused(tmp_path):
+    with pytest.raises(InputError, match="has no tools/submission/submission_checker"):
+        find_checker(tmp_path)
+
+
+def test_the_old_single_script_checker_is_found(tmp_path):
+    script = tmp_path / "tools" / "submission" / "submission_checker.py"
+    script.parent.mkdir(parents=True)
+    script.write_text("")
+    assert find_checker(tmp_path).command[-1] == str(script)
+
+
+def test_output_parsing_keeps_error_lines_and_the_summary():
+    out = ("[2026-01-01 10:00:00,000 performance_check.py:381 ERROR] x.txt Test duration less than 600s\n"
+           "[2026-01-01 10:00:00,001 main.py:344 INFO] Open Systems=0\n"
+           "[2026-01-01 10:00:00,002 main.py:361 ERROR] SUMMARY: submission has errors\n")
+    assert parse_output(out) == ("submission has errors", ["x.txt Test duration less than 600s"])
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--check"], "--check runs MLPerf's checker from a checkout of mlcommons/inference"),
+    (["--check", "--mlperf-repo", "."], "has no tools/submission/submission_checker"),
+    (["--mlperf-repo", "."], "--mlperf-repo is only used by --check"),
+])
+def test_check_options_are_refused_before_any_run(tmp_path, args, needle):
+    res = invoke("submission", str(tmp_path / "no-run"), "--submitter", "Acme", "--system", "box1", "--division",
+                 "open", "--system-type", "edge", "--out", str(tmp_path / "sub"), "--dry-run", *args)
+    assert res.exit_code == 2 and needle in res.stderr and "Traceback" not in res.output, res.output
