@@ -184,7 +184,11 @@ class NetworkRunner(Runner):
         self.client = OipClient(options.endpoints[0], options, served_outputs)
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(self.output_names, self.client.infer(feed), strict=True))
+        try:
+            return dict(zip(self.output_names, self.client.infer(feed), strict=True))
+        except Exception as e:  # noqa: BLE001 - a warm-up request that fails: one line naming the endpoint
+            raise NetworkError(f"{self.client.endpoint.url}: model {self.options.model!r} did not answer: "
+                               f"{type(e).__name__}: {' '.join(str(e).split())[:200]}") from None
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), **self.options.to_json(), "served_outputs": self.served_outputs}

@@ -207,3 +207,21 @@ def test_served_torchscript_matches_torch_jit(run_dir, tmp_path):
     with torch.no_grad():
         ref = torch.jit.load(str(run_dir / "model.ts"))(torch.from_numpy(feed["input"])).numpy()
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_typed_contents_are_decoded_when_raw_output_contents_is_empty():
+    from tritonclient.grpc import service_pb2
+
+    from modelport.benchmarks.network_sut import _typed_contents, parse_endpoints
+    from modelport.errors import InputError
+
+    response = service_pb2.ModelInferResponse()  # how KServe answers: typed contents, no raw bytes
+    out = response.outputs.add(name="logits", datatype="FP32", shape=[1, 3])
+    out.contents.fp32_contents.extend([0.5, -1.0, 2.0])
+    ids = response.outputs.add(name="ids", datatype="INT64", shape=[2])
+    ids.contents.int64_contents.extend([7, 9])
+    assert not response.raw_output_contents
+    np.testing.assert_array_equal(_typed_contents(response.outputs[0]), np.array([[0.5, -1.0, 2.0]], np.float32))
+    assert _typed_contents(response.outputs[1]).dtype == np.int64
+    with pytest.raises(InputError, match="same protocol"):
+        parse_endpoints(["grpc://127.0.0.1:1", "http://127.0.0.1:2"])
