@@ -113,9 +113,10 @@ class Profile:
         if offline is not None:
             queries[OFFLINE.name] = int(offline)
         samples = performance_samples(model, conf)
-        every = self.accuracy_samples >= self.total_samples  # accuracy over the whole library stays so
-        return replace(self, min_query_count=queries, total_samples=samples,
-                       accuracy_samples=samples if every else min(self.accuracy_samples, samples))
+        # accuracy over the whole library stays so (a --dataset's library can exceed the performance count)
+        every = self.accuracy_samples >= self.total_samples
+        accuracy = max(samples, self.accuracy_samples) if every else min(self.accuracy_samples, samples)
+        return replace(self, min_query_count=queries, total_samples=samples, accuracy_samples=accuracy)
 
 
 def _same(value: int) -> dict[str, int]:

@@ -4,6 +4,8 @@ changing a run is tested in test_bench_submission.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from modelport.benchmarks.settings import (
@@ -39,6 +41,12 @@ def test_submission_profile_takes_mlperf_conf_per_model_values(zoo_name, model, 
     p = get_profile("submission").for_model(zoo_name)
     assert p.min_query_count["Offline"] == offline_queries and p.total_samples == samples
     assert get_profile("quick").for_model(zoo_name) == get_profile("quick")  # only the submission profile
+
+
+def test_a_data_sets_accuracy_run_keeps_every_sample():
+    """--dataset asks for accuracy over the whole data set (50000 images), more than the performance count."""
+    p = replace(get_profile("submission"), accuracy_samples=50000, total_samples=1024).for_model("resnet50-small")
+    assert p.accuracy_samples == 50000 and p.total_samples == 1024
 
 
 def test_server_bounds_come_from_mlperf_conf():
