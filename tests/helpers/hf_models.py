@@ -113,3 +113,13 @@ def save(name: str, directory: Path, seed: int = 0, tokenizer: bool = False) -> 
         for file, content in TOKENIZER_FILES.items():
             (directory / file).write_text(json.dumps(content))
     return directory
+
+
+def saved_models(root: Path, tokenizer: bool = False) -> Callable[[str], Path]:
+    """``get(name)`` -> the directory of ``name`` under ``root``, saved on first use (for module fixtures)."""
+    def get(name: str) -> Path:
+        path = root / name
+        if not path.exists():
+            save(name, path, tokenizer=tokenizer)
+        return path
+    return get

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.convert import run_cli
-from helpers.hf_models import save
+from helpers.hf_models import saved_models
 
 from modelport.errors import InputError
 from modelport.sources import load_source, reload_source
@@ -21,13 +21,7 @@ transformers = pytest.importorskip("transformers")
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """name -> its save_pretrained directory, each built once for the module."""
-    cache = {}
-
-    def get(name: str):
-        if name not in cache:
-            cache[name] = save(name, tmp_path_factory.mktemp("hf") / name)
-        return cache[name]
-    return get
+    return saved_models(tmp_path_factory.mktemp("hf"))
 
 
 def _inputs(loaded) -> list[tuple]:
