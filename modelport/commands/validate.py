@@ -67,6 +67,33 @@ def _validate_run_dir(targets: tuple[str, ...], source_only: list[str], options:
     return validate_run(Path(targets[0]), options=options, progress=progress)
 
 
+def _generative_run(targets: tuple[str, ...]) -> bool:
+    """A single RUN_DIR whose artifacts hold components (a generative Hugging Face task)."""
+    from modelport.manifest import load_manifest
+
+    if len(targets) != 1 or not Path(targets[0]).is_dir():
+        return False
+    return any(a.components for a in load_manifest(targets[0]).artifacts)
+
+
+def _validate_generative(run_dir: str, options: ValidationOptions, new_tokens: int, as_json: bool, quiet: bool,
+                         progress: Progress) -> None:
+    """Components against their eager wrappers, then greedy tokens against eager generate (exit 4 naming the
+    first differing step)."""
+    from modelport.manifest import load_manifest
+    from modelport.validators.generation import render, validate_run_dir
+
+    progress.step("validating components and greedy generation against the eager model")
+    report = validate_run_dir(Path(run_dir), load_manifest(run_dir), options, new_tokens)
+    progress.done()
+    if as_json:
+        emit_json(report.to_json())
+    elif not quiet:
+        click.echo(render(report))
+    if not report.passed:
+        raise ValidationFailed(report.failure_message())
+
+
 def _validate_files(reference: str, targets: tuple[str, ...], source: dict[str, Any], options: ValidationOptions,
                     progress: Progress) -> ValidationReport:
     """``validate --reference SOURCE ARTIFACT...``: load the source as convert does, judge each file."""
@@ -204,6 +231,8 @@ def _compare_onnx(reference: str, targets: tuple[str, ...], input_specs: tuple[s
               "fp16/int8 ONNX: a layer-wise table against the fp32 ONNX artifact. Automatic when one fails.")
 @click.option("--against", metavar="ID", default=None,
               help="With --localize: compare ONNX artifacts layer by layer with this artifact instead.")
+@click.option("--new-tokens", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Generative runs: greedy tokens that must equal the eager model's generate().")
 @json_option
 @quiet_option
 def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | None, model_class: str | None,
@@ -212,7 +241,7 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
              atol: tuple[str, ...], rtol: tuple[str, ...], seed: int | None, batch_sizes: str | None, topk: int | None,
              min_agreement: float | None, samples: int, quality: str | None, class_outputs: tuple[str, ...],
              artifact_ids: tuple[str, ...], threads: int | None, localize: bool, against: str | None,
-             as_json: bool, quiet: bool) -> None:
+             new_tokens: int, as_json: bool, quiet: bool) -> None:
     """Run the eager model and every artifact on the same seeded inputs and compare each output.
 
     \b
@@ -244,6 +273,9 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
               "seed": seed or 0}
     if reference is not None and reference.lower().endswith(".onnx"):
         _compare_onnx(reference, targets, input_specs, options, as_json, quiet)
+        return
+    if reference is None and not localize and against is None and _generative_run(targets):
+        _validate_generative(targets[0], options, new_tokens, as_json, quiet, progress)
         return
     if against is not None and reference is None and len(targets) == 1:
         from modelport.manifest import load_manifest

@@ -31,6 +31,7 @@ from modelport.errors import ValidationFailed
 from modelport.fsutil import atomic_dir, claim
 from modelport.manifest import RunManifest
 from modelport.progress import Progress
+from modelport.sources import LoadedModel, copy_source_files
 
 
 @dataclass
@@ -65,6 +66,8 @@ def _convert(source: str | None, options: ConvertOptions, progress: Progress, ou
     progress.step(f"loading {source or options.source_options.get('state_dict')}")
     t0 = time.perf_counter()
     loaded = load_model(source, options)
+    if loaded.components:  # a generative task: its graphs under one artifact per target (converters.components)
+        return _convert_components(loaded, options, progress, out, t_start, timings)
     prep = prepare(loaded, options)
     timings["load_s"] = round(time.perf_counter() - t0, 4)
     manifest = RunManifest(source=loaded.record, inputs=prep.specs, output_names=prep.output_names, seed=options.seed,
@@ -72,6 +75,7 @@ def _convert(source: str | None, options: ConvertOptions, progress: Progress, ou
     report = None
     try:
         with atomic_dir(out, claimed=True) as stage:
+            copy_source_files(loaded.record, stage)  # a HF tokenizer/processor travels with its artifacts
             for target in options.targets:
                 if target == "onnx":
                     _export_onnx_targets(prep, options, stage, progress, manifest, timings)
@@ -101,6 +105,27 @@ def _convert(source: str | None, options: ConvertOptions, progress: Progress, ou
         return result
     finally:
         prep.session.close()
+
+
+def _convert_components(loaded: LoadedModel, options: ConvertOptions, progress: Progress, out: Path, t_start: float,
+                        timings: dict[str, float]) -> ConvertResult:
+    from modelport.converters.components import convert_components
+
+    manifest = RunManifest(source=loaded.record, inputs=list(loaded.inputs), output_names=list(loaded.output_names),
+                           seed=options.seed, settings=options.settings(), warnings=list(loaded.warnings))
+    with atomic_dir(out, claimed=True) as stage:
+        copy_source_files(loaded.record, stage)  # a HF tokenizer/processor travels with its artifacts
+        report = convert_components(loaded, options, stage, manifest, progress, timings)
+        timings["convert_s"] = round(time.perf_counter() - t_start, 4)
+        manifest.timings = timings
+        manifest.save(stage)
+    progress.step(f"wrote {out}")
+    result = ConvertResult(out, manifest)
+    if report is not None:
+        if not report.passed:
+            raise ValidationFailed(report.failure_message(), f"the artifacts and validation.json are in {out}")
+        result.validation = report.to_json()
+    return result
 
 
 def _stage_for(target: str) -> Callable[[Prepared, ConvertOptions, Path], Staged]:
