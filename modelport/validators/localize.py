@@ -163,14 +163,26 @@ def _unqualified(qualified: str) -> str:
     return qualified
 
 
-def _resolve(scope: list[str], children: dict[str, list[str]]) -> list[str]:
+def _reachable(current: str, children: dict[str, list[str]], containers: set[str]) -> list[str]:
+    """Modules a scope can name below ``current``: its children, and through a container that is never called
+    (``nn.ModuleList`` iterated in forward: the scope goes ``/layers.0/``, straight from the root) its items."""
+    out = []
+    for c in children.get(current, []):
+        out.append(c)
+        if c in containers:
+            out += _reachable(c, children, containers)
+    return out
+
+
+def _resolve(scope: list[str], children: dict[str, list[str]], containers: set[str]) -> list[str]:
     """The qualified module names along ``scope`` (outermost first), as far as they resolve."""
     chain: list[str] = []
     current = ""
     for seg in scope:
         bare = re.sub(r"_\d+$", "", seg)  # '/relu_1/': the second call of module 'relu'
-        match = next((c for c in children.get(current, []) if seg in (c, _unqualified(c), c.rsplit(".", 1)[-1])),
-                     None) or next((c for c in children.get(current, []) if bare in (c, _unqualified(c))), None)
+        below = _reachable(current, children, containers)
+        match = next((c for c in below if seg in (c, _unqualified(c), c.rsplit(".", 1)[-1])), None) or next(
+            (c for c in below if bare in (c, _unqualified(c))), None)
         if match is None:
             break
         chain.append(match)
@@ -191,7 +203,8 @@ def _boundary(info: GraphInfo, members: set[int]) -> list[str]:
 def _follow(call: _Call, calls: list[_Call], skip: set[str]) -> tuple[_Call, list[str]]:
     """The call whose output ``call``'s ONNX tensor is: through modules with no ONNX nodes fed directly by it.
 
-    ``skip``: modules that have nodes, and modules whose parameters a node reads by name: the dynamo exporter
+    ``skip``: modules that have nodes, modules with submodules (only a leaf such as BatchNorm or Dropout
+    folds), and modules whose parameters a node reads by name: the dynamo exporter
     fuses a Conv into the BatchNorm after it and keeps ``conv.weight``'s name, so that Conv was folded into the
     module downstream, not into the one before it; the TorchScript-based exporter folds BatchNorm into the Conv
     before it and renames the folded weights (``onnx::Conv_28``).
@@ -210,6 +223,8 @@ def _follow(call: _Call, calls: list[_Call], skip: set[str]) -> tuple[_Call, lis
 def pair_tensors(info: GraphInfo, module: nn.Module, calls: list[_Call]) -> tuple[list[Pair], list[str]]:
     """Every ONNX tensor that is some module call's output, with that output; and the modules left unpaired."""
     names = {n for n, _ in module.named_modules() if n}
+    containers = {n for n, m in module.named_modules() if isinstance(m, (nn.ModuleList, nn.ModuleDict))}
+    leaves = {n for n, m in module.named_modules() if n and next(m.children(), None) is None}
     children: dict[str, list[str]] = {}
     for name in sorted(names):  # the parent of 'layer1.0.conv1' is 'layer1.0', of 'features.0' 'features'
         parent = next((p for p in (name.rsplit(".", k)[0] for k in range(1, name.count(".") + 1)) if p in names), "")
@@ -219,7 +234,7 @@ def pair_tensors(info: GraphInfo, module: nn.Module, calls: list[_Call]) -> tupl
     groups: dict[str, set[int]] = {}
     depth: dict[str, int] = {}
     for i, node in enumerate(info.nodes):
-        for d, q in enumerate(_resolve(node_scope(node), children)):
+        for d, q in enumerate(_resolve(node_scope(node), children, containers)):
             groups.setdefault(q, set()).add(i)
             depth[q] = d
     by_module: dict[str, list[_Call]] = {}
@@ -233,7 +248,7 @@ def pair_tensors(info: GraphInfo, module: nn.Module, calls: list[_Call]) -> tupl
             unpaired.append(q)
             continue
         for tensor, call in zip(bound, mine, strict=True):
-            target, folded = _follow(call, calls, set(groups) | named)
+            target, folded = _follow(call, calls, set(groups) | named | (names - leaves))
             node = info.nodes[info.producer[tensor]]
             if target.out is None or (tensor in pairs and pairs[tensor].depth >= depth[q]):
                 continue

@@ -105,6 +105,8 @@ def localize_report(report: ValidationReport, targets: list[Target], module: Cal
     atol, rtol = _tolerance(report)
     fp32 = next((t for t in onnx_targets if t.precision == "fp32"), None)
     eager: nn.Module | None = None
+    if explicit and not chosen:
+        done.notes.append("no ONNX artifact selected: localization reads an ONNX graph's intermediate tensors")
     for t in chosen:
         failed = _failed_set(report, t.id)
         if not explicit and (failed is None or t.precision != "fp32"):

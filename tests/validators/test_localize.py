@@ -151,3 +151,30 @@ def test_dynamo_export_is_localized_through_its_node_metadata(tmp_path: Path) ->
     first = localize_onnx(module, specs, feed, str(path), "dynamo", "example", 1e-5, 1e-5).first
     assert first is not None and first["node"] == conv.name
     assert first["module"] == "features.5" and first["reads"] == ["features.4"]
+
+
+def test_transformer_layers_in_a_module_list_are_paired(tmp_path: Path) -> None:
+    """bert-small iterates an nn.ModuleList: the exporter's scope is /layers.1/intermediate/..., straight from the
+    root; a changed MatMul weight is named at its Linear module, with nothing folded into it."""
+    from helpers.validate import export_onnx
+
+    from modelport import zoo
+    from modelport.spec import make_inputs
+    from modelport.validators import localize_onnx
+
+    entry = zoo.get("bert-small")
+    module, specs = entry.build(seed=0), entry.input_specs()
+    path = tmp_path / "bert.onnx"
+    export_onnx(module, specs, list(entry.output_names), path)
+    model = onnx.load(str(path))
+    matmul = next(n for n in model.graph.node if n.name == "/layers.1/intermediate/MatMul")
+    weight = next(t for t in model.graph.initializer if t.name == matmul.input[1])
+    arr = onnx.numpy_helper.to_array(weight).copy()
+    arr[0, :] += 0.5
+    weight.CopyFrom(onnx.numpy_helper.from_array(arr, weight.name))
+    onnx.save(model, str(path))
+    loc = localize_onnx(module, specs, make_inputs(specs, 0), str(path), "bert", "example", 1e-5, 1e-5)
+    assert loc.unpaired_modules == [] and loc.first is not None
+    assert loc.first["module"] == "layers.1.intermediate" and loc.first["module_class"] == "Linear"
+    assert loc.first["node"].startswith("/layers.1/intermediate/") and loc.first["folded"] == []
+    assert loc.upstream["module"] == "layers.1.attention_norm"
