@@ -255,7 +255,6 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
     from modelport.runners import RunnerOptions
     from modelport.validators import ValidationOptions, parse_tolerances
     from modelport.validators.options import parse_quality
-    from modelport.validators.render import render_table
 
     if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
         raise InputError(f"--min-agreement {min_agreement:g} must be a fraction between 0 and 1", "e.g. 0.99")
@@ -293,6 +292,12 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
     if localize or against or not report.passed:
         localized = _localize(report, targets, reference, source, options, localize or against is not None,
                               against)
+    _finish(report, localized, as_json, quiet)
+
+
+def _finish(report: ValidationReport, localized: Localized | None, as_json: bool, quiet: bool) -> None:
+    """Print the report (and any localization), then fail with one line when an artifact differs."""
+    from modelport.validators.render import render_table
 
     if as_json:
         emit_json({**report.to_json(), **(localized.to_json() if localized else {})})
