@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from modelport.errors import InputError
 from modelport.runners import RunnerOptions
 
 NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+#: a serialized model must stay below protobuf's 2 GiB (with room for the added outputs' names)
+PROTOBUF_LIMIT = 2**31 - 2**24
 #: ops that only a reduced-precision (quantized or half) graph has
 QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger",
                        "ConvInteger", "QLinearConv", "QLinearMatMul"})
@@ -108,12 +111,17 @@ def run_marked(info: GraphInfo, feed: dict[str, np.ndarray], threads: int | None
                 # no type: onnxruntime takes the producer's (as Polygraphy's mark-all leaves it unset too)
                 marked.graph.output.append(onnx.ValueInfoProto(name=name))
                 have.add(name)
-    blob = marked.SerializeToString()
-    runner = OrtRunner(blob, RunnerOptions(threads=threads, ort_graph_opt_level="disabled"))
-    try:
-        return runner.infer(feed)
-    finally:
-        runner.close()
+    with tempfile.TemporaryDirectory(prefix="modelport-marked-") as tmp:
+        if marked.ByteSize() < PROTOBUF_LIMIT:
+            model: bytes | Path = marked.SerializeToString()
+        else:  # a protobuf cannot hold 2 GB: the copy goes to a scratch file with its weights beside it
+            model = Path(tmp) / "marked.onnx"
+            onnx.save(marked, str(model), save_as_external_data=True, location="marked.data")
+        runner = OrtRunner(model, RunnerOptions(threads=threads, ort_graph_opt_level="disabled"))
+        try:
+            return runner.infer(feed)
+        finally:
+            runner.close()
 
 
 def node_scope(node: object) -> list[str]:
