@@ -141,6 +141,22 @@ def complete(ids: np.ndarray, ptrs: np.ndarray, sizes: np.ndarray) -> None:
                               for i, p, s in zip(ids.tolist(), ptrs.tolist(), sizes.tolist(), strict=True)])
 
 
+def first_token(ids: np.ndarray, ptrs: np.ndarray, sizes: np.ndarray) -> None:
+    """Report each sample's first token (a ``use_token_latencies`` run): LoadGen takes the time to first token
+    from this call and the time per output token from the final ``complete_tokens``."""
+    _lg.FirstTokenComplete([_lg.QuerySampleResponse(int(i), int(p), int(s))
+                            for i, p, s in zip(ids.tolist(), ptrs.tolist(), sizes.tolist(), strict=True)])
+
+
+def complete_tokens(ids: np.ndarray, ptrs: np.ndarray, sizes: np.ndarray, n_tokens: np.ndarray) -> None:
+    """``complete`` for generated responses: ``n_tokens`` output tokens per sample (token throughput, TPOT)."""
+    if HAS_BATCH_API:
+        _lg.QuerySamplesCompleteBatch(ids, ptrs, sizes, np.asarray(n_tokens, dtype=np.int64))
+        return
+    _lg.QuerySamplesComplete([_lg.QuerySampleResponse(int(i), int(p), int(s), int(n)) for i, p, s, n in
+                              zip(ids.tolist(), ptrs.tolist(), sizes.tolist(), n_tokens.tolist(), strict=True)])
+
+
 def construct_qsl(total: int, performance_count: int, load: IndicesFn, unload: IndicesFn) -> int:
     """A query sample library; ``load``/``unload`` get the sample indices as an int64 array."""
 

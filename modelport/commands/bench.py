@@ -170,6 +170,33 @@ def outcome_json(outcome: BenchOutcome) -> dict[str, Any]:
             "accuracy_failures": outcome.failures, "compliance_failures": outcome.compliance_failures}
 
 
+def _bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None, as_json: bool, quiet: bool) -> bool:
+    """A run whose artifacts hold components (a generative task): tokens per sample, with LoadGen's token
+    latencies (benchmarks.generative_bench); False for any other run."""
+    from modelport.errors import InputError
+    from modelport.manifest import load_manifest
+    from modelport.progress import Progress
+
+    manifest = load_manifest(run_dir)
+    if not any(a.components for a in manifest.artifacts):
+        return False
+    if baseline:
+        raise InputError("--baseline/--save-baseline are not supported for generative runs yet", "drop them")
+    from modelport.benchmarks.generative_bench import run_generative_bench
+
+    results = run_generative_bench(run_dir, manifest, options, Progress.for_cli(quiet, as_json))
+    if as_json:
+        emit_json({"results": results, "report": str(run_dir / "report.md")})
+    elif not quiet:
+        for backend, cells in results["cells"].items():
+            click.echo(f"  {backend:<16} " + "; ".join(
+                f"{s} {c['tokens_per_s']} tokens/s, TTFT {c['ttft_ms']['mean']} ms, TPOT "
+                f"{(c['tpot_ms'] or {}).get('mean')} ms, tokens equal to eager {c['token_agreement']:.0%}"
+                for s, c in cells.items()))
+        click.echo(f"report: {run_dir / 'report.md'}")
+    return True
+
+
 @click.command("bench")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--artifact", "artifact_ids", multiple=True, metavar="ID",
@@ -199,6 +226,8 @@ def bench(run_dir: Path, artifact_ids: tuple[str, ...], baseline: str | None, to
 
     net = _network_options(artifact_ids, kw)
     options = make_options(artifact_ids, **kw)
+    if _bench_generative(run_dir, options, baseline or save_baseline, as_json, quiet):
+        return
     old, tol = baseline_inputs(baseline, tolerance, save_baseline)
     progress = Progress.for_cli(quiet, as_json)
     data = None

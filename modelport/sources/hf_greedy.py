@@ -65,15 +65,18 @@ def _past(names: list[str], values: list[np.ndarray], prefix: str = "present") -
 
 
 def greedy(plan: dict[str, Any], run: RunFn, outputs: dict[str, list[str]], prompt: dict[str, np.ndarray],
-           new_tokens: int) -> Generated:
-    """Up to ``new_tokens`` greedy tokens per prompt row; ``outputs`` names each component's outputs."""
+           new_tokens: int, on_first: Callable[[np.ndarray], None] | None = None) -> Generated:
+    """Up to ``new_tokens`` greedy tokens per prompt row; ``outputs`` names each component's outputs.
+    ``on_first`` gets the first token of every row as soon as it is chosen (a benchmark's first-token time)."""
     batch = next(iter(prompt.values())).shape[0]
     tokens = _Tokens(plan, batch)
     times: list[float] = []
     step = _causal_steps if plan["family"] == "causal" else _seq2seq_steps
     t0 = time.perf_counter()
     for logits in step(plan, run, outputs, prompt, tokens):
-        tokens.take(logits)
+        chosen = tokens.take(logits)
+        if on_first is not None and not times:
+            on_first(chosen[:, 0])
         times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         if tokens.finished or len(times) == new_tokens:

@@ -1,0 +1,55 @@
+"""``bench`` of a generative run: tokens per sample through LoadGen's token API, TTFT/TPOT/tokens per second."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from helpers.convert import run_cli
+from helpers.hf_generative_models import converted
+
+
+@pytest.fixture(scope="module")
+def gpt2_run(tmp_path_factory):
+    run_dir, _ = converted("gpt2", "text-generation-with-past", ("onnx",))
+    dest = tmp_path_factory.mktemp("genbench") / "run"
+    shutil.copytree(run_dir, dest)
+    return dest
+
+
+def _bench(capsys, run_dir, *args):
+    code, out, err = run_cli(capsys, "bench", run_dir, "--profile", "tiny", "--total-samples", "4", "--threads", "1",
+                             "--json", *args)
+    return code, (json.loads(out) if out.strip() else None), err
+
+
+def test_offline_reports_tokens_per_second_ttft_and_tpot_for_eager_and_the_artifact(gpt2_run, capsys):
+    code, out, err = _bench(capsys, gpt2_run, "--scenario", "Offline")
+    assert code == 0, err
+    results = out["results"]
+    assert results["kind"] == "generation" and results["scenarios"] == ["Offline"]
+    for backend in ("eager", "onnx-opset17"):
+        cell = results["cells"][backend]["Offline"]
+        assert cell["samples"] >= 4 and cell["tokens"] == 8 * cell["samples"]  # the tiny gpt2 never ends early
+        assert cell["tokens_per_s"] > 0 and cell["ttft_ms"]["mean"] > 0 and cell["tpot_ms"]["mean"] > 0
+        assert cell["token_agreement"] == 1.0  # the same tokens as eager generate() on every prompt
+        assert cell["loadgen_tokens_per_s"] > 0 and cell["settings"]["use_token_latencies"] is True
+        assert (gpt2_run / "bench" / backend / "Offline" / "mlperf_log_summary.txt").is_file()
+    on_disk = json.loads((gpt2_run / "results.json").read_text())
+    assert on_disk["cells"].keys() == results["cells"].keys()
+    assert "tokens/s" in (gpt2_run / "report.md").read_text()
+
+
+def test_a_scenario_without_token_latencies_is_refused_in_one_line(gpt2_run, capsys):
+    code, _, err = _bench(capsys, gpt2_run, "--scenario", "SingleStream")
+    assert code == 2 and "benchmarks Offline and Server" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_server_reports_first_token_latency_measured_by_loadgen(gpt2_run, capsys):
+    code, out, err = _bench(capsys, gpt2_run, "--scenario", "Server", "--artifact", "onnx-opset17")
+    assert code == 0, err
+    cell = out["results"]["cells"]["onnx-opset17"]["Server"]
+    assert cell["loadgen_ttft_mean_ns"] > 0 and cell["loadgen_tpot_mean_ns"] >= 0
+    assert cell["settings"]["ttft_latency"] > 0 and cell["token_agreement"] == 1.0
