@@ -63,3 +63,35 @@ def test_check_options_are_refused_before_any_run(tmp_path, args, needle):
     res = invoke("submission", str(tmp_path / "no-run"), "--submitter", "Acme", "--system", "box1", "--division",
                  "open", "--system-type", "edge", "--out", str(tmp_path / "sub"), "--dry-run", *args)
     assert res.exit_code == 2 and needle in res.stderr and "Traceback" not in res.output, res.output
+
+
+#: what MLPerf's checker must still reject in a dry-run tree, by design (README, "The MLPerf submission path")
+DRY_RUN_COMPLAINTS = ("Test duration less than 600s", "accurcy run does not cover all dataset",
+                      "performance_sample_count, found", "Some performance checks", "Some accuracy checks",
+                      "NoResults", "SUMMARY: submission has errors")
+
+
+@pytest.mark.slow
+def test_the_real_checker_rejects_a_dry_run_only_for_what_a_dry_run_cannot_do(tmp_path):
+    """Needs a checkout of mlcommons/inference in MODELPORT_MLPERF_REPO (CI has no network to fetch one)."""
+    import json
+    import os
+
+    repo = os.environ.get("MODELPORT_MLPERF_REPO")
+    if not repo:
+        pytest.skip("set MODELPORT_MLPERF_REPO to a checkout of mlcommons/inference")
+    pytest.importorskip("mlperf_loadgen")
+    res = invoke("convert", "zoo:resnet50-small", "--to", "onnx", "--out", str(tmp_path / "r50"), "--no-validate",
+                 "--quiet")
+    assert res.exit_code == 0, res.output
+    system = {k: "given by the test" for k in ("host_memory_configuration", "host_storage_type", "host_networking",
+                                               "cooling")}
+    (tmp_path / "system.json").write_text(json.dumps(system))
+    res = invoke("submission", str(tmp_path / "r50"), "--submitter", "Acme", "--system", "box1", "--division",
+                 "open", "--system-type", "edge", "--scenario", "SingleStream,Offline", "--out", str(tmp_path / "s"),
+                 "--dry-run", "--threads", "1", "--system-json", str(tmp_path / "system.json"), "--check",
+                 "--mlperf-repo", repo, "--json")
+    check = json.loads(res.stdout)["check"]
+    assert res.exit_code == 4 and check["summary"] == "submission has errors", res.output
+    unexpected = [e for e in check["errors"] if not any(c in e for c in DRY_RUN_COMPLAINTS)]
+    assert not unexpected, unexpected
