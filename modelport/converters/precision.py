@@ -164,7 +164,11 @@ def to_int8(src: Path, dest: Path, mode: str, method: str, calib: CalibrationSet
             return Reduced("int8", {"library": "onnxruntime.quantization.quantize_dynamic", "mode": "dynamic",
                                     "op_types": ["MatMul"], "weight_type": "int8", "calibration": None})
         assert calib is not None
-        reader = _Reader(calib.feeds)
+        import onnx
+
+        # an input the exporter dropped as unused is not fed (ORT refuses unknown feed names)
+        taken = {i.name for i in onnx.load(str(src), load_external_data=False).graph.input}
+        reader = _Reader([{k: v for k, v in feed.items() if k in taken} for feed in calib.feeds])
         q.quantize_static(str(src), str(dest), reader, quant_format=q.QuantFormat.QDQ, per_channel=True,
                           activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
                           calibrate_method={"minmax": q.CalibrationMethod.MinMax,
