@@ -170,7 +170,7 @@ def outcome_json(outcome: BenchOutcome) -> dict[str, Any]:
             "accuracy_failures": outcome.failures, "compliance_failures": outcome.compliance_failures}
 
 
-def _bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None, as_json: bool, quiet: bool) -> bool:
+def bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None, as_json: bool, quiet: bool) -> bool:
     """A run whose artifacts hold components (a generative task): tokens per sample, with LoadGen's token
     latencies (benchmarks.generative_bench); False for any other run."""
     from modelport.errors import InputError
@@ -226,7 +226,7 @@ def bench(run_dir: Path, artifact_ids: tuple[str, ...], baseline: str | None, to
 
     net = _network_options(artifact_ids, kw)
     options = make_options(artifact_ids, **kw)
-    if _bench_generative(run_dir, options, baseline or save_baseline, as_json, quiet):
+    if bench_generative(run_dir, options, baseline or save_baseline, as_json, quiet):
         return
     old, tol = baseline_inputs(baseline, tolerance, save_baseline)
     progress = Progress.for_cli(quiet, as_json)

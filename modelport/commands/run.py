@@ -9,6 +9,7 @@ import click
 from modelport.commands.bench import (
     baseline_inputs,
     baseline_options,
+    bench_generative,
     bench_options,
     make_options,
     outcome_json,
@@ -70,6 +71,8 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
     converted = convert(source, convert_opts, progress)
     for w in converted.manifest.warnings:
         warn(w, quiet or as_json)
+    if bench_generative(converted.run_dir, bench_opts, baseline or save_baseline, as_json, quiet):
+        return  # a generative task: tokens per sample with LoadGen's token latencies (commands/bench.py)
     progress.step(f"benchmarking {len(converted.manifest.artifacts)} artifact(s) and the eager model "
                   f"({', '.join(bench_opts.scenarios)}; profile {bench_opts.profile.name})")
     outcome = bench_and_report(converted.run_dir, bench_opts, old, tol, save_baseline, progress)
