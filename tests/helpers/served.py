@@ -72,7 +72,9 @@ def serve(run_dir: Path, model: str, log: Path, *extra: str) -> Iterator[Served]
     cmd = [sys.executable, "-m", "modelport.cli", "serve", str(run_dir), "--port", str(ports.http), "--grpc-port",
            str(ports.grpc), "--quiet", *extra]
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        # TMPDIR: the server's generated repository stays under the test's folder even when it is SIGKILLed
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "TMPDIR": str(log.parent)})
     served = Served(proc, model, f"grpc://127.0.0.1:{ports.grpc}", f"http://127.0.0.1:{ports.http}", log)
     try:
         deadline = time.monotonic() + READY_S

@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from helpers.bench_cli import invoke
-from helpers.served import serve
+from helpers.served import require_mlserver, serve
 
 from modelport.spec import make_inputs
 
@@ -162,6 +162,7 @@ def test_a_server_killed_mid_run_ends_the_run_with_one_line(run_dir, tmp_path):
 
 
 def test_export_triton_repo_writes_config_pbtxt_and_refuses_a_full_directory(run_dir, tmp_path):
+    require_mlserver()  # tritonclient parses config.pbtxt with Triton's own model_config.proto
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
 
@@ -210,6 +211,7 @@ def test_served_torchscript_matches_torch_jit(run_dir, tmp_path):
 
 
 def test_typed_contents_are_decoded_when_raw_output_contents_is_empty():
+    require_mlserver()
     from tritonclient.grpc import service_pb2
 
     from modelport.benchmarks.network_sut import _typed_contents, parse_endpoints
