@@ -41,7 +41,7 @@ def prepare(run_dir: Path, text: str, options: BenchOptions, limit: int | None =
     manifest = load_manifest(run_dir)
     if progress is not None:
         progress.step(f"reading {name} from {path}")
-    data = load_dataset(name, path, manifest.inputs, limit)
+    data = load_dataset(name, path, manifest.inputs, limit, progress.status if progress is not None else None)
     target = Path(run_dir) / "datasets" / f"{name}.npz"
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp, open(tmp, "wb") as f:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelport.datasets.base import DataSet, Responses, Scored
+from modelport.datasets.base import DataSet, Responses, Scored, Status, quiet
 from modelport.errors import InputError
 from modelport.spec import InputSpec
 
@@ -41,13 +41,15 @@ def parse_dataset(text: str) -> tuple[str, Path]:
     return name, folder.resolve()
 
 
-def load_dataset(name: str, path: Path, specs: Sequence[InputSpec], limit: int | None = None) -> DataSet:
+def load_dataset(name: str, path: Path, specs: Sequence[InputSpec], limit: int | None = None,
+                 status: Status | None = None) -> DataSet:
     """Samples for ``specs`` (the model's inputs) and the scorer, from the data set ``name`` at ``path``;
-    ``limit`` keeps the first items (images, questions, cases, utterances, rows) in the reference's order."""
+    ``limit`` keeps the first items (images, questions, cases, utterances, rows) in the reference's order;
+    ``status`` hears how far a long read is (a progress line on a terminal)."""
     import importlib
 
     module = importlib.import_module(f"modelport.datasets.{DATASETS[name][0]}")
-    data: DataSet = module.load(path, specs, limit)
+    data: DataSet = module.load(path, specs, limit, status or quiet)
     if data.count == 0:
         raise InputError(f"--dataset {name}={path} holds no samples")
     return data

@@ -20,6 +20,17 @@ from modelport.spec import InputSpec
 
 #: sample index -> output name -> that sample's output (batch axis dropped), as an accuracy run logs them
 Responses = dict[int, dict[str, np.ndarray]]
+#: told "imagenet: 1200/50000 images" now and then while a loader reads
+Status = Callable[[str], None]
+
+
+def quiet(_message: str) -> None:
+    """The ``Status`` of a caller that shows no progress."""
+
+
+def report_every(status: Status, what: str, done: int, total: int, every: int = 50) -> None:
+    if done % every == 0 or done == total:
+        status(f"{what} {done}/{total}")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport.datasets.base import DataSet, Responses, Scored, first_output, named_input
+from modelport.datasets.base import DataSet, Responses, Scored, Status, first_output, named_input, quiet
 from modelport.errors import InputError
 from modelport.spec import InputSpec
 
@@ -63,7 +63,7 @@ def fixed_bags(sparse: list[np.ndarray], rows: slice, bag: int) -> np.ndarray:
     return np.stack(out, axis=1)
 
 
-def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None) -> DataSet:
+def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None, status: Status = quiet) -> DataSet:
     dense_spec = named_input(specs, "criteo", "dense", 2)
     sparse_spec = named_input(specs, "criteo", "sparse", 3)
     if dense_spec.shape[1] != DENSE or sparse_spec.shape[1] != TABLES:

@@ -14,7 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport.datasets.base import DataSet, Responses, Scored, find_input, first_output, required_file, stack
+from modelport.datasets.base import (
+    DataSet,
+    Responses,
+    Scored,
+    Status,
+    find_input,
+    first_output,
+    quiet,
+    report_every,
+    required_file,
+    stack,
+)
 from modelport.errors import InputError
 from modelport.spec import InputSpec
 
@@ -56,7 +67,7 @@ def preprocess(path: Path, size: int) -> np.ndarray:
     return ((arr - MEAN) / STD).transpose(2, 0, 1)[None]
 
 
-def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None) -> DataSet:
+def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None, status: Status = quiet) -> DataSet:
     spec = find_input(specs, "imagenet", 4, "one image input (N, 3, H, W)")
     if spec.shape[1] != 3 or spec.shape[2] != spec.shape[3]:
         raise InputError(f"--dataset imagenet needs a square RGB input (N, 3, S, S); {spec.name} is {list(spec.shape)}")
@@ -67,6 +78,7 @@ def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None) -> Da
         if not image.is_file():
             raise InputError(f"--dataset imagenet: val_map.txt names {name}, which is not in {path}")
         rows.append(preprocess(image, spec.shape[2]))
+        report_every(status, "imagenet: images", len(rows), len(entries))
     labels = np.array([label for _, label in entries], np.int64)
     return DataSet("imagenet", path, {spec.name: stack(rows, spec.np_dtype)}, lambda r: score(r, labels))
 

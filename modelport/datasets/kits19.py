@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport.datasets.base import DataSet, Responses, Scored, find_input, first_output, stack
+from modelport.datasets.base import DataSet, Responses, Scored, Status, find_input, first_output, quiet, stack
 from modelport.errors import InputError
 from modelport.spec import InputSpec
 from modelport.zoo.unet3d import sliding_window
@@ -71,7 +71,7 @@ def _patches(volume: np.ndarray, patch: int) -> list[np.ndarray]:
     return seen
 
 
-def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None) -> DataSet:
+def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None, status: Status = quiet) -> DataSet:
     spec = find_input(specs, "kits19", 5, "one volume input (N, 1, D, H, W)")
     patch = spec.shape[2]
     cases = sorted(path.glob("case_*.pkl"))[:limit]

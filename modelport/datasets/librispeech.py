@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport.datasets.base import DataSet, Responses, Scored, named_input, stack
+from modelport.datasets.base import DataSet, Responses, Scored, Status, named_input, quiet, report_every, stack
 from modelport.errors import InputError
 from modelport.spec import InputSpec
 from modelport.validators.task_metrics import edit_distance, lattice_transcript
@@ -122,7 +122,7 @@ def utterances(path: Path) -> list[tuple[Path, str]]:
     return found
 
 
-def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None) -> DataSet:
+def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None, status: Status = quiet) -> DataSet:
     feat = named_input(specs, "librispeech", "features", 3)
     length = named_input(specs, "librispeech", "feature_lengths", 1)
     tokens = named_input(specs, "librispeech", "tokens", 2)
@@ -130,7 +130,9 @@ def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None) -> Da
     splice = 3 if width % 3 == 0 else 1  # 240 = 80 mels x 3 (the reference); other widths: no splicing
     rows: dict[str, list[np.ndarray]] = {feat.name: [], length.name: [], tokens.name: []}
     texts, cut = [], 0
-    for audio_path, text in utterances(path)[:limit]:
+    found = utterances(path)[:limit]
+    for audio_path, text in found:
+        report_every(status, "librispeech: utterances", len(texts), len(found))
         f, valid = features(read_audio(audio_path), width // splice, splice)
         cut += valid > frames
         out = np.zeros((1, frames, width), np.float32)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport.datasets.base import DataSet, Responses, Scored, named_input, required_file
+from modelport.datasets.base import DataSet, Responses, Scored, Status, named_input, quiet, required_file
 from modelport.errors import InputError
 from modelport.spec import InputSpec
 
@@ -67,7 +67,7 @@ def _tokenizer(vocab: Path, vocab_limit: int):  # noqa: ANN202 - tokenizers is i
     return tok
 
 
-def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None) -> DataSet:
+def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None, status: Status = quiet) -> DataSet:
     ids_spec = named_input(specs, "squad", "input_ids", 2)
     named_input(specs, "squad", "attention_mask", 2)
     named_input(specs, "squad", "token_type_ids", 2)
