@@ -178,3 +178,19 @@ def test_transformer_layers_in_a_module_list_are_paired(tmp_path: Path) -> None:
     assert loc.first["module"] == "layers.1.intermediate" and loc.first["module_class"] == "Linear"
     assert loc.first["node"].startswith("/layers.1/intermediate/") and loc.first["folded"] == []
     assert loc.upstream["module"] == "layers.1.attention_norm"
+
+
+def test_rounding_beyond_a_tight_tolerance_is_not_called_a_divergence(run: Path) -> None:
+    """Deep fp32 graphs exceed an output-sized tolerance inside by rounding alone (ResNet-50's layer4); at atol 0
+    tiny-cnn's folded Conv+BatchNorm does too. That is reported as rounding, not as the first divergence."""
+    from modelport import zoo
+    from modelport.spec import make_inputs
+    from modelport.validators import localize_onnx
+
+    entry = zoo.get("tiny-cnn")
+    module, specs = entry.build(seed=0), entry.input_specs()
+    loc = localize_onnx(module, specs, make_inputs(specs, 0), str(run / "model.opset17.onnx"), "fp32", "example",
+                        0.0, 0.0)
+    assert loc.first is None and loc.rounding
+    assert loc.rounding[0]["module"] == "features.0" and 1.0 - loc.rounding[0]["cosine"] < 1e-8
+    assert "no divergence beyond rounding" in loc.render()
