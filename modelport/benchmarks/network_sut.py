@@ -139,8 +139,8 @@ class OipClient:
         self.binary = endpoint.protocol == "http" and options.server_profile == "triton"
 
     def metadata(self) -> dict[str, Any]:
-        md = self.client.get_model_metadata(self.options.model, **({"as_json": True}
-                                                                    if self.endpoint.protocol == "grpc" else {}))
+        grpc = {"as_json": True, "client_timeout": self.options.request_timeout_s}  # a blackholed host must not hang
+        md = self.client.get_model_metadata(self.options.model, **(grpc if self.endpoint.protocol == "grpc" else {}))
         return dict(md)
 
     def infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
