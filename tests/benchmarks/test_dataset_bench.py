@@ -1,5 +1,6 @@
-"""``bench --dataset``: the data set's samples are benched, every one runs in accuracy mode, and each cell's
-accuracy folder holds the reference accuracy script's line (the file MLPerf's checker reads)."""
+"""``bench --dataset`` and ``submission --dataset`` on resnet50-small: the data set's samples are benched, every
+one runs in accuracy mode, and each cell's accuracy folder holds the reference accuracy script's line (the file
+MLPerf's checker reads); and the official LoadGen applies user.conf lines naming the MLPerf model."""
 
 from __future__ import annotations
 
@@ -85,3 +86,15 @@ def test_a_data_set_no_submitted_benchmark_uses_is_refused(imagenet_run, tmp_pat
     res = invoke("submission", str(imagenet_run / "run"), *SUBMIT, "--out", str(tmp_path / "sub"),
                  "--dataset", f"squad={tmp_path / 'squad'}")
     assert res.exit_code == 2 and "--dataset squad: no submitted benchmark is scored on it" in res.stderr
+
+
+# about 4 s (eager and ONNX cells); the same with our LoadGen is in test_bench_submission.py
+def test_official_loadgen_applies_user_conf_lines_naming_the_mlperf_model(imagenet_run, tmp_path):
+    conf = tmp_path / "user.conf"
+    conf.write_text("resnet50.SingleStream.min_query_count = 37\nbert.SingleStream.min_query_count = 999\n")
+    res = invoke("bench", str(imagenet_run / "run"), "--scenario", "SingleStream", "--no-accuracy", "--profile",
+                 "tiny", "--duration-ms", "50", "--threads", "1", "--user-conf", str(conf), "--loadgen", "official",
+                 "--json")
+    assert res.exit_code == 0, res.output
+    cell = json.loads(res.stdout)["results"]["cells"]["onnx-opset17"]["SingleStream"]
+    assert cell["effective_settings"]["min_query_count"] == 37 and cell["settings"]["conf_model"] == "resnet50"
