@@ -167,7 +167,9 @@ def convert(source: str | None, targets: tuple[str, ...], trust_pickle: bool, va
         check = "" if not eq else (" matches eager (max abs " +
                                    f"{max(s['max_abs'] for s in eq['sets']):.2g})")
         simp = ", simplified" if a.simplified else ""
-        click.echo(f"  {a.path:<24} {a.size_bytes / 1e6:8.2f} MB  {detail}{simp}; {a.export_time_s:.1f} s{check}")
+        # a generative artifact is a folder of components (docs/decisions.md, "Generative models: components ...")
+        path = f"{a.id}/ ({', '.join(c.name for c in a.components)})" if a.components else a.path
+        click.echo(f"  {path:<24} {a.size_bytes / 1e6:8.2f} MB  {detail}{simp}; {a.export_time_s:.1f} s{check}")
     if result.validation is not None:
         click.echo("validation: passed (validation.json)")
 

@@ -104,7 +104,8 @@ def _args(c: ComponentSource) -> tuple[torch.Tensor, ...]:
 
 
 def _onnx_facts(path: Path, opset: int, c: ComponentSource) -> tuple[list[str], list[str], dict[str, dict[str, str]]]:
-    """Checker, opset and dynamic axes of one component file; its real input and output names."""
+    """Checker, opset and dynamic axes of one component file; its real input and output names (an input the
+    exporter dropped because the graph does not use it is not listed, and the generation loop does not feed it)."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
@@ -127,6 +128,12 @@ def _onnx_facts(path: Path, opset: int, c: ComponentSource) -> tuple[list[str], 
                 raise ExportError(f"component {c.name}: input {s.name!r} axis {axis} was asked dynamic but exported "
                                   "static")
     return inputs, [o.name for o in model.graph.output], axes
+
+
+def _ir_version(path: Path) -> int:
+    import onnx
+
+    return int(onnx.load(str(path), load_external_data=False).ir_version)
 
 
 def _export_one(c: ComponentSource, target: str, opset: int | None, options: ConvertOptions,
@@ -181,6 +188,7 @@ def export_artifact(loaded: LoadedModel, art_id: str, target: str, opset: int | 
     return Artifact(id=art_id, target=target, path=components[0].path, files=files,
                     export_time_s=round(time.perf_counter() - t0, 4), opset=opset,
                     exporter=resolve_exporter(opset, options.exporter) if opset else None,
+                    ir_version=_ir_version(stage / components[0].path) if target == "onnx" else None,
                     method="trace" if target == "torchscript" else None, warnings=warnings,
                     extra={"components": extra, "generation": loaded.generation}, components=components)
 

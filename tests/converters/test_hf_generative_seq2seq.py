@@ -1,0 +1,55 @@
+"""Encoder-decoders (t5, bart, whisper) as encoder_model + decoder_model + decoder_with_past_model components.
+
+Each conversion takes 20-60 s on 2 cores, so these run with ``-m slow``; the default suite covers the
+component mechanism and the generation check with gpt2 (test_hf_generative_decoders.py).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers.hf_generative_models import converted
+
+SEQ2SEQ_PRESENT = [f"present.{i}.{part}.{kv}" for i in range(2) for part in ("decoder", "encoder")
+                   for kv in ("key", "value")]
+
+
+def _components(manifest: dict, artifact_id: str) -> dict[str, dict]:
+    art = next(a for a in manifest["artifacts"] if a["id"] == artifact_id)
+    return {c["name"]: c for c in art["components"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["t5", "bart"])
+def test_text2text_with_past_exports_three_components_on_every_target(arch):
+    run_dir, manifest = converted(arch, "text2text-generation-with-past", ("torchscript", "onnx", "pt2"))
+    assert {a["id"] for a in manifest["artifacts"]} == {"torchscript", "onnx-opset17", "pt2"}
+    comps = _components(manifest, "onnx-opset17")
+    assert list(comps) == ["encoder_model", "decoder_model", "decoder_with_past_model"]
+    assert comps["encoder_model"]["inputs"] == ["input_ids", "attention_mask"]
+    assert comps["decoder_model"]["outputs"] == ["logits", *SEQ2SEQ_PRESENT]
+    # with past, only the self-attention entries change; the cross-attention ones come from decoder_model
+    assert comps["decoder_with_past_model"]["outputs"] == ["logits"] + [n for n in SEQ2SEQ_PRESENT if "decoder" in n]
+    assert "past_key_values.1.encoder.value" in comps["decoder_with_past_model"]["inputs"]
+    report = json.loads((run_dir / "validation.json").read_text())
+    assert report["passed"]
+    for art in report["artifacts"]:
+        assert art["generation"]["exported"] == art["generation"]["eager"]
+
+
+@pytest.mark.slow
+def test_whisper_speech_recognition_encodes_input_features():
+    run_dir, manifest = converted("whisper", "automatic-speech-recognition-with-past", ("onnx", "pt2"))
+    comps = _components(manifest, "onnx-opset17")
+    assert comps["encoder_model"]["inputs"] == ["input_features"]
+    assert "encoder_attention_mask" not in comps["decoder_model"]["inputs"]
+    report = json.loads((run_dir / "validation.json").read_text())
+    assert report["passed"] and {a["id"] for a in report["artifacts"]} == {"onnx-opset17", "pt2"}
+
+
+@pytest.mark.slow
+def test_text2text_without_past_decodes_the_whole_prefix_each_step():
+    run_dir, manifest = converted("t5", "text2text-generation", ("onnx",))
+    assert list(_components(manifest, "onnx-opset17")) == ["encoder_model", "decoder_model"]
+    assert json.loads((run_dir / "validation.json").read_text())["passed"]
