@@ -128,7 +128,7 @@ def _localize(report: ValidationReport, targets: tuple[str, ...], reference: str
     """``--localize`` (or a failed artifact): where each ONNX artifact leaves the model (docs/decisions.md,
     "Localization: nodes to modules"); the result joins validation.json."""
     from modelport.errors import ModelportError
-    from modelport.manifest import load_manifest
+    from modelport.manifest import load_manifest, verify_artifact_files
     from modelport.sources import reload_source
     from modelport.validators import REPORT_NAME, kind_from_path
     from modelport.validators.localize_run import VALUE_FAILURES, Target, localize_report, record
@@ -138,9 +138,12 @@ def _localize(report: ValidationReport, targets: tuple[str, ...], reference: str
     try:
         if reference is None:
             manifest = load_manifest(targets[0])
+            onnx_arts = [a for a in manifest.artifacts if a.target == "onnx"]
+            for a in onnx_arts:  # --against or the fp32 base may be outside --artifact: same checks as validate
+                verify_artifact_files(targets[0], a)
             run = [Target(a.id, Path(targets[0]) / a.path, a.target, a.extra.get("precision", {}).get("precision",
                                                                                                       "fp32"))
-                   for a in manifest.artifacts]
+                   for a in onnx_arts]
             localized = localize_report(report, run, lambda: reload_source(
                 manifest.source, trust_pickle=options.trust_pickle, trust_remote_code=options.trust_remote_code,
                 seed=manifest.seed), list(manifest.inputs), options, explicit, against)
@@ -163,7 +166,7 @@ def _localize(report: ValidationReport, targets: tuple[str, ...], reference: str
 def _compare_onnx(reference: str, targets: tuple[str, ...], input_specs: tuple[str, ...],
                   options: ValidationOptions, as_json: bool, quiet: bool) -> None:
     """``validate --reference a.onnx b.onnx|RUN_DIR``: ONNX against ONNX, layer by layer (no eager model)."""
-    from modelport.manifest import load_manifest
+    from modelport.manifest import load_manifest, verify_artifact_files
     from modelport.spec import parse_input_option
     from modelport.validators import kind_from_path
     from modelport.validators.localize_run import Target, compare_files
@@ -176,8 +179,11 @@ def _compare_onnx(reference: str, targets: tuple[str, ...], input_specs: tuple[s
         if Path(t).is_dir():
             manifest = load_manifest(t)
             specs = specs or list(manifest.inputs)
-            files += [Target(a.id, Path(t) / a.path, a.target) for a in manifest.artifacts
-                      if a.target == "onnx" and (not options.artifact_ids or a.id in options.artifact_ids)]
+            arts = [a for a in manifest.artifacts
+                    if a.target == "onnx" and (not options.artifact_ids or a.id in options.artifact_ids)]
+            for a in arts:  # inside the run directory and unmodified, as validate RUN_DIR requires
+                verify_artifact_files(t, a)
+            files += [Target(a.id, Path(t) / a.path, a.target) for a in arts]
         else:
             files.append(Target(t, Path(t), kind_from_path(t)))
     reports = compare_files(reference, files, specs, options)

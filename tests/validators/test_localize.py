@@ -194,3 +194,17 @@ def test_rounding_beyond_a_tight_tolerance_is_not_called_a_divergence(run: Path)
     assert loc.first is None and loc.rounding
     assert loc.rounding[0]["module"] == "features.0" and 1.0 - loc.rounding[0]["cosine"] < 1e-8
     assert "no divergence beyond rounding" in loc.render()
+
+
+def test_the_fp32_base_of_a_layer_table_must_be_inside_the_run(run: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """--artifact int8 does not validate the fp32 artifact, but the table reads it: the same file checks apply."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    shutil.copy(copy / "model.opset17.onnx", tmp_path / "outside.onnx")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    fp32 = next(a for a in manifest["artifacts"] if a["id"] == "onnx-opset17")
+    fp32["path"] = fp32["files"][0]["path"] = "../outside.onnx"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    code, _, err = run_cli(capsys, "validate", copy, "--localize", "--artifact", "onnx-opset17-int8")
+    assert code == 2 and "inside the run directory" in err.strip().splitlines()[-1]
