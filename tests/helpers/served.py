@@ -56,6 +56,29 @@ class Served:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
 
+    def group_alive(self) -> bool:
+        try:
+            os.killpg(self.proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def stop(self) -> int:
+        """SIGTERM to ``modelport serve`` alone (it must stop its server), then SIGKILL to whatever is left in
+        the group; returns serve's exit code."""
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.kill(signal.SIGKILL)
+            code = self.proc.wait(5)
+        deadline = time.monotonic() + 5
+        while self.group_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.kill(signal.SIGKILL)
+        return code
+
 
 def _ready(url: str) -> bool:
     try:
@@ -84,9 +107,4 @@ def serve(run_dir: Path, model: str, log: Path, *extra: str) -> Iterator[Served]
             time.sleep(0.2)
         yield served
     finally:
-        served.kill(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            served.kill(signal.SIGKILL)
-            proc.wait(5)
+        served.stop()

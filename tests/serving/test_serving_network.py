@@ -5,6 +5,8 @@ server killed mid-run give failed samples and a one-line error, never a hang."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 
@@ -17,7 +19,7 @@ from helpers.served import require_mlserver, serve
 from modelport.spec import make_inputs
 
 MODEL = "onnx-opset17"
-SHORT = ["--profile", "tiny", "--server-trials", "2", "--total-samples", "16", "--accuracy-samples", "8",
+SHORT = ["--profile", "tiny", "--server-trials", "1", "--total-samples", "16", "--accuracy-samples", "8",
          "--threads", "1", "--server-latency-ms", "200"]
 
 
@@ -32,7 +34,8 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(run_dir, tmp_path_factory):
-    with serve(run_dir, MODEL, tmp_path_factory.mktemp("log") / "serve.log") as served:
+    # one server for the module; the last test kills it (test_a_server_killed_mid_run_..., defined last)
+    with serve(run_dir, MODEL, tmp_path_factory.mktemp("log") / "serve.log", "--json") as served:
         yield served
 
 
@@ -140,27 +143,6 @@ def test_wrong_model_name_gives_failed_samples_and_an_error(run_dir, server, tmp
         close()
 
 
-def test_a_server_killed_mid_run_ends_the_run_with_one_line(run_dir, tmp_path):
-    from modelport.errors import ModelportError
-
-    with serve(run_dir, MODEL, tmp_path / "serve.log", "--json") as served:
-        printed = served.printed()  # serve --json: one object once the model is ready
-        assert printed["urls"] == {"grpc": served.grpc, "http": served.http}
-        assert printed["model"]["outputs"] == [{"name": "logits", "datatype": "FP32", "shape": [-1, 10]}]
-        sut, run, close = _offline(run_dir, served.grpc, MODEL, 20000)  # ~30 s of work at full speed
-        try:
-            killer = threading.Timer(1.0, served.kill)
-            killer.start()
-            t0 = time.monotonic()
-            with pytest.raises(ModelportError, match="not answering") as err:
-                run(tmp_path / "killed")
-            killer.join()
-            assert time.monotonic() - t0 < 25
-            assert "\n" not in str(err.value) and sut.samples_run > 0 and sut.failed >= 32
-        finally:
-            close()
-
-
 def test_export_triton_repo_writes_config_pbtxt_and_refuses_a_full_directory(run_dir, tmp_path):
     require_mlserver()  # tritonclient parses config.pbtxt with Triton's own model_config.proto
     from google.protobuf import text_format
@@ -205,6 +187,8 @@ def test_served_torchscript_matches_torch_jit(run_dir, tmp_path):
             (out,) = client.infer(feed)
         finally:
             client.close()
+        # SIGTERM to modelport serve alone: it stops MLServer, exits 0 and leaves no process behind
+        assert served.stop() == 0 and not served.group_alive()
     with torch.no_grad():
         ref = torch.jit.load(str(run_dir / "model.ts"))(torch.from_numpy(feed["input"])).numpy()
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
@@ -227,3 +211,27 @@ def test_typed_contents_are_decoded_when_raw_output_contents_is_empty():
     assert _typed_contents(response.outputs[1]).dtype == np.int64
     with pytest.raises(InputError, match="same protocol"):
         parse_endpoints(["grpc://127.0.0.1:1", "http://127.0.0.1:2"])
+
+
+def test_a_server_killed_mid_run_ends_the_run_with_one_line(run_dir, server, tmp_path):
+    """Last in the module: it kills the shared server."""
+    from modelport.errors import ModelportError
+
+    printed = server.printed()  # serve --json: one object once the model is ready
+    assert printed["urls"] == {"grpc": server.grpc, "http": server.http}
+    assert printed["model"]["outputs"] == [{"name": "logits", "datatype": "FP32", "shape": [-1, 10]}]
+    sut, run, close = _offline(run_dir, server.grpc, MODEL, 20000)  # ~30 s of work at full speed
+    try:
+        # the server process dies (not modelport serve): the run ends, and serve says so and exits
+        killer = threading.Timer(1.0, os.kill, (printed["pid"], signal.SIGKILL))
+        killer.start()
+        t0 = time.monotonic()
+        with pytest.raises(ModelportError, match="not answering") as err:
+            run(tmp_path / "killed")
+        killer.join()
+        assert time.monotonic() - t0 < 25
+        assert "\n" not in str(err.value) and sut.samples_run > 0 and sut.failed >= 32
+        assert server.proc.wait(15) == 1
+        assert "MLServer exited on its own" in server.log.read_text().splitlines()[-1]
+    finally:
+        close()
