@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,8 @@ BENCH_RESOURCE = "modelport_bench_slot"
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024
 #: how long workers get to clean up (staged folders) after Ctrl-C before they are killed
 STOP_GRACE_S = 10.0
+#: how long --ray-address may take to accept a connection before the run is refused
+PROBE_TIMEOUT_S = 5.0
 
 CellFn = Callable[[Any], dict[str, Any]]
 
@@ -123,7 +126,14 @@ class RayExecutor(Executor):
         self._remotes: dict[tuple[CellFn, bool], Any] = {}
         self._started_here = not ray.is_initialized()
         if self._started_here:
-            ray.init(**_init_kwargs(jobs, address))
+            if address:
+                _probe(address)
+            try:
+                ray.init(**_init_kwargs(jobs, address))
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                where = f"connect to the Ray cluster at {address}" if address else "start a local Ray"
+                raise InputError(f"cannot {where}: {' '.join(str(e).split())[:300]}",
+                                 "check --ray-address (run on a node of the cluster)" if address else None) from None
         self.slots = int(ray.cluster_resources().get(BENCH_RESOURCE, 0))
         if self.slots < 1:
             self.close()
@@ -155,6 +165,19 @@ class RayExecutor(Executor):
                     self._ray.cancel(ref, force=False)  # KeyboardInterrupt in the task: its cleanup runs
         if self._started_here and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+def _probe(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Fail in seconds when nothing listens at a HOST:PORT address: ray.init would retry for many minutes,
+    deaf to Ctrl-C. Other forms (auto, ray://...) go to Ray as they are."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise InputError(f"cannot connect to the Ray cluster at {address}: {e.strerror or e}",
+                         "start it with ray start --head, or check --ray-address") from None
 
 
 def _init_kwargs(jobs: int, address: str | None) -> dict[str, Any]:

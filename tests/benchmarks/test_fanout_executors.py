@@ -94,3 +94,12 @@ def test_process_executor_runs_a_matrix_file(tmp_path):
     merged = check_merged(out, "process", cells)
     assert merged["executor"]["jobs"] == 2 and "run directory:" in res.stdout
     assert os.getpid() not in {r["convert"]["pid"] for r in merged["cells"].values()}  # cells ran in workers
+
+
+@pytest.mark.slow
+def test_an_unreachable_ray_cluster_is_refused_in_seconds(tmp_path):
+    require_ray()
+    out = tmp_path / "m"
+    res = invoke("run", *TWO_BY_TWO, *SHORT, "--ray-address", "127.0.0.1:1", "--out", str(out))
+    assert res.exit_code == 2 and "cannot connect to the Ray cluster at 127.0.0.1:1" in res.stderr, res.output
+    assert not out.exists()
