@@ -180,8 +180,11 @@ def bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None,
     manifest = load_manifest(run_dir)
     if not any(a.components for a in manifest.artifacts):
         return False
-    if baseline:
-        raise InputError("--baseline/--save-baseline are not supported for generative runs yet", "drop them")
+    unsupported = [flag for flag, used in (("--baseline/--save-baseline", baseline), ("--repeat", options.repeat > 1),
+                                           ("--compliance", options.compliance), ("--samples", options.samples_file))
+                   if used]
+    if unsupported:
+        raise InputError(f"{', '.join(unsupported)} not supported for generative runs yet", "drop them")
     from modelport.benchmarks.generative_bench import run_generative_bench
 
     results = run_generative_bench(run_dir, manifest, options, Progress.for_cli(quiet, as_json))

@@ -279,7 +279,10 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
     if reference is not None and reference.lower().endswith(".onnx"):
         _compare_onnx(reference, targets, input_specs, options, as_json, quiet)
         return
-    if reference is None and not localize and against is None and _generative_run(targets):
+    if reference is None and _generative_run(targets):
+        if localize or against is not None:
+            raise InputError("--localize/--against do not apply to a generative run yet; its report names the "
+                             "first differing token step and the component that differs", "drop them")
         _validate_generative(targets[0], options, new_tokens, as_json, quiet, progress)
         return
     if against is not None and reference is None and len(targets) == 1:

@@ -53,3 +53,23 @@ def test_server_reports_first_token_latency_measured_by_loadgen(gpt2_run, capsys
     cell = out["results"]["cells"]["onnx-opset17"]["Server"]
     assert cell["loadgen_ttft_mean_ns"] > 0 and cell["loadgen_tpot_mean_ns"] >= 0
     assert cell["settings"]["ttft_latency"] > 0 and cell["token_agreement"] == 1.0
+
+
+def test_options_a_generative_bench_does_not_support_are_refused_in_one_line(gpt2_run, capsys):
+    code, _, err = _bench(capsys, gpt2_run, "--scenario", "Offline", "--compliance", "TEST01")
+    assert code == 2 and "--compliance not supported for generative runs" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_run_converts_and_benchmarks_a_speech_recognition_model(tmp_path, capsys):
+    from helpers.hf_generative_models import save
+
+    src = save("whisper", tmp_path / "whisper")
+    code, out, err = run_cli(capsys, "run", src, "--to", "onnx", "--profile", "tiny", "--scenario", "Offline",
+                             "--total-samples", "3", "--out", tmp_path / "run", "--json")
+    assert code == 0, err
+    cells = json.loads(out)["results"]["cells"]
+    assert cells["onnx-opset17"]["Offline"]["token_agreement"] == 1.0
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["source"]["task"] == \
+        "automatic-speech-recognition-with-past"

@@ -105,3 +105,8 @@ def test_a_perturbed_component_fails_with_exit_4_naming_the_first_differing_step
     assert f"differs from eager generate at step {diff['step']}" in line
     assert f"eager token {diff['eager']}, exported token {diff['exported']}" in line
     assert "component decoder_with_past_model" in line
+
+
+def test_localize_is_refused_for_a_generative_run_in_one_line(gpt2_copy, capsys):
+    code, _, err = run_cli(capsys, "validate", gpt2_copy, "--localize")
+    assert code == 2 and "do not apply to a generative run" in err and len(err.strip().splitlines()) == 1
