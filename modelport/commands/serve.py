@@ -34,11 +34,10 @@ def _check_server(server: str) -> None:
         return
     import importlib.util
 
-    how = ("or write a repository for a Triton server with --export-triton-repo DIR, "
-           "or serve with --server mlserver")
+    how = "write a repository for a Triton server with --export-triton-repo DIR, or serve with --server mlserver"
     if importlib.util.find_spec("pytriton") is None:
-        raise InputError("--server triton needs PyTriton (nvidia-pytriton), which is not installed here",
-                         "it pins numpy<2, so install it in a venv of its own; " + how)
+        raise InputError("--server triton needs PyTriton (nvidia-pytriton), which is not installed here "
+                         "(it pins numpy<2)", how)
     raise InputError("--server triton through PyTriton is not built into modelport yet", how)
 
 
