@@ -11,6 +11,7 @@ import json
 import numpy as np
 import onnxruntime as ort
 import pytest
+import torch
 from helpers.convert import run_cli
 from helpers.hf_generative_models import converted, save
 
@@ -106,3 +107,40 @@ def test_a_generative_option_not_supported_is_one_line(tmp_path, capsys):
                            "--out", tmp_path / "r")
     assert code == 2 and "--optimize is not supported for generative tasks" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+class _Negated(torch.nn.Module):
+    """A component whose logits are negated: a wrong export that still runs."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.inner(*args)
+        return (-out[0], *out[1:])
+
+
+@pytest.mark.slow
+def test_a_torch_target_that_fails_or_generates_other_tokens_is_not_shipped_and_says_why(tmp_path, capsys,
+                                                                                         monkeypatch):
+    from modelport.converters import components
+    from modelport.errors import ExportError
+
+    def failing_trace(*args, **kwargs):
+        raise ExportError("torch.jit.trace failed: simulated")
+
+    real_fixed_arity = components.fixed_arity
+    monkeypatch.setattr(components, "export_torchscript", failing_trace)
+    monkeypatch.setattr(components, "fixed_arity", lambda module, arity: real_fixed_arity(_Negated(module), arity))
+    src = save("gpt2", tmp_path / "gpt2")
+    code, out, err = run_cli(capsys, "convert", src, "--task", PAST_TASK, "--to", "all", "--out", tmp_path / "r",
+                             "--json")
+    assert code == 0, err
+    manifest = json.loads(out)
+    assert [a["id"] for a in manifest["artifacts"]] == ["onnx-opset17"]
+    reasons = manifest["settings"]["not_shipped"]
+    assert reasons["torchscript"] == "torch.jit.trace failed: simulated"
+    assert reasons["pt2"].startswith("greedy generation differs from eager generate at step 0")
+    assert not (tmp_path / "r" / "pt2").exists() and not (tmp_path / "r" / "torchscript").exists()
+    assert any(w.startswith("pt2 not shipped: ") for w in manifest["warnings"])
