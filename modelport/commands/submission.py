@@ -67,6 +67,8 @@ def submission(run_dirs: tuple[Path, ...], submitter: str, system: str, division
         options, data = sub.bench_options(run, dry_run, threads), None
         if run.run_dir in chosen:
             options, data = dataset_accuracy.prepare(run.run_dir, chosen[run.run_dir], options, None, progress)
+        elif dry_run:
+            options = sub.with_dry_run_samples(run, options)
         progress.step(f"{run.benchmark}: benchmarking {run.artifact.id} ({', '.join(run.scenarios)})")
         outcomes.append(bench_and_report(run.run_dir, options, progress=progress))
         if data is not None:  # accuracy.txt beside each accuracy log, copied into the tree below
