@@ -151,8 +151,8 @@ def failure_line(result: dict[str, Any]) -> str:
     for c in result["components"]:
         bad = next((o for o in c["outputs"] if not o["passed"]), None)
         if bad is not None:
-            why = f"max abs error {bad.get('max_abs')}" if bad.get("max_abs") is not None else bad.get("note") or \
-                bad.get("failed_on")
+            why = f"max abs error {bad['max_abs']:.3g} > atol {bad['atol']:g}" if bad.get("max_abs") is not None \
+                else bad.get("note") or bad.get("failed_on")
             parts.append(f"component {c['component']} output {bad['name']} on the {c['set']} set: {why}")
             break
     return f"artifact {result['id']!r}: " + "; ".join(parts)
