@@ -139,7 +139,7 @@ def read_config(path: Path, trust_remote_code: bool = False) -> Any:
     """The directory's transformers config, after the remote-code check; read offline."""
     _check_code(path, trust_remote_code)
     tf = _transformers()
-    with _offline():
+    with _offline(), _quiet(tf):
         try:
             # An explicit trust_remote_code=False makes transformers raise instead of prompting, should custom
             # code be referenced somewhere _check_code does not look.

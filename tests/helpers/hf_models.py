@@ -69,7 +69,8 @@ def _clip() -> Any:
     import transformers
 
     text = {"vocab_size": 96, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-            "intermediate_size": 48, "max_position_embeddings": 32}
+            "intermediate_size": 48, "max_position_embeddings": 32, "pad_token_id": 0, "bos_token_id": 1,
+            "eos_token_id": 2}
     vision = {"image_size": 32, "patch_size": 8, "hidden_size": 32, "num_hidden_layers": 2,
               "num_attention_heads": 2, "intermediate_size": 48}
     config = transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)

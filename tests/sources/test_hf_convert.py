@@ -2,8 +2,8 @@
 torch.jit.load, torch.export.load) and equals the transformers model on padded inputs; the run directory carries
 the task, the inputs an exporter dropped, and the tokenizer files.
 
-The default suite converts a representative handful to ONNX; the slow tests convert every model of
-``helpers.hf_models.MODELS`` to ONNX, TorchScript and .pt2 with full validation, and bench one.
+The default suite converts a representative handful to ONNX and benches one; the slow tests convert every
+model of ``helpers.hf_models.MODELS`` to ONNX, TorchScript and .pt2 with full validation.
 """
 
 from __future__ import annotations
@@ -134,7 +134,6 @@ def test_every_model_to_torchscript_and_pt2_validated(saved, capsys, tmp_path, n
     assert m["artifacts"][0]["target"] == target
 
 
-@pytest.mark.slow
 def test_validate_and_bench_rebuild_the_same_task(saved, capsys, tmp_path):
     """A classifier exported as feature-extraction: validate and bench rebuild the encoder, not the classifier."""
     path = saved("bert-text-classification")

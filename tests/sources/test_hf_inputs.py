@@ -109,6 +109,13 @@ def test_wrong_task_on_the_command_line_is_one_line(saved, capsys, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_run_refuses_a_wrong_task_before_any_work(saved, capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", saved("wav2vec2-automatic-speech-recognition"), "--task", "fill-mask",
+                           "--out", tmp_path / "run")
+    assert code == 2 and "task 'fill-mask' is not supported for wav2vec2" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_task_on_a_source_that_is_no_hf_directory_is_refused(capsys, tmp_path):
     code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--task", "fill-mask", "--out", tmp_path / "run")
     assert code == 2 and "--task" in err
