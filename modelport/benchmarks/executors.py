@@ -75,6 +75,11 @@ def _init_worker(threads: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    # unpickling this function imported the benchmarks package, and torch with it, before the line above:
+    # torch has already sized its pool, so set it too (Ray does the same for a task of num_cpus=1)
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 class ProcessExecutor(Executor):
