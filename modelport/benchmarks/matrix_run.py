@@ -55,14 +55,11 @@ class CellJob:
 
 
 @contextlib.contextmanager
-def _recorded(job: CellJob) -> Iterator[dict[str, Any]]:
+def _recorded() -> Iterator[dict[str, Any]]:
     """The record of one phase of a cell: where and when it ran, and its error if it failed (a failed cell
     is a result, not an exception: the other cells go on). Ctrl-C and SIGTERM still end it."""
     rec: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "start": time.time(), "ok": True}
     try:
-        if not Path(job.run_dir).is_dir():  # a cluster without a shared file system
-            raise InputError(f"the run directory {job.run_dir} is not visible on {rec['host']}",
-                             "a Ray cluster needs the run directory on a file system every node mounts")
         yield rec
     except ModelportError as e:
         rec.update(ok=False, error=e.format_message(), exit_code=e.exit_code)
@@ -74,9 +71,16 @@ def _recorded(job: CellJob) -> Iterator[dict[str, Any]]:
         rec["wall_s"] = round(rec["end"] - rec["start"], 3)
 
 
+def _check_visible(job: CellJob) -> None:
+    if not Path(job.run_dir).is_dir():  # a cluster without a shared file system
+        raise InputError(f"the run directory {job.run_dir} is not visible on {socket.gethostname()}",
+                         "a Ray cluster needs the run directory on a file system every node mounts")
+
+
 def convert_cell(job: CellJob) -> dict[str, Any]:
     """Export and validate one cell into its folder (a worker function)."""
-    with _recorded(job) as rec:
+    with _recorded() as rec:
+        _check_visible(job)
         result = convert(job.cell.model, job.convert, Progress(enabled=False))
         rec["artifacts"] = [a.id for a in result.manifest.artifacts]
         rec["validated"] = result.validation is not None
@@ -86,7 +90,8 @@ def convert_cell(job: CellJob) -> dict[str, Any]:
 
 def bench_cell(job: CellJob) -> dict[str, Any]:
     """Benchmark one converted cell in every chosen scenario (a worker function holding the bench slot)."""
-    with _recorded(job) as rec:
+    with _recorded() as rec:
+        _check_visible(job)
         rec["eager"] = job.bench.eager_cells
         outcome = bench_and_report(job.folder, job.bench, progress=Progress(enabled=False))
         opts = outcome.results.options

@@ -8,7 +8,10 @@ import json
 import pytest
 from helpers.bench_cli import invoke
 
+from modelport.benchmarks import BenchOptions, get_profile
 from modelport.benchmarks.matrix import from_options, load_matrix_file
+from modelport.benchmarks.matrix_run import CellJob, bench_cell, convert_cell
+from modelport.converters.options import ConvertOptions
 from modelport.errors import InputError
 
 SHORT = ["--scenario", "SingleStream", "--profile", "tiny", "--duration-ms", "100", "--total-samples", "8",
@@ -75,6 +78,16 @@ def test_cli_refusals_are_one_line_and_leave_nothing(tmp_path):
         assert res.exit_code == 2, res.output
         assert expected in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
         assert not out.exists()
+
+
+def test_a_worker_without_the_run_directory_fails_its_cell_naming_the_host(tmp_path):
+    """A Ray node that does not mount the run directory: the cell fails in one line, the worker survives."""
+    job = CellJob(DEFAULTS.cells[0], str(tmp_path / "elsewhere"), ConvertOptions(),
+                  BenchOptions(["Offline"], get_profile("tiny")))
+    for fn in (convert_cell, bench_cell):
+        rec = fn(job)
+        assert not rec["ok"] and rec["exit_code"] == 2 and rec["end"] >= rec["start"]
+        assert rec["error"].startswith(f"the run directory {tmp_path / 'elsewhere'} is not visible on {rec['host']}")
 
 
 @pytest.mark.slow  # the default suite checks the same on the Ray executor (test_fanout_executors.py)
