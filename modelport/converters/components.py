@@ -22,12 +22,14 @@ from torch import nn
 
 from modelport.converters.capture import capture, first_line
 from modelport.converters.exported import Exported
-from modelport.converters.onnx_export import export_onnx
+from modelport.converters.onnx_errors import export_failed
+from modelport.converters.onnx_export import EXTERNAL_DATA_THRESHOLD, export_onnx, name_dynamic_dims, weight_bytes
 from modelport.converters.options import OPSET_MIN, ConvertOptions, resolve_exporter
 from modelport.converters.pt2 import export_failure
 from modelport.converters.torchscript import export_torchscript
 from modelport.errors import ExportError, InputError, ModelportError
 from modelport.manifest import Artifact, ArtifactFile, Component, RunManifest
+from modelport.opsets.exporters import DYNAMO_NATIVE_MIN
 from modelport.progress import Progress
 from modelport.sources import LoadedModel, metadata
 from modelport.sources.hf_generative import ComponentSource
@@ -88,15 +90,44 @@ def _export_pt2(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[I
     """``torch.export`` with ``Dim.DYNAMIC`` on every dynamic axis: a decoder's mask is one longer than its past
     (``total_sequence = past_sequence + 1``), a relation named ``Dim``s cannot state and torch.export derives;
     an axis it would have to fix still fails the export."""
-    dynamic = tuple({a: torch.export.Dim.DYNAMIC for a in s.dynamic_axes} or None for s in specs)
     t0 = time.perf_counter()
     with capture() as cap:
+        program = _capture(module, args, specs)
         try:
-            program = torch.export.export(module, args, dynamic_shapes=dynamic)
             torch.export.save(program, str(dest), extra_files={EXTRA_FILE: metadata.dumps(specs, output_names)})
         except Exception as e:  # noqa: BLE001
-            raise export_failure(e, "torch.export cannot capture the component") from None
+            raise ExportError(f"cannot save the .pt2 program: {first_line(str(e))}") from None
     return Exported("pt2", dest, [dest], time.perf_counter() - t0, warnings=cap.warnings)
+
+
+def _capture(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec]) -> Any:
+    dynamic = tuple({a: torch.export.Dim.DYNAMIC for a in s.dynamic_axes} or None for s in specs)
+    try:
+        return torch.export.export(module, args, dynamic_shapes=dynamic)
+    except Exception as e:  # noqa: BLE001
+        raise export_failure(e, "torch.export cannot capture the component") from None
+
+
+def _export_onnx_dynamo(c: ComponentSource, opset: int, scratch: Path, name: str) -> Exported:
+    """The dynamo exporter translating the same capture as the .pt2 target (opsets 18 and above: the
+    single-graph path's down-conversion below 18 is not offered for components)."""
+    if opset < DYNAMO_NATIVE_MIN:
+        raise ExportError(f"the dynamo exporter writes opset {DYNAMO_NATIVE_MIN} and above for generative "
+                          f"components, not {opset}", f"use --exporter torchscript, or --opset {DYNAMO_NATIVE_MIN}")
+    path, args = scratch / name, _args(c)
+    t0 = time.perf_counter()
+    with capture() as cap:
+        program = _capture(fixed_arity(c.module, len(c.inputs)), args, c.inputs)
+        try:
+            torch.onnx.export(program, args, str(path), dynamo=True, opset_version=opset,
+                              input_names=[s.name for s in c.inputs], output_names=list(c.output_names),
+                              external_data=weight_bytes(c.module) > EXTERNAL_DATA_THRESHOLD, verbose=False)
+        except Exception as e:  # noqa: BLE001 - the exporter raises many types
+            raise export_failed(e, "dynamo", opset) from None
+    name_dynamic_dims(path, c.inputs)
+    others = sorted(p for p in scratch.iterdir() if p != path)
+    return Exported("onnx", path, [path, *others], time.perf_counter() - t0, opset=opset, exporter="dynamo",
+                    warnings=cap.warnings)
 
 
 def _args(c: ComponentSource) -> tuple[torch.Tensor, ...]:
@@ -143,9 +174,12 @@ def _export_one(c: ComponentSource, target: str, opset: int | None, options: Con
     axes = {s.name: {str(a): sym for a, sym in s.dynamic_axes.items()} for s in c.inputs if s.dynamic_axes}
     if target == "onnx":
         assert opset is not None
-        shapes = [tuple(v.shape) for v in c.module(*_args(c))]  # outputs with the example batch get its symbol
-        e = export_onnx(c.module, _args(c), c.inputs, c.output_names, shapes, opset,
-                        resolve_exporter(opset, options.exporter), scratch, name, "hf")
+        exporter = resolve_exporter(opset, options.exporter)
+        if exporter == "dynamo":
+            e = _export_onnx_dynamo(c, opset, scratch, name)
+        else:
+            shapes = [tuple(v.shape) for v in c.module(*_args(c))]  # outputs with the example batch get its symbol
+            e = export_onnx(c.module, _args(c), c.inputs, c.output_names, shapes, opset, exporter, scratch, name, "hf")
         names, outputs, axes = _onnx_facts(e.path, opset, c)
         return e, Component(c.name, name, names, outputs, axes)
     if target == "torchscript":

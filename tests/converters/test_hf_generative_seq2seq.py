@@ -53,3 +53,25 @@ def test_text2text_without_past_decodes_the_whole_prefix_each_step():
     run_dir, manifest = converted("t5", "text2text-generation", ("onnx",))
     assert list(_components(manifest, "onnx-opset17")) == ["encoder_model", "decoder_model"]
     assert json.loads((run_dir / "validation.json").read_text())["passed"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("arch", "task"), [("t5", "text2text-generation-with-past"),
+                                            ("llama", "text-generation-with-past")])
+def test_the_dynamo_exporter_carries_the_components_at_opset_18(arch, task, tmp_path, capsys):
+    from helpers.convert import run_cli
+    from helpers.hf_generative_models import save
+
+    src = save(arch, tmp_path / arch)
+    code, out, err = run_cli(capsys, "convert", src, "--task", task, "--to", "onnx", "--opset", "18",
+                             "--out", tmp_path / "r", "--json")
+    assert code == 0, err
+    art = json.loads(out)["artifacts"][0]
+    assert art["id"] == "onnx-opset18" and art["exporter"] == "dynamo"
+    with_past = next(c for c in art["components"] if c["name"] == "decoder_with_past_model")
+    past = next(n for n in with_past["inputs"] if n.startswith("past_key_values."))
+    assert with_past["dynamic_axes"][past]["0"] == "batch"
+    assert json.loads(out)["validation"]["passed"]
+    code, _, err = run_cli(capsys, "convert", src, "--task", task, "--to", "onnx", "--opset", "17",
+                           "--exporter", "dynamo", "--out", tmp_path / "r17")
+    assert code == 3 and "writes opset 18 and above for generative components" in err
