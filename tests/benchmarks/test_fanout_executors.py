@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers.bench_cli import invoke
+from helpers.fanout import require_ray
 
 from modelport.benchmarks.results import BenchResults
 
@@ -22,15 +23,6 @@ SHORT = ["--scenario", "SingleStream", "--profile", "tiny", "--duration-ms", "10
 #: cell is")
 TWO_BY_TWO = ["zoo:tiny-cnn", "--to", "onnx", "--to", "torchscript", "--opset", "13", "--opset", "17"]
 CELLS_2X2 = {"tiny-cnn-onnx-opset13", "tiny-cnn-onnx-opset17", "tiny-cnn-torchscript"}
-
-
-def require_ray() -> None:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("ray is not installed, and CI=true needs it: pip install -e '.[test]'")
-        pytest.skip("ray is not installed (pip install 'modelport[ray]')")
 
 
 def check_merged(run_dir: Path, executor: str, cells: set[str]) -> dict:

@@ -1,4 +1,5 @@
-"""Ctrl-C during a fanned-out run stops every worker, leaves no half-written cell folder, and exits 130."""
+"""Ctrl-C during a fanned-out run (process pool or a local Ray) stops every worker, leaves no half-written
+cell folder, and exits 130."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.fanout import require_ray
 
 MODELPORT = str(Path(sys.executable).with_name("modelport"))
 
@@ -19,17 +21,20 @@ def _group_alive(pgid: int) -> list[str]:
 
 
 @pytest.mark.slow
-def test_interrupt_stops_the_process_pool(tmp_path):
+@pytest.mark.parametrize("executor", ["process", "ray"])
+def test_interrupt_stops_the_workers(tmp_path, executor):
+    if executor == "ray":
+        require_ray()
     out = tmp_path / "m"
     proc = subprocess.Popen([MODELPORT, "run", "zoo:bert-small", "--to", "onnx", "--opset", "13", "--opset", "17",
-                             "--scenario", "Offline", "--profile", "tiny", "--executor", "process", "--jobs", "2",
+                             "--scenario", "Offline", "--profile", "tiny", "--executor", executor, "--jobs", "2",
                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while not (out / "cells").is_dir() and time.monotonic() < deadline:
             time.sleep(0.2)
-        time.sleep(5)  # the workers are importing or converting
+        time.sleep(3)  # the workers are importing or converting
         assert proc.poll() is None, proc.communicate()[1]
         # the driver alone (a terminal's Ctrl-C reaches the whole group): the workers are stopped by it
         os.kill(proc.pid, signal.SIGINT)
