@@ -38,6 +38,9 @@ def _reference_from_source(source: str, state_dict: str | None, model_class: str
     loaded = load_source(source, state_dict=state_dict, model_class=model_class,
                          model_args=parse_model_args(model_args), trust_pickle=trust_pickle,
                          trust_remote_code=trust_remote_code, seed=seed)
+    if loaded.components:  # several graphs driven by a generation loop, not one file against one module
+        raise InputError(f"{source!r} is a generative model ({loaded.record.task}): its files are validated together, "
+                         "with greedy generation", "convert it and run modelport validate RUN_DIR")
     specs = [parse_input_option(t) for t in inputs] if inputs else list(loaded.inputs)
     if inputs or dynamic or dynamic_batch:
         specs = apply_dynamic(specs, [parse_dynamic_option(t) for t in dynamic], dynamic_batch)

@@ -110,3 +110,13 @@ def test_a_perturbed_component_fails_with_exit_4_naming_the_first_differing_step
 def test_localize_is_refused_for_a_generative_run_in_one_line(gpt2_copy, capsys):
     code, _, err = run_cli(capsys, "validate", gpt2_copy, "--localize")
     assert code == 2 and "do not apply to a generative run" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_validate_reference_of_a_generative_source_points_to_the_run_directory(tmp_path, capsys):
+    from helpers.hf_generative_models import save
+
+    src = save("gpt2", tmp_path / "gpt2")
+    code, _, err = run_cli(capsys, "validate", "--reference", src, tmp_path / "decoder_model.onnx")
+    assert code == 2 and "is a generative model (text-generation-with-past)" in err
+    assert "modelport validate RUN_DIR" in err and len(err.strip().splitlines()) == 1
