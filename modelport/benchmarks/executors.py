@@ -142,8 +142,9 @@ class RayExecutor(Executor):
         self.slots = int(ray.cluster_resources().get(BENCH_RESOURCE, 0))
         if self.slots < 1:
             self.close()
-            raise InputError(f"the Ray cluster at {address} offers no {BENCH_RESOURCE!r} resource, so no benchmark "
-                             "cell could be placed", "start each node with ray start ... --resources="
+            where = f"the Ray cluster at {address}" if address else "the Ray this process already runs"
+            raise InputError(f"{where} offers no {BENCH_RESOURCE!r} resource, so no benchmark cell could be "
+                             "placed", "start each node with ray start ... --resources="
                              f"'{{\"{BENCH_RESOURCE}\": 1}}'")
 
     def submit(self, fn: CellFn, job: Any, bench: bool = False) -> cf.Future[dict[str, Any]]:
@@ -164,10 +165,12 @@ class RayExecutor(Executor):
                 "resources": {k: v for k, v in self._ray.cluster_resources().items() if not k.startswith("node:")}}
 
     def close(self, cancel: bool = False) -> None:
-        if cancel:
+        if cancel and self._refs:
             for ref in self._refs:
                 with contextlib.suppress(Exception):
                     self._ray.cancel(ref, force=False)  # KeyboardInterrupt in the task: its cleanup runs
+            with contextlib.suppress(Exception):  # let that cleanup finish before shutdown kills the workers
+                self._ray.wait(self._refs, num_returns=len(self._refs), timeout=STOP_GRACE_S)
         if self._started_here and self._ray.is_initialized():
             self._ray.shutdown()
 

@@ -95,3 +95,18 @@ def test_an_unreachable_ray_cluster_is_refused_in_seconds(tmp_path):
     res = invoke("run", *TWO_BY_TWO, *SHORT, "--ray-address", "127.0.0.1:1", "--out", str(out))
     assert res.exit_code == 2 and "cannot connect to the Ray cluster at 127.0.0.1:1" in res.stderr, res.output
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_ray_without_bench_slots_is_refused_and_left_running(tmp_path):
+    """A Ray the caller started (no modelport_bench_slot): refused before any cell, and not shut down."""
+    require_ray()
+    import ray
+
+    ray.init(num_cpus=1, include_dashboard=False, object_store_memory=100 * 1024 * 1024, log_to_driver=False)
+    try:
+        res = invoke("run", *TWO_BY_TWO, *SHORT, "--executor", "ray", "--out", str(tmp_path / "m"))
+        assert res.exit_code == 2 and "offers no 'modelport_bench_slot' resource" in res.stderr, res.output
+        assert ray.is_initialized() and not (tmp_path / "m").exists()
+    finally:
+        ray.shutdown()
