@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -133,12 +134,7 @@ class RayExecutor(Executor):
         if self._started_here:
             if address:
                 _probe(address)
-            try:
-                ray.init(**_init_kwargs(jobs, address))
-            except (ConnectionError, RuntimeError, ValueError) as e:
-                where = f"connect to the Ray cluster at {address}" if address else "start a local Ray"
-                raise InputError(f"cannot {where}: {' '.join(str(e).split())[:300]}",
-                                 "check --ray-address (run on a node of the cluster)" if address else None) from None
+            _init_ray(ray, jobs, address)
         self.slots = int(ray.cluster_resources().get(BENCH_RESOURCE, 0))
         if self.slots < 1:
             self.close()
@@ -173,6 +169,22 @@ class RayExecutor(Executor):
                 self._ray.wait(self._refs, num_returns=len(self._refs), timeout=STOP_GRACE_S)
         if self._started_here and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+def _init_ray(ray: Any, jobs: int, address: str | None) -> None:
+    """ray.init, keeping this process's SIGTERM handler: Ray installs one that calls sys.exit (and leaves it
+    after shutdown), which would bypass the CLI's own (Ctrl-C-like unwinding, exit 143)."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        ray.init(**_init_kwargs(jobs, address))
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = f"connect to the Ray cluster at {address}" if address else "start a local Ray"
+        raise InputError(f"cannot {where}: {' '.join(str(e).split())[:300]}",
+                         "check --ray-address (run on a node of the cluster)" if address else None) from None
+    finally:
+        if main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _probe(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:

@@ -1,5 +1,5 @@
-"""Ctrl-C during a fanned-out run (process pool or a local Ray) stops every worker, leaves no half-written
-cell folder, and exits 130."""
+"""Ctrl-C (or SIGTERM) during a fanned-out run (process pool or a local Ray) stops every worker, leaves no
+half-written cell folder, and exits 130 (143)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ def _group_alive(pgid: int) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("executor", ["process", "ray"])
-def test_interrupt_stops_the_workers(tmp_path, executor):
+@pytest.mark.parametrize(("executor", "sig", "code", "last"), [
+    ("process", signal.SIGINT, 130, "modelport: aborted"), ("ray", signal.SIGINT, 130, "modelport: aborted"),
+    ("ray", signal.SIGTERM, 143, "modelport: terminated")])  # Ray's own SIGTERM handler must not take over
+def test_interrupt_stops_the_workers(tmp_path, executor, sig, code, last):
     if executor == "ray":
         require_ray()
     out = tmp_path / "m"
@@ -37,9 +39,9 @@ def test_interrupt_stops_the_workers(tmp_path, executor):
         time.sleep(3)  # the workers are importing or converting
         assert proc.poll() is None, proc.communicate()[1]
         # the driver alone (a terminal's Ctrl-C reaches the whole group): the workers are stopped by it
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, sig)
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130 and err.strip().splitlines()[-1] == "modelport: aborted", err
+        assert proc.returncode == code and err.strip().splitlines()[-1] == last, err
         deadline = time.monotonic() + 20
         while _group_alive(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.5)
