@@ -65,6 +65,17 @@ def _wav2vec2(head: str) -> Callable[[], Any]:
     return build
 
 
+def _whisper_audio_classification() -> Any:
+    import transformers
+
+    config = transformers.WhisperConfig(vocab_size=64, d_model=32, encoder_layers=2, decoder_layers=1,
+                                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=48,
+                                        decoder_ffn_dim=48, num_mel_bins=8, max_source_positions=16, num_labels=4,
+                                        classifier_proj_size=16, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                                        decoder_start_token_id=3)
+    return transformers.WhisperForAudioClassification(config)
+
+
 def _clip() -> Any:
     import transformers
 
@@ -90,6 +101,7 @@ MODELS: dict[str, Callable[[], Any]] = {
     "convnext-image-classification": _convnext,
     "wav2vec2-automatic-speech-recognition": _wav2vec2("Wav2Vec2ForCTC"),
     "wav2vec2-audio-classification": _wav2vec2("Wav2Vec2ForSequenceClassification"),
+    "whisper-audio-classification": _whisper_audio_classification,
     "clip-zero-shot-image-classification": _clip,
 }
 

@@ -124,6 +124,15 @@ def test_every_model_to_onnx_validated(saved, capsys, tmp_path, name):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_to_onnx_with_the_dynamo_exporter(saved, capsys, tmp_path, name):
+    path = saved(name)
+    _convert(capsys, path, tmp_path / "run", "--to", "onnx", "--opset", "18", "--no-validate")
+    m = assert_artifacts_match_transformers(tmp_path / "run", path)
+    assert m["artifacts"][0]["exporter"] == "dynamo"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["torchscript", "pt2"])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_to_torchscript_and_pt2_validated(saved, capsys, tmp_path, name, target):

@@ -44,6 +44,8 @@ def _inputs(loaded) -> list[tuple]:
      [("pixel_values", (2, 3, 32, 32), "float32", -1.0, 1.0, {0: "batch"})], ["logits"]),
     ("wav2vec2-automatic-speech-recognition", "automatic-speech-recognition",
      [("input_values", (2, 16000), "float32", -1.0, 1.0, {0: "batch", 1: "samples"})], ["logits"]),
+    ("whisper-audio-classification", "audio-classification",  # whisper's mel window: 2 frames per position
+     [("input_features", (2, 8, 32), "float32", -1.0, 1.0, {0: "batch"})], ["logits"]),
     ("clip-zero-shot-image-classification", "zero-shot-image-classification",
      [("input_ids", (2, 16), "int64", 0, 96, {0: "batch", 1: "sequence"}),
       ("pixel_values", (2, 3, 32, 32), "float32", -1.0, 1.0, {0: "batch"}),
