@@ -33,7 +33,7 @@ from modelport.benchmarks.settings import MLPERF_SEEDS
 from modelport.benchmarks.store import RESULTS_NAME, carry_earlier_cells, read_previous, write_results
 
 # the suite's own steps, so a network cell is made exactly like a local one
-from modelport.benchmarks.suite import _derive_bound, _one_run, _prepare, _reference_outputs, _results
+from modelport.benchmarks.suite import bench_results, derive_bound, one_run, prepare_backend, reference_outputs
 from modelport.benchmarks.sut import QSLHandle
 from modelport.benchmarks.workflow import Baseline, BenchOutcome, accuracy_failures
 from modelport.errors import InputError
@@ -115,7 +115,7 @@ def run_network_bench(run_dir: str | Path, options: BenchOptions, net: NetworkOp
         finally:
             progress.done()
             ctx.qsl_handle.close()
-    results = _results(plan, ctx, backends, cells, round(time.perf_counter() - t_start, 2))
+    results = bench_results(plan, ctx, backends, cells, round(time.perf_counter() - t_start, 2))
     carry_earlier_cells(read_previous(plan.run_dir), results)
     write_results(plan.run_dir / RESULTS_NAME, results)
     return results
@@ -128,10 +128,10 @@ def _eager_reference(ctx: CellContext, manifest: RunManifest) -> None:
     eager = eager_backend(manifest, opts.runner_options(), trust_pickle=opts.trust_pickle,
                           trust_remote_code=opts.trust_remote_code)
     try:
-        _reference_outputs(ctx, eager)
+        reference_outputs(ctx, eager)
         if ctx.server_latency_ms is None and "Server" in opts.scenarios:
             eager.warm_up([1])
-            _derive_bound(ctx, eager)
+            derive_bound(ctx, eager)
     finally:
         eager.close()
 
@@ -140,7 +140,7 @@ def _bench_network(ctx: CellContext, backend: Backend, net: NetworkOptions, outp
                    backends: dict[str, dict[str, Any]], cells: dict[str, dict[str, Cell]]) -> None:
     try:
         scenarios = [get_scenario(name) for name in ctx.options.scenarios]
-        prep = _prepare(ctx, backend, scenarios)
+        prep = prepare_backend(ctx, backend, scenarios)
         prep.record[NETWORK_KEY] = {**net.to_json(), "served_outputs": outputs, "failed_samples": {}}
         backends[backend.id] = prep.record
         mine: dict[str, Cell] = cells.setdefault(backend.id, {})
@@ -151,7 +151,7 @@ def _bench_network(ctx: CellContext, backend: Backend, net: NetworkOptions, outp
                 sut = NetworkSUT(backend, ctx.qsl, prep.layout, net, outputs)
                 try:
                     start = snapshot()
-                    runs = [_one_run(ctx, backend, prep, sc, hint, sut, cdir, "" if k == 0 else f"repeat_{k + 1}",
+                    runs = [one_run(ctx, backend, prep, sc, hint, sut, cdir, "" if k == 0 else f"repeat_{k + 1}",
                                      ctx.options.accuracy and k == 0) for k in range(ctx.options.repeat)]
                 finally:
                     sut.close()

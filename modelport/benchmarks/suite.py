@@ -56,7 +56,7 @@ BOUND_RUNS = 15
 
 
 @dataclass
-class _Prepared:
+class Prepared:
     """A loaded backend, warmed up, with what sizes its cells."""
 
     layout: ResponseLayout
@@ -83,7 +83,7 @@ def run_bench(run_dir: str | Path, options: BenchOptions, progress: Progress | N
              "(compliance tests: --compliance)")
     with pinned(opts.cpus):
         _bench_all(plan, ctx, backends, cells)
-    results = _results(plan, ctx, backends, cells, round(time.perf_counter() - t_start, 2))
+    results = bench_results(plan, ctx, backends, cells, round(time.perf_counter() - t_start, 2))
     if stray:
         results.loadgen["ignored_audit_config"] = stray
     carry_earlier_cells(read_previous(plan.run_dir), results)
@@ -106,7 +106,7 @@ def _bench_all(plan: BenchPlan, ctx: CellContext, backends: dict[str, dict[str, 
         progress.step(f"eager reference ({plan.manifest.source.spec})")
         eager = eager_backend(plan.manifest, opts.runner_options(), trust_pickle=opts.trust_pickle,
                               trust_remote_code=opts.trust_remote_code)
-        _reference_outputs(ctx, eager)
+        reference_outputs(ctx, eager)
         if opts.eager_cells or ctx.server_latency_ms is None:  # the eager warm-up derives a missing bound
             _bench_backend(ctx, eager, backends, cells)
         else:  # a submission measures only its artifact (docs/decisions.md, "Submission: the tree and --dry-run")
@@ -120,7 +120,7 @@ def _bench_all(plan: BenchPlan, ctx: CellContext, backends: dict[str, dict[str, 
         ctx.qsl_handle.close()
 
 
-def _results(plan: BenchPlan, ctx: CellContext, backends: dict[str, dict[str, Any]],
+def bench_results(plan: BenchPlan, ctx: CellContext, backends: dict[str, dict[str, Any]],
              cells: dict[str, dict[str, Cell]], wall_s: float) -> BenchResults:
     opts, profile, qsl = plan.options, plan.options.profile, plan.qsl
     return BenchResults(
@@ -137,7 +137,7 @@ def _results(plan: BenchPlan, ctx: CellContext, backends: dict[str, dict[str, An
         machine=machine_info(), backends=backends, wall_s=wall_s)
 
 
-def _reference_outputs(ctx: CellContext, eager: Backend) -> None:
+def reference_outputs(ctx: CellContext, eager: Backend) -> None:
     """Eager outputs for every sample accuracy mode will issue (batch 1, like the validators' reference)."""
     if not ctx.options.accuracy:
         return
@@ -150,7 +150,7 @@ def _reference_outputs(ctx: CellContext, eager: Backend) -> None:
         ctx.qsl.unload(indices)
 
 
-def _prepare(ctx: CellContext, backend: Backend, scenarios: list[Scenario]) -> _Prepared:
+def prepare_backend(ctx: CellContext, backend: Backend, scenarios: list[Scenario]) -> Prepared:
     """The response layout, a warm-up at every batch size the cells use, and the estimates that size them;
     the eager backend also derives the Server latency bound when none was given."""
     opts, profile = ctx.options, ctx.options.profile
@@ -165,14 +165,14 @@ def _prepare(ctx: CellContext, backend: Backend, scenarios: list[Scenario]) -> _
     batches_queries = backend.batchable and any(sc.query_batches for sc in scenarios)
     query_est = backend.estimate(spq, warm) if batches_queries else None
     if backend.id == EAGER_ID and ctx.server_latency_ms is None:
-        _derive_bound(ctx, backend)
+        derive_bound(ctx, backend)
     record = {**backend.describe(), "layout": layout.to_json(), "estimate": {
         "batch1_latency_ms": est.latency_s * 1e3, "batch": est.batch,
         "batch_latency_ms": est.batch_latency_s * 1e3, "throughput": est.throughput}}
-    return _Prepared(layout, est, query_est, record)
+    return Prepared(layout, est, query_est, record)
 
 
-def _derive_bound(ctx: CellContext, eager: Backend) -> None:
+def derive_bound(ctx: CellContext, eager: Backend) -> None:
     """The Server bound when neither MLPerf nor the user gave one: a multiple of the median of BOUND_RUNS
     eager batch-1 latencies (the warm-up is over, so none of them is a first run)."""
     feed = eager.dummy(1)
@@ -193,7 +193,7 @@ def _bench_backend(ctx: CellContext, backend: Backend, backends: dict[str, dict[
     search); the backend is closed whatever happens."""
     try:
         scenarios = [get_scenario(name) for name in ctx.options.scenarios]
-        prep = _prepare(ctx, backend, scenarios)
+        prep = prepare_backend(ctx, backend, scenarios)
         backends[backend.id] = prep.record
         mine: dict[str, Cell] = {}
         cells[backend.id] = mine
@@ -209,7 +209,7 @@ def _bench_backend(ctx: CellContext, backend: Backend, backends: dict[str, dict[
         backend.close()
 
 
-def _bench_cell(ctx: CellContext, backend: Backend, prep: _Prepared, sc: Scenario,
+def _bench_cell(ctx: CellContext, backend: Backend, prep: Prepared, sc: Scenario,
                 hint: float | None) -> tuple[Cell, float | None]:
     """One cell in its staged folder, run ``--repeat`` times (each a fresh LoadGen run, the first with the
     accuracy pass) with the machine's state recorded around them; returns it and the throughput its first
@@ -224,7 +224,7 @@ def _bench_cell(ctx: CellContext, backend: Backend, prep: _Prepared, sc: Scenari
             for k in range(opts.repeat):
                 # the first run's logs keep their usual place; later repeats go to repeat_<k>/
                 sub = "" if k == 0 else f"repeat_{k + 1}"
-                cell, m = _one_run(ctx, backend, prep, sc, hint, sut, cdir, sub, opts.accuracy and k == 0)
+                cell, m = one_run(ctx, backend, prep, sc, hint, sut, cdir, sub, opts.accuracy and k == 0)
                 measured = m if measured is None else measured
                 runs.append(cell)
             cell = combine(runs, sc.headline.key, opts.noise_threshold, none_is_zero=sc.searches_qps)
@@ -238,7 +238,7 @@ def _bench_cell(ctx: CellContext, backend: Backend, prep: _Prepared, sc: Scenari
             sut.close()
 
 
-def _one_run(ctx: CellContext, backend: Backend, prep: _Prepared, sc: Scenario, hint: float | None, sut: BaseSUT,
+def one_run(ctx: CellContext, backend: Backend, prep: Prepared, sc: Scenario, hint: float | None, sut: BaseSUT,
              cdir: CellDir, sub: str, accuracy: bool) -> tuple[Cell, float | None]:
     opts = ctx.options
     if sc.searches_qps:
