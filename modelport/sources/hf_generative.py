@@ -107,6 +107,18 @@ def prompt_inputs(model: nn.Module, batch: int, length: int, seed: int) -> dict[
     return {"input_ids": ids, "attention_mask": np.ones((batch, length), dtype=np.int64)}
 
 
+def pad_last_row(prompt: dict[str, np.ndarray], plan: dict[str, Any], pad: int = 2) -> dict[str, np.ndarray]:
+    """The prompt with its last row ``pad`` tokens shorter: padded on the left for a decoder (as ``generate``
+    expects), on the right for an encoder; speech features are returned as they are."""
+    if "attention_mask" not in prompt or prompt["attention_mask"].shape[0] < 2:
+        return prompt
+    out = {k: v.copy() for k, v in prompt.items()}
+    cols = slice(0, pad) if plan["family"] == "causal" else slice(-pad, None)
+    out["attention_mask"][-1, cols] = 0
+    out["input_ids"][-1, cols] = plan["pad"]
+    return out
+
+
 def _spec(name: str, value: np.ndarray, axes: dict[int, str], high: float = 1.0, low: float = 0.0) -> InputSpec:
     return InputSpec(name, tuple(value.shape), str(value.dtype), low, high, axes)
 

@@ -22,7 +22,7 @@ from torch import nn
 from modelport.fsutil import write_json_atomic
 from modelport.manifest import Artifact, RunManifest, verify_artifact_files
 from modelport.runners import Runner, RunnerOptions, load_runner
-from modelport.sources.hf_generative import ComponentSource, describe, prompt_inputs
+from modelport.sources.hf_generative import ComponentSource, describe, pad_last_row, prompt_inputs
 from modelport.sources.hf_greedy import eager_generate, greedy
 from modelport.validators.compare import compare_arrays
 from modelport.validators.options import ValidationOptions
@@ -103,7 +103,8 @@ def check_components(model: nn.Module, task: str, runners: ComponentRunners, che
 def check_generation(model: nn.Module, gen: dict[str, Any], runners: ComponentRunners,
                      check: GenerationCheck) -> dict[str, Any]:
     """Greedy tokens of the components against eager ``generate``; the first difference when they differ."""
-    prompt = prompt_inputs(model, 2, PROMPT_LENGTH, check.seed)
+    # the second row padded: masks and generate()'s position ids are part of what must carry over
+    prompt = pad_last_row(prompt_inputs(model, 2, PROMPT_LENGTH, check.seed), gen)
     eager = eager_generate(model, gen, prompt, check.new_tokens)
     exported = greedy(gen, runners.run, runners.outputs, prompt, check.new_tokens).tokens
     out: dict[str, Any] = {"new_tokens": check.new_tokens, "prompt_shape": list(next(iter(prompt.values())).shape),
