@@ -52,6 +52,28 @@ def _convnext() -> Any:
     return transformers.ConvNextForImageClassification(config)
 
 
+def _segformer() -> Any:
+    import transformers
+
+    config = transformers.SegformerConfig(image_size=32, num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1],
+                                          hidden_sizes=[8, 16], patch_sizes=[7, 3], strides=[4, 2],
+                                          num_attention_heads=[1, 2], mlp_ratios=[2, 2], decoder_hidden_size=16,
+                                          num_labels=3)
+    return transformers.SegformerForSemanticSegmentation(config)
+
+
+def _detr() -> Any:
+    import transformers
+
+    # a transformers ResNet backbone (no timm, no pretrained download); DETR takes pixel_mask beside the image
+    backbone = transformers.ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], out_features=["stage2"])
+    config = transformers.DetrConfig(use_timm_backbone=False, backbone_config=backbone, use_pretrained_backbone=False,
+                                     d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                                     decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16, num_queries=5,
+                                     num_labels=3)
+    return transformers.DetrForObjectDetection(config)
+
+
 def _wav2vec2(head: str) -> Callable[[], Any]:
     def build() -> Any:
         import transformers
@@ -99,6 +121,8 @@ MODELS: dict[str, Callable[[], Any]] = {
     "deberta-v2-fill-mask": _deberta_v2,
     "vit-image-classification": _vit,
     "convnext-image-classification": _convnext,
+    "segformer-semantic-segmentation": _segformer,
+    "detr-object-detection": _detr,
     "wav2vec2-automatic-speech-recognition": _wav2vec2("Wav2Vec2ForCTC"),
     "wav2vec2-audio-classification": _wav2vec2("Wav2Vec2ForSequenceClassification"),
     "whisper-audio-classification": _whisper_audio_classification,

@@ -44,6 +44,10 @@ def _inputs(loaded) -> list[tuple]:
      [("pixel_values", (2, 3, 32, 32), "float32", -1.0, 1.0, {0: "batch"})], ["logits"]),
     ("wav2vec2-automatic-speech-recognition", "automatic-speech-recognition",
      [("input_values", (2, 16000), "float32", -1.0, 1.0, {0: "batch", 1: "samples"})], ["logits"]),
+    ("detr-object-detection", "object-detection",  # no image_size in DETR's config: 224, all pixels real
+     [("pixel_values", (2, 3, 224, 224), "float32", -1.0, 1.0, {0: "batch"}),
+      ("pixel_mask", (2, 224, 224), "int64", 1, 2, {0: "batch"})],
+     ["logits", "pred_boxes", "last_hidden_state", "encoder_last_hidden_state"]),
     ("whisper-audio-classification", "audio-classification",  # whisper's mel window: 2 frames per position
      [("input_features", (2, 8, 32), "float32", -1.0, 1.0, {0: "batch"})], ["logits"]),
     ("clip-zero-shot-image-classification", "zero-shot-image-classification",
