@@ -63,7 +63,7 @@ class InputSpec:
     #: axis -> symbolic name, e.g. {0: "batch"}
     dynamic_axes: dict[int, str] = field(default_factory=dict)
     #: how generated values are laid out: "" uniform in [low, high); "padding-mask": along the last axis ones then
-    #: zeros, the first row unpadded and every other row padded, as a tokenizer pads a batch (docs/decisions.md
+    #: zeros, the first row of a batch unpadded and the others padded, as a tokenizer pads (docs/decisions.md
     #: "## Hugging Face inputs: from the forward signature")
     pattern: str = ""
 
@@ -136,11 +136,15 @@ def make_inputs(specs: list[InputSpec], seed: int, batch: int | None = None, sig
 
 
 def padding_mask(rng: np.random.Generator, shape: list[int]) -> np.ndarray:
-    """Ones then zeros along the last axis: row 0 full, every other row cut to a length in [seq/2, seq)."""
+    """Ones then zeros along the last axis. In a batch, row 0 is full and every other row is cut to a length in
+    [seq/2, seq); a single row (one benchmark sample) has a length in [seq/2, seq], padded or not."""
     seq = shape[-1]
     rows = int(np.prod(shape[:-1], dtype=np.int64))
-    lengths = rng.integers(max(1, seq // 2), max(2, seq), size=rows)
-    lengths[0] = seq
+    if rows == 1:
+        lengths = rng.integers(max(1, seq // 2), seq + 1, size=1)
+    else:
+        lengths = rng.integers(max(1, seq // 2), max(2, seq), size=rows)
+        lengths[0] = seq
     return (np.arange(seq)[None, :] < lengths[:, None]).reshape(shape)
 
 

@@ -70,6 +70,10 @@ def test_attention_masks_are_padded_like_a_tokenizer_batch(saved):
     for row in mask:
         n = int(row.sum())
         assert n > 0 and row[:n].all() and not row[n:].any()
+    # one sample at a time (a benchmark's query samples): some padded, some not
+    lengths = {int(make_inputs(loaded.inputs, seed, shapes={"attention_mask": (1, 16)})["attention_mask"].sum())
+               for seed in range(12)}
+    assert 16 in lengths and min(lengths) >= 8 and len(lengths) > 1
 
 
 def test_the_wrapper_calls_by_keyword_and_names_its_inputs(saved):
