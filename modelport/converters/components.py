@@ -50,6 +50,12 @@ def check_options(options: ConvertOptions) -> None:
         used.append("--opset min")
     if "aoti" in options.targets:
         used.append("--to aoti")
+    so = options.source_options
+    # the components' inputs (past, masks, positions) come from the model; a user's spec describes one graph
+    given = (("inputs", "--input"), ("dynamic", "--dynamic"), ("dynamic_batch", "--dynamic-batch"))
+    used += [flag for key, flag in given if so.get(key)]
+    if options.method not in ("auto", "trace") and "torchscript" in options.targets:
+        used.append(f"--method {options.method}")
     if used:
         raise InputError(f"{', '.join(used)} {'is' if len(used) == 1 else 'are'} not supported for generative tasks "
                          "(multi-component artifacts) yet", "convert without them")
