@@ -38,7 +38,8 @@ from modelport.sources.hf_past import (
 )
 from modelport.spec import InputSpec
 
-BATCH, PROMPT, DECODED = 2, 6, 3  # example sizes: never 1 on a dynamic axis (docs/decisions.md)
+#: example sizes: never 1 on a dynamic axis (docs/decisions.md, "Dynamic axes: example size 2")
+BATCH, PROMPT, DECODED = 2, 6, 3
 _AUTO = {"text-generation": "AutoModelForCausalLM", "text-generation-with-past": "AutoModelForCausalLM",
          "text2text-generation": "AutoModelForSeq2SeqLM", "text2text-generation-with-past": "AutoModelForSeq2SeqLM",
          "automatic-speech-recognition": "AutoModelForSpeechSeq2Seq",

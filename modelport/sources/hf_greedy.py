@@ -152,7 +152,7 @@ def eager_generate(model: nn.Module, plan: dict[str, Any], prompt: dict[str, np.
         kwargs["decoder_input_ids"] = torch.full((batch, 1), plan["start"] or 0, dtype=torch.long)
     with torch.inference_mode():
         # GenerationMixin.generate itself: Whisper's override adds language/task tokens and timestamp rules;
-        # both sides here follow one rule, a fixed decoder start token (docs/decisions.md)
+        # both sides follow one rule, a fixed decoder start (docs/decisions.md, "Generative models: greedy tokens ...")
         out = GenerationMixin.generate(model, **kwargs, **gen)
     start = prompt["input_ids"].shape[1] if plan["family"] == "causal" else 1
     return out[:, start:].numpy().astype(np.int64)
