@@ -153,3 +153,16 @@ def test_validate_and_bench_rebuild_the_same_task(saved, capsys, tmp_path):
                              "--json", "--quiet")
     assert code == 0, err
     assert json.loads(out)["accuracy_failures"] == []
+
+
+@pytest.mark.slow
+def test_static_int8_calibration_feeds_only_the_inputs_the_graph_takes(saved, capsys, tmp_path):
+    """onnxruntime refuses a feed naming an input the graph lacks; calibration must leave the dropped one out."""
+    path = saved("deberta-v2-fill-mask")
+    m = _convert(capsys, path, tmp_path / "run", "--to", "onnx", "--precision", "fp32", "--precision", "int8",
+                 "--quantize", "static", "--no-validate")
+    fp32, int8 = m["artifacts"]
+    assert fp32["extra"]["dropped_inputs"] == ["token_type_ids"]
+    assert int8["extra"]["precision"]["mode"] == "static"
+    session = ort.InferenceSession(str(tmp_path / "run" / int8["path"]), providers=["CPUExecutionProvider"])
+    assert sorted(i.name for i in session.get_inputs()) == ["attention_mask", "input_ids"]
