@@ -170,7 +170,8 @@ def outcome_json(outcome: BenchOutcome) -> dict[str, Any]:
             "accuracy_failures": outcome.failures, "compliance_failures": outcome.compliance_failures}
 
 
-def bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None, as_json: bool, quiet: bool) -> bool:
+def bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None, as_json: bool, quiet: bool,
+                     new_tokens: int = 8) -> bool:
     """A run whose artifacts hold components (a generative task): tokens per sample, with LoadGen's token
     latencies (benchmarks.generative_bench); False for any other run."""
     from modelport.errors import InputError
@@ -187,7 +188,7 @@ def bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None,
         raise InputError(f"{', '.join(unsupported)} not supported for generative runs yet", "drop them")
     from modelport.benchmarks.generative_bench import run_generative_bench
 
-    results = run_generative_bench(run_dir, manifest, options, Progress.for_cli(quiet, as_json))
+    results = run_generative_bench(run_dir, manifest, options, Progress.for_cli(quiet, as_json), new_tokens)
     if as_json:
         emit_json({"results": results, "report": str(run_dir / "report.md")})
     elif not quiet:
@@ -213,6 +214,8 @@ def bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None,
               help="--sut-url http://: oip sends REST JSON; triton uses Triton's binary extension.")
 @bench_options
 @_TRUST_REMOTE_CODE
+@click.option("--new-tokens", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Generative runs: greedy tokens generated per sample.")
 @DATASET_OPTION
 @baseline_options
 @json_option
@@ -228,8 +231,9 @@ def bench(run_dir: Path, artifact_ids: tuple[str, ...], baseline: str | None, to
     from modelport.progress import Progress
 
     net = _network_options(artifact_ids, kw)
+    new_tokens = kw.pop("new_tokens")
     options = make_options(artifact_ids, **kw)
-    if bench_generative(run_dir, options, baseline or save_baseline, as_json, quiet):
+    if bench_generative(run_dir, options, baseline or save_baseline, as_json, quiet, new_tokens):
         return
     old, tol = baseline_inputs(baseline, tolerance, save_baseline)
     progress = Progress.for_cli(quiet, as_json)

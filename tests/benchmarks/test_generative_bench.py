@@ -48,9 +48,11 @@ def test_a_scenario_without_token_latencies_is_refused_in_one_line(gpt2_run, cap
 
 @pytest.mark.slow
 def test_server_reports_first_token_latency_measured_by_loadgen(gpt2_run, capsys):
-    code, out, err = _bench(capsys, gpt2_run, "--scenario", "Server", "--artifact", "onnx-opset17")
+    code, out, err = _bench(capsys, gpt2_run, "--scenario", "Server", "--artifact", "onnx-opset17", "--new-tokens", "5")
     assert code == 0, err
+    assert out["results"]["new_tokens"] == 5
     cell = out["results"]["cells"]["onnx-opset17"]["Server"]
+    assert cell["tokens"] == 5 * cell["samples"]
     assert cell["loadgen_ttft_mean_ns"] > 0 and cell["loadgen_tpot_mean_ns"] >= 0
     assert cell["settings"]["ttft_latency"] > 0 and cell["token_agreement"] == 1.0
 
