@@ -102,8 +102,9 @@ def test_deberta_v2_input_the_graph_does_not_use_is_recorded_and_not_fed(saved, 
     assert "unused, dropped: ['token_type_ids']" in checks
 
 
-@pytest.mark.parametrize("name", ["wav2vec2-automatic-speech-recognition", "vit-image-classification"])
-def test_audio_and_image_models_to_onnx(saved, capsys, tmp_path, name):
+@pytest.mark.parametrize("name", ["wav2vec2-automatic-speech-recognition", "vit-image-classification",
+                                  "clip-zero-shot-image-classification"])
+def test_audio_image_and_multimodal_models_to_onnx(saved, capsys, tmp_path, name):
     path = saved(name)
     _convert(capsys, path, tmp_path / "run", "--to", "onnx", "--no-validate")
     m = assert_artifacts_match_transformers(tmp_path / "run", path)
