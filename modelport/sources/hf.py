@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import json
 import os
 import shutil
@@ -231,16 +230,8 @@ def build(path: Path, task: str, trust_remote_code: bool = False,
 
 
 def _generative() -> Any:
-    """modelport.sources.hf_generative, imported only for a generative task; None while it does not exist."""
-    if importlib.util.find_spec("modelport.sources.hf_generative") is None:
-        return None
+    """modelport.sources.hf_generative, imported only for a generative task (it pulls in the generation code)."""
     return importlib.import_module("modelport.sources.hf_generative")
-
-
-def _unsupported_generative(task: str) -> InputError:
-    return InputError(f"the generative task {task!r} is not supported yet",
-                      f"pass --task one of the single-graph tasks: "
-                      f"{', '.join(t for t in hf_tasks.TASKS if t not in hf_tasks.GENERATIVE)}")
 
 
 def load(spec: str, path: Path, trust_remote_code: bool = False, task: str | None = None) -> LoadedModel:
@@ -248,10 +239,7 @@ def load(spec: str, path: Path, trust_remote_code: bool = False, task: str | Non
     config = read_config(path, trust_remote_code)
     task = hf_tasks.resolve_task(config, task)
     if hf_tasks.is_generative(task, config):
-        generative = _generative()
-        if generative is None:
-            raise _unsupported_generative(task)
-        return generative.load(spec, path, task, trust_remote_code)  # type: ignore[no-any-return]
+        return _generative().load(spec, path, task, trust_remote_code)  # type: ignore[no-any-return]
     wrapper, specs, outputs, class_name = build(path, task, trust_remote_code, config)
     record = SourceRecord(kind="hf", spec=spec, path=str(path), sha256=sha256_path(path), model_class=class_name,
                           trusted_remote_code=trust_remote_code, task=task)
@@ -263,8 +251,5 @@ def rebuild(record: SourceRecord, path: Path, trust_remote_code: bool = False) -
     config = read_config(path, trust_remote_code)
     task = hf_tasks.resolve_task(config, record.task)
     if hf_tasks.is_generative(task, config):
-        generative = _generative()
-        if generative is None:
-            raise _unsupported_generative(task)
-        return generative.rebuild(record, path, trust_remote_code)  # type: ignore[no-any-return]
+        return _generative().rebuild(record, path, trust_remote_code)  # type: ignore[no-any-return]
     return build(path, task, trust_remote_code, config)[0].eval()
