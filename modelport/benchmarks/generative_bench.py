@@ -63,12 +63,20 @@ class _Backend:
                  closer: Any = None) -> None:
         self.id, self.gen, self.run, self.outputs, self._closer = backend_id, gen, run, outputs, closer
 
-    def generate(self, prompt: dict[str, np.ndarray], new_tokens: int, on_first: Any = None) -> np.ndarray:
-        return greedy(self.gen, self.run, self.outputs, prompt, new_tokens, on_first).tokens[0]
+    def generate(self, prompts: list[dict[str, np.ndarray]], new_tokens: int, on_first: Any = None) -> list[np.ndarray]:
+        """One batch of equal-length prompts; each row cut after its end-of-sequence token (the rest is padding)."""
+        batch = {k: np.concatenate([p[k] for p in prompts]) for k in prompts[0]}
+        tokens = greedy(self.gen, self.run, self.outputs, batch, new_tokens, on_first).tokens
+        return [_until_eos(row, self.gen["eos"]) for row in tokens]
 
     def close(self) -> None:
         if self._closer is not None:
             self._closer()
+
+
+def _until_eos(row: np.ndarray, eos: list[int]) -> np.ndarray:
+    ends = np.flatnonzero(np.isin(row, eos))
+    return row[: ends[0] + 1] if len(ends) else row
 
 
 def _eager_backend(model: nn.Module, gen: dict[str, Any]) -> _Backend:
@@ -126,7 +134,8 @@ def _r(x: float) -> float:
 
 def _cell(backend: _Backend, scenario: str, prompts: list[dict[str, np.ndarray]], reference: list[np.ndarray],
           options: BenchOptions, est: dict[str, float], outdir: Path, new_tokens: int) -> dict[str, Any]:
-    sut = GenerativeSUT(lambda i, first: backend.generate(prompts[i], new_tokens, first), workers=options.workers)
+    sut = GenerativeSUT(lambda idx, first: backend.generate([prompts[i] for i in idx], new_tokens, first),
+                        workers=options.workers, max_batch=options.max_batch)
     qsl = lg.construct_qsl(len(prompts), len(prompts), lambda _: None, lambda _: None)
     outdir.mkdir(parents=True, exist_ok=True)
     config = _settings(scenario, options, len(prompts), est)

@@ -3,9 +3,10 @@
 As in MLPerf's LLM benchmarks, the SUT reports each sample's first token through LoadGen's token API as soon
 as it exists (``lg.first_token``: time to first token), and the whole answer with its token count at the end
 (``lg.complete_tokens``: tokens per second and time per output token). Issued samples go to a queue served
-by ``workers`` threads, one sample at a time (Offline gets the whole query at once, Server one sample per
-query). The SUT keeps its own record of every sample (first-token time, total time, tokens) for the report
-and for checking the tokens against the eager model's.
+by ``workers`` threads; a worker takes what is queued, up to ``max_batch`` samples, and generates for them
+as one batch (Offline gets the whole query at once, Server's samples batch as they pile up). The SUT keeps
+its own record of every sample (first-token time, total time, tokens) for the report and for checking the
+tokens against the eager model's.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import numpy as np
 
 from modelport.benchmarks import lg
 
-#: generate(sample index, on_first) -> the sample's new tokens, 1-D; ``on_first`` gets the first token
-GenerateFn = Callable[[int, Callable[[np.ndarray], None]], np.ndarray]
+#: generate(sample indices, on_first) -> each sample's new tokens (1-D, up to its end-of-sequence token);
+#: ``on_first`` gets the first token of every sample, in order, as soon as they exist
+GenerateFn = Callable[[list[int], Callable[[np.ndarray], None]], list[np.ndarray]]
 
 
 @dataclass
@@ -36,6 +38,7 @@ class SampleRecord:
 class GenerativeSUT:
     generate: GenerateFn
     workers: int = 1
+    max_batch: int = 1  # samples generated together (prompts of one length: no padding, the same tokens)
     records: list[SampleRecord] = field(default_factory=list)
     error: BaseException | None = None
 
@@ -61,34 +64,51 @@ class GenerativeSUT:
             self.records = []
         self.error = None
 
-    def _one(self, rid: int, index: int, issued_ns: int) -> None:
+    def _batch(self, items: list[tuple[int, int, int]]) -> None:
+        """Generate for every queued sample at once; each gets its first token and its answer reported."""
+        ids = np.array([i for i, _, _ in items], dtype=np.uint64)
         first_ns = [0]
-        ids = np.array([rid], dtype=np.uint64)
+        keep: list[np.ndarray] = []  # response bytes must live until LoadGen has copied them
 
-        def on_first(token: np.ndarray) -> None:
+        def on_first(tokens: np.ndarray) -> None:
             first_ns[0] = time.perf_counter_ns()
-            data = np.ascontiguousarray(token, dtype=np.int64)
-            lg.first_token(ids, np.array([data.ctypes.data], dtype=np.uint64), np.array([data.nbytes], np.uint64))
+            data = np.ascontiguousarray(tokens, dtype=np.int64)
+            keep.append(data)
+            lg.first_token(ids, np.uint64(data.ctypes.data) + np.uint64(8) * np.arange(len(ids), dtype=np.uint64),
+                           np.full(len(ids), 8, dtype=np.uint64))
 
         try:
-            tokens = np.ascontiguousarray(self.generate(index, on_first), dtype=np.int64)
-        except Exception as e:  # noqa: BLE001 - reported after the run; LoadGen must not wait for this sample
+            rows = self.generate([idx for _, idx, _ in items], on_first)
+        except Exception as e:  # noqa: BLE001 - reported after the run; LoadGen must not wait for these samples
             if self.error is None:
                 self.error = e
-            tokens = np.zeros(0, dtype=np.int64)
+            rows = [np.zeros(0, dtype=np.int64) for _ in items]
         done_ns = time.perf_counter_ns()
-        lg.complete_tokens(ids, np.array([tokens.ctypes.data], dtype=np.uint64),
-                           np.array([tokens.nbytes], dtype=np.uint64), np.array([len(tokens)], dtype=np.int64))
+        flat = np.ascontiguousarray(np.concatenate([np.zeros(0, np.int64), *rows]), dtype=np.int64)
+        counts = np.array([len(r) for r in rows], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.uint64) * 8
+        lg.complete_tokens(ids, np.uint64(flat.ctypes.data) + offsets, (counts * 8).astype(np.uint64), counts)
         with self._lock:
-            self.records.append(SampleRecord(index, (first_ns[0] - issued_ns) / 1e9 if first_ns[0] else 0.0,
-                                             (done_ns - issued_ns) / 1e9, tokens.tolist()))
+            for (_, idx, issued), row in zip(items, rows, strict=True):
+                ttft = (first_ns[0] - issued) / 1e9 if first_ns[0] else 0.0
+                self.records.append(SampleRecord(idx, ttft, (done_ns - issued) / 1e9, [int(t) for t in row]))
 
     def _work(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
-            self._one(*item)
+            items = [item]
+            while len(items) < self.max_batch:  # whatever else is already queued joins the batch
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # another worker's stop signal, or ours after this batch
+                    break
+                items.append(more)
+            self._batch(items)
 
     def close(self) -> None:
         for _ in self._threads:
