@@ -75,3 +75,34 @@ def test_run_converts_and_benchmarks_a_speech_recognition_model(tmp_path, capsys
     assert cells["onnx-opset17"]["Offline"]["token_agreement"] == 1.0
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["source"]["task"] == \
         "automatic-speech-recognition-with-past"
+
+
+def test_the_sut_reports_first_tokens_and_answers_of_a_batch_to_loadgen(tmp_path):
+    """No model: a fake generator whose rows end at different lengths, in one Offline LoadGen run."""
+    import numpy as np
+
+    from modelport.benchmarks import lg
+    from modelport.benchmarks.generative_sut import GenerativeSUT
+    from modelport.benchmarks.mlperf_logs import read_summary
+
+    answers = {i: np.arange(1, 2 + i % 3, dtype=np.int64) + 10 * i for i in range(6)}  # 1..3 tokens
+    batches = []
+
+    def generate(indices, on_first):
+        batches.append(list(indices))
+        on_first(np.array([answers[i][0] for i in indices]))
+        return [answers[i] for i in indices]
+
+    sut = GenerativeSUT(generate, max_batch=4)
+    qsl = lg.construct_qsl(6, 6, lambda _: None, lambda _: None)
+    fields = {"use_token_latencies": True, "min_duration_ms": 1, "min_query_count": 6, "offline_expected_qps": 1,
+              "performance_sample_count_override": 6}
+    try:
+        lg.run_test(sut.handle, qsl, lg.TestConfig("Offline", "PerformanceOnly", fields), tmp_path)
+    finally:
+        sut.close()
+        lg.destroy_qsl(qsl)
+    assert sut.error is None and max(len(b) for b in batches) <= 4 and len(batches) >= 2
+    got = {r.index: r.tokens for r in sut.records}
+    assert len(sut.records) >= 6 and all(got[i] == answers[i].tolist() for i in got)
+    assert float(read_summary(tmp_path)["Tokens per second"]) > 0
