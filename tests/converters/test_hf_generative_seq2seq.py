@@ -40,18 +40,19 @@ def test_text2text_with_past_exports_three_components_on_every_target(arch):
 
 @pytest.mark.slow
 def test_whisper_speech_recognition_encodes_input_features():
-    run_dir, manifest = converted("whisper", "automatic-speech-recognition-with-past", ("onnx", "pt2"))
+    run_dir, manifest = converted("whisper", "automatic-speech-recognition-with-past", ("torchscript", "onnx", "pt2"))
     comps = _components(manifest, "onnx-opset17")
     assert comps["encoder_model"]["inputs"] == ["input_features"]
     assert "encoder_attention_mask" not in comps["decoder_model"]["inputs"]
     report = json.loads((run_dir / "validation.json").read_text())
-    assert report["passed"] and {a["id"] for a in report["artifacts"]} == {"onnx-opset17", "pt2"}
+    assert report["passed"] and {a["id"] for a in report["artifacts"]} == {"torchscript", "onnx-opset17", "pt2"}
 
 
 @pytest.mark.slow
 def test_text2text_without_past_decodes_the_whole_prefix_each_step():
-    run_dir, manifest = converted("t5", "text2text-generation", ("onnx",))
-    assert list(_components(manifest, "onnx-opset17")) == ["encoder_model", "decoder_model"]
+    run_dir, manifest = converted("t5", "text2text-generation", ("torchscript", "onnx", "pt2"))
+    for art_id in ("torchscript", "onnx-opset17", "pt2"):
+        assert list(_components(manifest, art_id)) == ["encoder_model", "decoder_model"]
     assert json.loads((run_dir / "validation.json").read_text())["passed"]
 
 
