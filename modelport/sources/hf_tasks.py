@@ -48,11 +48,12 @@ GENERATIVE: frozenset[str] = frozenset({
 
 # Inference order when a class appears in several mappings: the specific head first, the bare model last
 # (CLIPModel is both the zero-shot model and a base model; it is zero-shot). Generative tasks infer their
-# -with-past form, as optimum-cli does.
+# -with-past form, as optimum-cli does. Sequence-to-sequence comes before fill-mask: transformers lists
+# BartForConditionalGeneration (and its kin) as bart's masked-LM class too, and such a save is a text2text model.
 _INFER_ORDER = ("zero-shot-image-classification", "question-answering", "multiple-choice", "token-classification",
-                "text-classification", "fill-mask", "image-classification", "semantic-segmentation",
-                "object-detection", "audio-classification", "automatic-speech-recognition-with-past",
-                "text2text-generation-with-past", "text-generation-with-past", "feature-extraction")
+                "text-classification", "text2text-generation-with-past", "fill-mask", "image-classification",
+                "semantic-segmentation", "object-detection", "audio-classification",
+                "automatic-speech-recognition-with-past", "text-generation-with-past", "feature-extraction")
 
 
 def _mapping(table: str) -> dict[str, Any]:

@@ -44,6 +44,8 @@ def test_every_task_of_the_issue_is_known_and_generative_ones_are_marked():
      "AutoModelForSpeechSeq2Seq", True),
     ("GPT2Config", ["GPT2LMHeadModel"], "text-generation-with-past", "AutoModelForCausalLM", True),
     ("T5Config", ["T5ForConditionalGeneration"], "text2text-generation-with-past", "AutoModelForSeq2SeqLM", True),
+    # also bart's masked-LM class in transformers' tables; Optimum, like us, exports it as text2text
+    ("BartConfig", ["BartForConditionalGeneration"], "text2text-generation-with-past", "AutoModelForSeq2SeqLM", True),
     ("ViTConfig", ["ViTForImageClassification"], "image-classification", "AutoModelForImageClassification", False),
 ])
 def test_task_is_inferred_from_the_saved_class(config, arch, task, auto, generative):
