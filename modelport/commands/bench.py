@@ -17,6 +17,10 @@ if TYPE_CHECKING:  # the benchmarks import torch; --help must not
 _BENCH_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--scenario", "scenarios", multiple=True, metavar="all|SingleStream|MultiStream|Offline|Server",
                  help="Scenarios (repeatable or comma-separated) [default: all]."),
+    click.option("--suite", type=click.Choice(["datacenter", "edge"]), default=None,
+                 help="Run the scenarios this MLPerf suite requires of the model (its MLPerf benchmark's list for "
+                 "zoo models; else datacenter: Server, Offline; edge: SingleStream, MultiStream, Offline). "
+                 "Not with --scenario."),
     click.option("--profile", "profile_name", type=click.Choice(["tiny", "quick", "submission"]), default="quick",
                  show_default=True, help="quick: seconds per cell; submission: MLPerf durations (600 s per run); "
                  "tiny: for tests."),
@@ -90,9 +94,22 @@ def baseline_options(f: Callable[..., Any]) -> Callable[..., Any]:
                         help="Compare with an earlier results.json; exit 5 naming each metric that regressed.")(f)
 
 
-def make_options(artifact_ids: tuple[str, ...] | list[str] = (), **kw: Any) -> BenchOptions:
-    """``BenchOptions`` from the parsed ``bench_options``, every value checked (one line on a bad one)."""
-    from modelport.benchmarks import BenchOptions, get_profile, parse_scenarios
+def _scenarios(kw: dict[str, Any], source_spec: str | None) -> list[str]:
+    from modelport.benchmarks.scenarios import parse_scenarios, suite_scenarios
+    from modelport.errors import InputError
+
+    if kw.get("suite") is None:
+        return parse_scenarios(kw["scenarios"])
+    if kw["scenarios"]:
+        raise InputError("give --suite or --scenario, not both", "--suite picks the scenarios the suite requires")
+    return suite_scenarios(kw["suite"], source_spec)
+
+
+def make_options(artifact_ids: tuple[str, ...] | list[str] = (), source_spec: str | None = None,
+                 **kw: Any) -> BenchOptions:
+    """``BenchOptions`` from the parsed ``bench_options``, every value checked (one line on a bad one);
+    ``source_spec`` (the model's source, e.g. zoo:resnet50) decides what ``--suite`` runs."""
+    from modelport.benchmarks import BenchOptions, get_profile
     from modelport.benchmarks.backends import check_device
     from modelport.benchmarks.compliance import parse_tests
     from modelport.benchmarks.noise import parse_cpus
@@ -102,7 +119,7 @@ def make_options(artifact_ids: tuple[str, ...] | list[str] = (), **kw: Any) -> B
     profile = get_profile(kw["profile_name"], kw["duration_ms"], kw["min_query_count"], kw["samples_per_query"],
                           kw["total_samples"], kw["accuracy_samples"], kw["server_trials"])
     options = BenchOptions(
-        scenarios=parse_scenarios(kw["scenarios"]), profile=profile, artifact_ids=list(artifact_ids) or None,
+        scenarios=_scenarios(kw, source_spec), profile=profile, artifact_ids=list(artifact_ids) or None,
         device=kw["device"], threads=kw["threads"], inter_op_threads=kw["inter_op_threads"],
         max_batch=kw["max_batch"], batch_timeout_ms=kw["batch_timeout_ms"], workers=kw["workers"],
         server_latency_ms=kw["server_latency_ms"], user_conf=check_user_conf(kw["user_conf"]),
@@ -201,6 +218,13 @@ def bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None,
     return True
 
 
+def _source_spec(run_dir: Path) -> str:
+    """The model source a run directory was converted from (what --suite looks up)."""
+    from modelport.manifest import load_manifest
+
+    return load_manifest(run_dir).source.spec
+
+
 @click.command("bench")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--artifact", "artifact_ids", multiple=True, metavar="ID",
@@ -232,7 +256,7 @@ def bench(run_dir: Path, artifact_ids: tuple[str, ...], baseline: str | None, to
 
     net = _network_options(artifact_ids, kw)
     new_tokens = kw.pop("new_tokens")
-    options = make_options(artifact_ids, **kw)
+    options = make_options(artifact_ids, source_spec=_source_spec(run_dir) if kw.get("suite") else None, **kw)
     if bench_generative(run_dir, options, baseline or save_baseline, as_json, quiet, new_tokens):
         return
     old, tol = baseline_inputs(baseline, tolerance, save_baseline)
@@ -271,5 +295,6 @@ def _network_options(artifact_ids: tuple[str, ...], kw: dict[str, Any]) -> Any:
         raise click.UsageError("--artifact benches a local artifact; --sut-url a served one: give one of them")
     from modelport.benchmarks.network_sut import NetworkOptions
 
-    kw["scenarios"] = kw["scenarios"] or ("Offline,Server",)
+    if not kw.get("suite"):
+        kw["scenarios"] = kw["scenarios"] or ("Offline,Server",)
     return NetworkOptions(list(urls), model, in_flight, profile).checked()

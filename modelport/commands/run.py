@@ -55,7 +55,7 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
     export_kw = {k: kw.pop(k) for k in list(kw) if k in EXPORT_PARAMS}
     # every input is checked before minutes of converting: options, the baseline, the samples file (that it
     # is a readable .npz; its arrays are checked against the model's inputs once there is a model)
-    bench_opts = make_options((), trust_remote_code=export_kw["trust_remote_code"], **kw)
+    bench_opts = make_options((), source_spec=source, trust_remote_code=export_kw["trust_remote_code"], **kw)
     if fan is not None:  # --matrix/--executor/--jobs/--ray-address: cells in parallel (run_matrix.py)
         if baseline or save_baseline:
             raise click.UsageError("--baseline/--save-baseline check one run directory, not a matrix; use "
