@@ -96,13 +96,7 @@ def _convert(source: str | None, options: ConvertOptions, progress: Progress, ou
                 # Inside the staged directory: an interrupted validation leaves no run directory, and a
                 # finished one (passed or failed) appears with its validation.json, as one unit.
                 report = run_validators(stage, out, manifest, prep, progress)
-        progress.step(f"wrote {out}")
-        result = ConvertResult(out, manifest)
-        if report is not None:
-            if not report.passed:
-                raise ValidationFailed(report.failure_message(), f"the artifacts and validation.json are in {out}")
-            result.validation = report.to_json()
-        return result
+        return _finished(out, manifest, report, progress)
     finally:
         prep.session.close()
 
@@ -119,6 +113,11 @@ def _convert_components(loaded: LoadedModel, options: ConvertOptions, progress: 
         timings["convert_s"] = round(time.perf_counter() - t_start, 4)
         manifest.timings = timings
         manifest.save(stage)
+    return _finished(out, manifest, report, progress)
+
+
+def _finished(out: Path, manifest: RunManifest, report: Any, progress: Progress) -> ConvertResult:
+    """The run directory is in place: its result, or the validation failure (exit 4) with the files kept."""
     progress.step(f"wrote {out}")
     result = ConvertResult(out, manifest)
     if report is not None:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import InputError
+from modelport.zoo.rnnt import lattice_transcript
 
 Outputs = dict[str, np.ndarray]
 
@@ -119,20 +120,6 @@ def segmentation(ref: Outputs, cand: Outputs) -> TaskScore:
         dices.append(1.0 if denom == 0 else float(2 * np.logical_and(a, b).sum() / denom))
     dice = float(np.mean(dices)) if dices else agree
     return TaskScore("segmentation", "mean_dice", dice, len(r), {"mean_dice": dice, "voxel_agreement": agree})
-
-
-def lattice_transcript(logits: np.ndarray, frames: int) -> list[int]:
-    """Greedy RNN-T decoding read off one joint lattice (T, U+1, V), blank last: at (t, u) emit the argmax
-    and move to u+1, or on blank (or at the end of the context) move to t+1."""
-    blank, t, u, out = logits.shape[-1] - 1, 0, 0, []
-    while t < min(frames, logits.shape[0]):
-        sym = int(np.argmax(logits[t, u]))
-        if sym == blank or u == logits.shape[1] - 1:
-            t += 1
-        else:
-            out.append(sym)
-            u += 1
-    return out
 
 
 def edit_distance(a: list[int], b: list[int]) -> int:

@@ -48,7 +48,7 @@ class RNNT(nn.Module):
         low, high = -100.0, 100.0
         for _ in range(40):
             mid = (low + high) / 2
-            filled = np.mean([len(_walk(lat, n, mid)) for lat, n in zip(lattices, lengths, strict=True)])
+            filled = np.mean([len(lattice_transcript(lat, n, mid)) for lat, n in zip(lattices, lengths, strict=True)])
             low, high = (mid, high) if filled > context / 2 else (low, mid)
         with torch.no_grad():
             self.joint_out.bias[self.vocab - 1] += (low + high) / 2
@@ -66,13 +66,14 @@ class RNNT(nn.Module):
         return self.joint_out(joint), torch.div(feature_lengths, self.stack, rounding_mode="floor")
 
 
-def _walk(lattice: np.ndarray, frames: int, blank_shift: float) -> list[int]:
-    """The symbols a greedy walk over one joint lattice (T, U+1, V) emits with the blank's logit shifted."""
+def lattice_transcript(lattice: np.ndarray, frames: int, blank_shift: float = 0.0) -> list[int]:
+    """Greedy RNN-T decoding read off one joint lattice (T, U+1, V), blank last: at (t, u) emit the argmax and
+    move to u+1, or on blank (or at the end of the context) move to t+1. ``blank_shift`` is added to the blank's
+    logit (the seeded model's calibration searches it)."""
     blank, t, u, out = lattice.shape[-1] - 1, 0, 0, []
     while t < min(frames, lattice.shape[0]):
-        row = lattice[t, u].copy()
-        row[blank] += blank_shift
-        sym = int(np.argmax(row))
+        best = int(np.argmax(lattice[t, u, :blank]))  # on a tie np.argmax picks the symbol, as here
+        sym = blank if lattice[t, u, blank] + blank_shift > lattice[t, u, best] else best
         if sym == blank or u == lattice.shape[1] - 1:
             t += 1
         else:
