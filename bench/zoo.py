@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-SMALL = ("resnet50-small", "bert-small", "ssd-mobilenet-small", "3d-unet-small", "dlrm-small", "rnnt-small")
-FULL = ("resnet50", "bert", "ssd-mobilenet", "ssd-resnet34", "3d-unet", "dlrm", "rnnt")
+SMALL = ("resnet50-small", "bert-small", "ssd-mobilenet-small", "3d-unet-small", "dlrm-small", "rnnt-small",
+         "gnmt-small")
+FULL = ("resnet50", "bert", "ssd-mobilenet", "ssd-resnet34", "3d-unet", "dlrm", "rnnt", "gnmt")
 
 
 def modelport(*args: str) -> tuple[int, str, str]:

@@ -11,6 +11,8 @@ benchmark's accuracy check compare with the threshold.
 - segmentation: per-voxel agreement of the argmax over classes; primary: mean Dice over foreground classes.
 - speech: greedy transcripts read off each joint lattice; primary: 1 - token error rate.
 - question-answering: the best span (start <= end, at most 30 tokens); primary: F1, plus exact match.
+- translation: the next-token predictions along each target context, cut at end of sentence; primary:
+  1 - token error rate.
 - recommendation: click agreement at 0.5; primary: 1 - |AUC(ref) - AUC(candidate)| with labels drawn
   (seeded) from the reference's click probabilities.
 
@@ -188,9 +190,28 @@ def recommendation(ref: Outputs, cand: Outputs) -> TaskScore:
                       "auc_candidate": a_cand, "click_agreement": agree})
 
 
+def _until_eos(tokens: np.ndarray, eos: int = 2) -> list[int]:
+    hits = np.flatnonzero(tokens == eos)
+    return tokens[: hits[0] if hits.size else len(tokens)].tolist()
+
+
+def translation(ref: Outputs, cand: Outputs) -> TaskScore:
+    """Outputs ``logits`` (B, T, V): the next-token predictions along each target context, cut at the first end
+    of sentence; token error rate of the candidate's against the reference's (GNMT's search is outside the
+    graph, as RNN-T's)."""
+    r, c = ref["logits"].argmax(-1), cand["logits"].argmax(-1)
+    errors = words = 0
+    for b in range(len(r)):
+        rt, ct = _until_eos(r[b]), _until_eos(c[b])
+        errors, words = errors + edit_distance(rt, ct), words + len(rt)
+    ter = errors / words if words else float(errors > 0)
+    return TaskScore("translation", "1-ter", 1.0 - ter, len(r), {"1-ter": 1.0 - ter, "ter": ter,
+                                                                 "reference_tokens": float(words)})
+
+
 METRICS: dict[str, Callable[[Outputs, Outputs], TaskScore]] = {
     "classification": classification, "detection": detection, "segmentation": segmentation, "speech": speech,
-    "question-answering": question_answering, "recommendation": recommendation,
+    "question-answering": question_answering, "recommendation": recommendation, "translation": translation,
 }
 
 

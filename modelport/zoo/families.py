@@ -57,6 +57,24 @@ def _rnnt_samples(args: dict[str, Any], n: int, seed: int) -> dict[str, np.ndarr
     return speech_samples(n, seed, _FRAMES[args.get("hidden", 1024)], args.get("features", 240))
 
 
+def _gnmt_specs(args: dict[str, Any]) -> list[InputSpec]:
+    length, vocab = _GNMT_LEN[args.get("hidden", 1024)], args.get("vocab", 32317)
+    axes = {0: "batch", 1: "source_sequence"}
+    return [InputSpec("source", (2, length), "int64", 4, vocab, axes),
+            InputSpec("source_lengths", (2,), "int64", length // 2, length + 1, {0: "batch"}),
+            InputSpec("target", (2, length), "int64", 4, vocab, {0: "batch", 1: "target_sequence"})]
+
+
+_GNMT_LEN = {1024: 50, 32: 12}  # tokens per sentence: WMT16's typical length; a short one for the small config
+
+
+def _gnmt_samples(args: dict[str, Any], n: int, seed: int) -> dict[str, np.ndarray]:
+    from modelport.zoo.gnmt import sentence_samples
+
+    return sentence_samples(n, seed, _GNMT_LEN[args.get("hidden", 1024)], args.get("vocab", 32317))
+
+
+_GNMT_SMALL = {"vocab": 256, "hidden": 32, "layers": 2}
 _SSD_SMALL = {"width": 0.25, "image_size": 128, "num_classes": 11, "max_detections": 10, "candidates": 50,
               "score_threshold": 0.05}
 _SSD_OUT = ("detection_boxes", "detection_scores", "detection_classes")
@@ -101,6 +119,15 @@ ENTRIES = [
              ("logits", "encoder_lengths"), "speech", mlperf=MLPERF["rnnt"], metric="speech", atol=1e-4,
              sample="one utterance up to 15 s (500 stacked frames of 240 features) and a token context",
              samples_fn=_rnnt_samples, known_working=_ONNX_TS),
+    ZooEntry("gnmt", "GNMT (4+4 LSTM layers of 1024, first encoder layer bidirectional, normalised Bahdanau "
+             "attention, 32k vocabulary); search in Python", "modelport.zoo.gnmt:GNMT", _gnmt_specs, ("logits",),
+             "translation", mlperf=MLPERF["gnmt"], metric="translation", atol=1e-4,
+             sample="one sentence of up to 50 tokens and a target context", samples_fn=_gnmt_samples,
+             known_working=_ONNX_TS),
+    ZooEntry("gnmt-small", "GNMT, 2+2 LSTM layers of 32, 256-token vocabulary, 12-token sentences",
+             "modelport.zoo.gnmt:GNMT", _gnmt_specs, ("logits",), "translation", _GNMT_SMALL, mlperf=MLPERF["gnmt"],
+             metric="translation", atol=1e-4, sample="one sentence of up to 12 tokens and a target context",
+             samples_fn=_gnmt_samples, known_working=_ONNX_TS),
     ZooEntry("rnnt-small", "RNN-T, 1+1 LSTM layers of 64, prediction 32, 4 s utterances", "modelport.zoo.rnnt:RNNT",
              _rnnt_specs, ("logits", "encoder_lengths"), "speech", _RNNT_SMALL, mlperf=MLPERF["rnnt"],
              metric="speech", atol=1e-4, sample="one utterance up to 4 s (40 stacked frames of 40 features)",

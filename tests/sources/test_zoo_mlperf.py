@@ -11,8 +11,8 @@ from helpers.convert import run_cli
 
 from modelport import zoo
 
-SMALL = ["resnet50-small", "ssd-mobilenet-small", "3d-unet-small", "dlrm-small", "rnnt-small"]
-FULL = ["ssd-mobilenet", "ssd-resnet34", "3d-unet", "dlrm", "rnnt"]
+SMALL = ["resnet50-small", "ssd-mobilenet-small", "3d-unet-small", "dlrm-small", "rnnt-small", "gnmt-small"]
+FULL = ["ssd-mobilenet", "ssd-resnet34", "3d-unet", "dlrm", "rnnt", "gnmt"]
 
 
 def test_mlperf_keywords_are_data_the_benchmark_can_read():
@@ -54,6 +54,28 @@ def test_rnnt_small_seeded_transcripts_are_not_empty_so_its_error_rate_measures_
     assert same.value == 1.0 and same.values["reference_tokens"] >= 8  # about half the context on average
     flipped = {**ref, "logits": ref["logits"][::-1].copy()}  # transcripts of other utterances
     assert score("speech", ref, flipped).value < 1.0
+
+
+def test_gnmt_small_predicts_varied_tokens_and_translates_greedily_through_any_runner():
+    from modelport.validators.task_metrics import score
+    from modelport.zoo.gnmt import EOS, greedy_translate
+
+    entry = zoo.get("gnmt-small")
+    model, feed = entry.build(seed=0), entry.samples(8, seed=3)
+    with torch.no_grad():
+        logits = model(*(torch.from_numpy(feed[k]) for k in ("source", "source_lengths", "target"))).numpy()
+    ref = {"logits": logits}
+    same = score("translation", ref, ref)
+    assert same.value == 1.0 and same.values["reference_tokens"] >= 8
+    assert score("translation", ref, {"logits": logits[::-1].copy()}).value < 1.0
+
+    def infer(inputs):
+        with torch.no_grad():
+            return {"logits": model(*(torch.from_numpy(inputs[k]) for k in ("source", "source_lengths",
+                                                                              "target"))).numpy()}
+
+    tokens = greedy_translate(infer, feed["source"][:1], int(feed["source_lengths"][0]), max_len=6)
+    assert 0 < len(tokens) <= 6 and EOS not in tokens
 
 
 @pytest.mark.slow  # 20-40 s each on 2 busy cores: convert, the quick gate, the full validation, the task gate
