@@ -107,6 +107,8 @@ def _fail(argv: list[str], message: str, kind: str, code: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: every failure is one line on stderr and a non-zero exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in argv:  # worker processes (matrix cells, isolated steps) read the environment, not our argv
+        os.environ["MODELPORT_DEBUG"] = "1"
     reset_json_emitted()
     _one_line_warnings()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() \

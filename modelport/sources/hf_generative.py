@@ -231,10 +231,30 @@ def describe(model: nn.Module, task: str, seed: int = 0, batch: int = BATCH,
 
 
 def read(path: Path, task: str, trust_remote_code: bool) -> tuple[nn.Module, str]:
-    """The model of ``task``'s Auto class, in eval()."""
+    """The model of ``task``'s Auto class, in eval(); its special token ids checked against its vocabulary."""
     model, class_name = hf.read_model(path, _AUTO[task], trust_remote_code)
     model.eval()
+    _check_token_ids(model, path)
     return model, class_name
+
+
+def _check_token_ids(model: nn.Module, path: Path) -> None:
+    """A bos/eos/pad/decoder-start id past the vocabulary (a config copied from a larger model) would make
+    generation index out of range deep inside transformers: name it here instead."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    vocab = head.weight.shape[0] if head is not None else getattr(model.config, "vocab_size", None)
+    if not vocab:
+        return
+    configs = [model.config, getattr(model, "generation_config", None)]
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id"):
+        for config in configs:
+            value = getattr(config, key, None)
+            ids = value if isinstance(value, (list, tuple)) else [value]
+            bad = [i for i in ids if isinstance(i, int) and not 0 <= i < vocab]
+            if bad:
+                raise InputError(f"{key} {bad[0]} in {str(path)!r} is outside the model's vocabulary of {vocab} "
+                                 "tokens, so generation cannot run",
+                                 f"set {key} in config.json / generation_config.json to an id below {vocab}")
 
 
 def load(spec: str, path: Path, task: str, trust_remote_code: bool = False) -> LoadedModel:
