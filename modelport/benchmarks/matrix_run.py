@@ -18,6 +18,7 @@ import contextlib
 import os
 import socket
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,6 +36,7 @@ from modelport.converters.pipeline import convert
 from modelport.converters.rundir import default_run_dir, prepare_out
 from modelport.errors import InputError, ModelportError
 from modelport.fsutil import check_new_dir, claim
+from modelport.manifest import RunManifest, load_manifest
 from modelport.progress import Progress
 
 CELLS_DIR = "cells"
@@ -66,6 +68,8 @@ def _recorded() -> Iterator[dict[str, Any]]:
     except Exception as e:  # noqa: BLE001 - one cell's crash is reported with the others, in one line
         msg = " ".join(str(e).split()) or type(e).__name__
         rec.update(ok=False, error=f"internal error: {type(e).__name__}: {msg[:300]}", exit_code=70)
+        if os.environ.get("MODELPORT_DEBUG", "") not in ("", "0"):  # the cell ran elsewhere: keep its trace
+            rec["traceback"] = traceback.format_exc()
     finally:
         rec["end"] = time.time()
         rec["wall_s"] = round(rec["end"] - rec["start"], 3)
@@ -93,6 +97,11 @@ def bench_cell(job: CellJob) -> dict[str, Any]:
     with _recorded() as rec:
         _check_visible(job)
         rec["eager"] = job.bench.eager_cells
+        manifest = load_manifest(job.folder)
+        if any(a.components for a in manifest.artifacts):  # a generative task: what `modelport bench` runs
+            rec["backends"] = _generative_cell(job, manifest)
+            rec["results"] = str(Path(CELLS_DIR) / job.cell.id / "results.json")
+            return rec
         outcome = bench_and_report(job.folder, job.bench, progress=Progress(enabled=False))
         opts = outcome.results.options
         rec["server_latency_ms"] = opts.server_latency_ms if opts else None
@@ -100,6 +109,17 @@ def bench_cell(job: CellJob) -> dict[str, Any]:
         rec["results"] = str(Path(CELLS_DIR) / job.cell.id / "results.json")
         raise_for_outcome(outcome)
     return rec
+
+
+def _generative_cell(job: CellJob, manifest: RunManifest) -> dict[str, dict[str, dict[str, Any]]]:
+    """Tokens per sample with LoadGen's token latencies (generative_bench, as ``modelport bench`` does);
+    backend -> scenario -> tokens/s and the share of tokens equal to eager's."""
+    from modelport.benchmarks.generative_bench import run_generative_bench  # pulls in the generation code
+
+    results = run_generative_bench(job.folder, manifest, job.bench, Progress(enabled=False))
+    return {backend: {sc: {"metric": "tokens_per_s", "value": c["tokens_per_s"], "unit": "tokens/s",
+                           "validity": c.get("loadgen_result"), "accuracy": c["token_agreement"]}
+                      for sc, c in cells.items()} for backend, cells in results["cells"].items()}
 
 
 def headlines(results: BenchResults) -> dict[str, dict[str, dict[str, Any]]]:

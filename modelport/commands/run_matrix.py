@@ -66,6 +66,10 @@ def run_fanout(source: str | None, targets: tuple[str, ...], export_kw: dict[str
     elif not quiet:
         render(outcome)
     for cid, code, msg in outcome.failures:
+        rec = outcome.results["cells"][cid]
+        trace = (rec["bench"] if rec["convert"]["ok"] else rec["convert"]).get("traceback")
+        if trace:  # recorded only under --debug / MODELPORT_DEBUG=1: the cell may have run in another process
+            click.echo(trace.rstrip(), err=True)
         click.echo(f"modelport: cell {cid} failed (exit {code}): {msg}", err=True)
     err = outcome.error()
     if err is not None:
