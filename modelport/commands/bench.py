@@ -188,7 +188,7 @@ def outcome_json(outcome: BenchOutcome) -> dict[str, Any]:
 
 
 def bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None, as_json: bool, quiet: bool,
-                     new_tokens: int = 8) -> bool:
+                     new_tokens: int = 8, other_flags: tuple[tuple[str, object], ...] = ()) -> bool:
     """A run whose artifacts hold components (a generative task): tokens per sample, with LoadGen's token
     latencies (benchmarks.generative_bench); False for any other run."""
     from modelport.errors import InputError
@@ -199,7 +199,8 @@ def bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None,
     if not any(a.components for a in manifest.artifacts):
         return False
     unsupported = [flag for flag, used in (("--baseline/--save-baseline", baseline), ("--repeat", options.repeat > 1),
-                                           ("--compliance", options.compliance), ("--samples", options.samples_file))
+                                           ("--compliance", options.compliance), ("--samples", options.samples_file),
+                                           *other_flags)
                    if used]
     if unsupported:
         raise InputError(f"{', '.join(unsupported)} not supported for generative runs yet", "drop them")
@@ -257,7 +258,9 @@ def bench(run_dir: Path, artifact_ids: tuple[str, ...], baseline: str | None, to
     net = _network_options(artifact_ids, kw)
     new_tokens = kw.pop("new_tokens")
     options = make_options(artifact_ids, source_spec=_source_spec(run_dir) if kw.get("suite") else None, **kw)
-    if bench_generative(run_dir, options, baseline or save_baseline, as_json, quiet, new_tokens):
+    # a served generative model, a data set or a suite are not built for generative runs: refused, not ignored
+    unsupported = (("--sut-url", net is not None), ("--dataset", dataset), ("--suite", kw.get("suite")))
+    if bench_generative(run_dir, options, baseline or save_baseline, as_json, quiet, new_tokens, unsupported):
         return
     old, tol = baseline_inputs(baseline, tolerance, save_baseline)
     progress = Progress.for_cli(quiet, as_json)

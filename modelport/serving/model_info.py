@@ -86,6 +86,10 @@ def describe_artifact(run_dir: str | Path, artifact_id: str | None = None, name:
     run_dir = Path(run_dir).resolve()
     manifest = load_manifest(run_dir)
     art = pick_artifact(manifest, artifact_id)
+    if art.components:  # a generation loop over several graphs is not one served tensor model
+        raise InputError(f"artifact {art.id!r} is a generative model of {len(art.components)} components "
+                         f"({', '.join(c.name for c in art.components)}); serving it is not supported yet",
+                         "serve a single-graph artifact (a task that is not text or speech generation)")
     verify_artifact_files(run_dir, art)
     name = name or art.id
     if not _NAME.match(name):

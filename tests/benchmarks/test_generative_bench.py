@@ -106,3 +106,16 @@ def test_the_sut_reports_first_tokens_and_answers_of_a_batch_to_loadgen(tmp_path
     got = {r.index: r.tokens for r in sut.records}
     assert len(sut.records) >= 6 and all(got[i] == answers[i].tolist() for i in got)
     assert float(read_summary(tmp_path)["Tokens per second"]) > 0
+
+
+@pytest.mark.parametrize("flags", [("--sut-url", "grpc://127.0.0.1:9", "--model", "m"), ("--suite", "datacenter")])
+def test_options_not_built_for_generative_runs_are_refused_not_ignored(flags, capsys):
+    run_dir, _ = converted("gpt2", "text-generation-with-past", ("onnx",))
+    code, _, err = run_cli(capsys, "bench", run_dir, *flags, "--profile", "tiny")
+    assert code == 2 and f"{flags[0]} not supported for generative runs" in err
+
+
+def test_serving_a_generative_artifact_is_refused_naming_its_components(capsys):
+    run_dir, _ = converted("gpt2", "text-generation-with-past", ("onnx",))
+    code, _, err = run_cli(capsys, "serve", run_dir, "--export-triton-repo", run_dir.parent / "triton")
+    assert code == 2 and "decoder_with_past_model" in err and "not supported yet" in err
