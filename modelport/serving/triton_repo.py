@@ -13,7 +13,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from modelport.fsutil import atomic_dir
+from modelport.errors import InputError
+from modelport.fsutil import atomic_dir, check_new_dir
 from modelport.serving.model_info import ServedModel, TensorInfo
 
 BACKENDS = {"onnx": "onnxruntime", "torchscript": "pytorch"}
@@ -57,6 +58,10 @@ def config_pbtxt(model: ServedModel, max_batch_size: int = 32) -> str:
 def export_triton_repo(model: ServedModel, out_dir: str | Path, max_batch_size: int = 32) -> Path:
     """Write the repository into ``out_dir`` (absent or empty; refused otherwise) and return it."""
     out = Path(out_dir)
+    try:
+        check_new_dir(out)
+    except InputError as e:  # fsutil's hint names convert's --out; here the folder came from another option
+        raise InputError(e.message.split("; ")[0], "choose another --export-triton-repo DIR") from None
     with atomic_dir(out) as tmp:
         version = tmp / model.name / VERSION
         version.mkdir(parents=True)
