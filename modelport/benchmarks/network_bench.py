@@ -30,7 +30,7 @@ from modelport.benchmarks.report import REPORT_NAME, render
 from modelport.benchmarks.results import BenchResults, Cell
 from modelport.benchmarks.scenarios import get_scenario
 from modelport.benchmarks.settings import MLPERF_SEEDS
-from modelport.benchmarks.store import RESULTS_NAME, carry_earlier_cells, read_previous, write_results
+from modelport.benchmarks.store import NETWORK_KEY, RESULTS_NAME, carry_earlier_cells, read_previous, write_results
 
 # the suite's own steps, so a network cell is made exactly like a local one
 from modelport.benchmarks.suite import bench_results, derive_bound, one_run, prepare_backend, reference_outputs
@@ -43,7 +43,6 @@ from modelport.progress import Progress, warn
 
 #: what MLPerf runs over the network (its Network division)
 NETWORK_SCENARIOS = ("Offline", "Server")
-NETWORK_KEY = "network"  # results.json: backends[<id>]["network"]
 
 
 def check_scenarios(scenarios: list[str]) -> None:

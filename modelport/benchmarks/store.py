@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from modelport.benchmarks.results import BenchResults, Carried
 from modelport.benchmarks.scenarios import SCENARIOS, get_scenario
@@ -12,6 +13,10 @@ from modelport.benchmarks.schema import SchemaError
 from modelport.fsutil import write_json_atomic
 
 RESULTS_NAME = "results.json"
+NETWORK_KEY = "network"  # results.json: backends[<id>]["network"], the served model's endpoints and client settings
+#: what a served backend's cells were measured over (not what they found: served outputs, failed samples)
+_NETWORK_RUN_KEYS = ("endpoints", "protocol", "wire", "model", "max_in_flight", "server_profile",
+                     "request_timeout_s", "max_consecutive_failures")
 
 
 def read_results(path: str | Path) -> BenchResults:
@@ -37,6 +42,22 @@ def _bound(results: BenchResults) -> tuple[float | None, str | None]:
     return (opts.server_latency_ms, opts.server_latency_source) if opts else (None, None)
 
 
+def network_settings(results: BenchResults, backend: str) -> dict[str, Any] | None:
+    """How ``backend`` was reached: its network settings when served (endpoints, protocol, in-flight cap,
+    server profile, ...), None when it ran in this process."""
+    net = (results.backends.get(backend) or {}).get(NETWORK_KEY)
+    return {k: net.get(k) for k in _NETWORK_RUN_KEYS} if isinstance(net, dict) else None
+
+
+def same_transport(old: BenchResults, new: BenchResults, backend: str) -> bool:
+    """Whether ``backend``'s earlier cells were measured over the same transport as this bench's: a re-bench
+    over another URL, protocol, in-flight cap or server profile (or in-process instead of over the network)
+    is another condition. A backend this bench did not run keeps its own record, so its cells may stay."""
+    if backend not in new.backends:
+        return True
+    return network_settings(old, backend) == network_settings(new, backend)
+
+
 def carry_earlier_cells(old: BenchResults | None, results: BenchResults) -> None:
     """Keep the cells of an earlier bench of this run directory that this one did not re-run, when they were
     measured the same way, so ``bench RUN_DIR --scenario Offline`` after ``modelport run`` updates the report
@@ -49,7 +70,7 @@ def carry_earlier_cells(old: BenchResults | None, results: BenchResults) -> None
     bound_ok = not bound_now or _bound(results) == _bound(old)
     carried: list[str] = []
     for backend, scenario, cell in old.cell_items():
-        if get_scenario(scenario).bound_dependent and not bound_ok:
+        if (get_scenario(scenario).bound_dependent and not bound_ok) or not same_transport(old, results, backend):
             continue
         mine = results.cells.setdefault(backend, {})
         if scenario not in mine:
