@@ -95,7 +95,8 @@ def baseline_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _scenarios(kw: dict[str, Any], source_spec: str | None) -> list[str]:
-    from modelport.benchmarks.scenarios import parse_scenarios, suite_scenarios
+    from modelport.benchmarks.scenarios import parse_scenarios
+    from modelport.benchmarks.suites import suite_scenarios
     from modelport.errors import InputError
 
     if kw.get("suite") is None:

@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers.convert import run_cli
 
-from modelport.benchmarks.scenarios import suite_scenarios
+from modelport.benchmarks.suites import suite_scenarios
 from modelport.errors import InputError
 
 
