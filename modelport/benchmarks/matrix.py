@@ -120,6 +120,12 @@ def load_matrix_file(path: str | Path, defaults: Matrix) -> Matrix:
                   list(parsed["scenarios"]), str(path))
 
 
+def file_keys(path: str | Path) -> set[str]:
+    """The axes a matrix file sets (what the command line must then leave alone)."""
+    data = _read(Path(path))
+    return {k for k in data if k in KEYS} if isinstance(data, dict) else set()
+
+
 def _list(path: Path, key: str, value: Any) -> list[Any]:
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         return [value]

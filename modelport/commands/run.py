@@ -49,9 +49,12 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
     from modelport.npzfile import read_npz
     from modelport.progress import Progress, warn
 
+    given_source = source is not None
     if source is None and kw["state_dict"] is None:
         source = DEFAULT_SOURCE
     fan = pop_fanout(kw)
+    if fan is not None and fan.get("matrix_file"):
+        _refuse_overlap(fan["matrix_file"], given_source)
     export_kw = {k: kw.pop(k) for k in list(kw) if k in EXPORT_PARAMS}
     # every input is checked before minutes of converting: options, the baseline, the samples file (that it
     # is a readable .npz; its arrays are checked against the model's inputs once there is a model)
@@ -85,3 +88,25 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
                    "validation: export checks passed")
         render_summary(outcome)
     raise_for_outcome(outcome)
+
+
+#: command-line parameters that set a matrix axis: (their option, the matrix file key of that axis); --suite
+#: resolves per model, and a matrix file names its own models, so it clashes with any file
+_AXES = {"targets": ("--to", "targets"), "opsets": ("--opset", "opsets"), "precision": ("--precision", "precisions"),
+         "scenarios": ("--scenario", "scenarios"), "suite": ("--suite", "")}
+
+
+def _refuse_overlap(matrix_file: str, given_source: bool) -> None:
+    """An axis given both on the command line and in the matrix file is refused: silently preferring one
+    would run a matrix the user did not ask for."""
+    from modelport.benchmarks.matrix import file_keys
+
+    ctx = click.get_current_context()
+    keys = file_keys(matrix_file)
+    explicit = [name for name in _AXES if ctx.get_parameter_source(name) in (
+        click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)]
+    clashes = [_AXES[name][0] for name in explicit if _AXES[name][1] in keys | {""}]
+    clashes += ["SOURCE"] if given_source and "models" in keys else []
+    if clashes:
+        raise click.UsageError(f"{', '.join(clashes)} and the matrix file {matrix_file} both set the same axis; "
+                               "give each axis in one place")
