@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from helpers import security as hostile
 from helpers.convert import run_cli
+from helpers.signals import default_sigint
 
 from modelport.errors import InputError, UnsafePickleError
 from modelport.runners import pt2_archive
@@ -276,7 +277,7 @@ def test_signal_during_convert_leaves_nothing(tmp_path, sig, code, word):
     proc = subprocess.Popen([sys.executable, "-m", "modelport.cli", "convert", "--state-dict", str(work / "w.pt"),
                              "--model-class", f"{work / 'slow.py'}:Slow", "--input", "x:1x3", "--to", "torchscript",
                              "--method", "trace", "--out", str(work / "run")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while not (work / "exporting").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)

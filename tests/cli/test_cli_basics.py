@@ -28,8 +28,8 @@ def test_zoo_json():
     models = {m["name"]: m for m in json.loads(r.stdout)["models"]}
     # every MLPerf entry has its small configuration for tests (ssd-resnet34 is full size only)
     assert {"resnet50", "resnet50-small", "bert", "bert-small", "ssd-mobilenet", "ssd-mobilenet-small", "3d-unet",
-            "3d-unet-small", "dlrm", "dlrm-small", "rnnt", "rnnt-small", "ssd-resnet34", "tiny-cnn",
-            "tiny-transformer", "branchy"} == set(models)
+            "3d-unet-small", "dlrm", "dlrm-small", "rnnt", "rnnt-small", "gnmt", "gnmt-small", "ssd-resnet34",
+            "tiny-cnn", "tiny-transformer", "branchy"} == set(models)
     assert models["resnet50"]["mlperf"]["server_latency_ms"] == 15
     assert models["tiny-cnn"]["mlperf"] is None
 

@@ -14,6 +14,7 @@ import textwrap
 
 import pytest
 from helpers.loadgen import OURS, UNDER_TEST
+from helpers.signals import default_sigint
 
 pytestmark = pytest.mark.skipif(UNDER_TEST != OURS, reason="extension behaviour of ours only")
 
@@ -88,7 +89,7 @@ CHILD = textwrap.dedent(
 def test_a_signal_stops_a_waiting_test_and_the_next_one_runs(tmp_path, scenario, signame, exc):
     r = subprocess.run(
         [sys.executable, "-c", CHILD, str(tmp_path), scenario, signame],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, preexec_fn=default_sigint,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
