@@ -13,7 +13,7 @@ checks), ``gate`` (the equivalence gate); this module sequences them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,32 +173,29 @@ def _export_onnx_targets(prep: Prepared, options: ConvertOptions, stage: Path, p
 def _optimize_levels(prep: Prepared, options: ConvertOptions, stage: Path, progress: Progress,
                      base: Staged) -> dict[str, tuple[Staged, float]]:
     """One staged artifact per ``--optimize`` level, made from the checked base export; a failure discards all."""
-    made: dict[str, tuple[Staged, float]] = {}
-    try:
-        for level in options.optimize:
-            t0 = time.perf_counter()
-            progress.step(f"optimising opset {base.exported.opset} for onnxruntime at {level}")
-            staged = stage_onnx_level(prep, options, stage, base, level)
-            if staged is not None:
-                made[level] = (staged, round(time.perf_counter() - t0, 4))
-    except BaseException:
-        for staged, _ in made.values():
-            staged.discard()
-        raise
-    return made
+    return _stage_each(options.optimize, lambda level: stage_onnx_level(prep, options, stage, base, level),
+                       lambda level: f"optimising opset {base.exported.opset} for onnxruntime at {level}", progress)
 
 
 def _precisions(ctx: PrecisionContext, stage: Path, progress: Progress,
                 base: Staged) -> dict[str, tuple[Staged, float]]:
     """One staged artifact per reduced ``--precision``, made from the checked fp32 export."""
+    return _stage_each([p for p in ctx.options.precision if p in BUILT["onnx"]],
+                       lambda precision: stage_onnx_precision(ctx, stage, base, precision),
+                       lambda precision: f"making the {precision} artifact of opset {base.exported.opset}", progress)
+
+
+def _stage_each(keys: Iterable[str], make: Callable[[str], Staged | None], says: Callable[[str], str],
+                progress: Progress) -> dict[str, tuple[Staged, float]]:
+    """``make(key)`` for each key, timed: {key: (staged, seconds)}; one failure discards every one made."""
     made: dict[str, tuple[Staged, float]] = {}
     try:
-        for precision in (p for p in ctx.options.precision if p in BUILT["onnx"]):
+        for key in keys:
             t0 = time.perf_counter()
-            progress.step(f"making the {precision} artifact of opset {base.exported.opset}")
-            staged = stage_onnx_precision(ctx, stage, base, precision)
+            progress.step(says(key))
+            staged = make(key)
             if staged is not None:
-                made[precision] = (staged, round(time.perf_counter() - t0, 4))
+                made[key] = (staged, round(time.perf_counter() - t0, 4))
     except BaseException:
         for staged, _ in made.values():
             staged.discard()
