@@ -15,8 +15,10 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -131,10 +133,13 @@ class RayExecutor(Executor):
         self._refs: list[Any] = []
         self._remotes: dict[tuple[CellFn, bool], Any] = {}
         self._started_here = not ray.is_initialized()
+        self._temp_dir: str | None = None
         if self._started_here:
             if address:
                 _probe(address)
-            _init_ray(ray, jobs, address)
+            else:  # a local Ray keeps its session folder (logs, sockets) in a folder we remove at close
+                self._temp_dir = ray_temp_dir()
+            _init_ray(ray, jobs, address, self._temp_dir)
         self.slots = int(ray.cluster_resources().get(BENCH_RESOURCE, 0))
         if self.slots < 1:
             self.close()
@@ -169,15 +174,22 @@ class RayExecutor(Executor):
                 self._ray.wait(self._refs, num_returns=len(self._refs), timeout=STOP_GRACE_S)
         if self._started_here and self._ray.is_initialized():
             self._ray.shutdown()
+        if self._temp_dir:  # Ray leaves /tmp/ray/session_* behind otherwise, one per run
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
 
 
-def _init_ray(ray: Any, jobs: int, address: str | None) -> None:
+def ray_temp_dir() -> str:
+    return tempfile.mkdtemp(prefix="modelport-ray-")
+
+
+def _init_ray(ray: Any, jobs: int, address: str | None, temp_dir: str | None) -> None:
     """ray.init, keeping this process's SIGTERM handler: Ray installs one that calls sys.exit (and leaves it
     after shutdown), which would bypass the CLI's own (Ctrl-C-like unwinding, exit 143)."""
     main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if main else None
     try:
-        ray.init(**_init_kwargs(jobs, address))
+        ray.init(**_init_kwargs(jobs, address), **({"_temp_dir": temp_dir} if temp_dir else {}))
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = f"connect to the Ray cluster at {address}" if address else "start a local Ray"
         raise InputError(f"cannot {where}: {' '.join(str(e).split())[:300]}",

@@ -24,6 +24,7 @@ from modelport.benchmarks.scenarios import parse_scenarios
 from modelport.converters.options import parse_opsets, parse_targets
 from modelport.converters.precision import BUILT, parse_precisions
 from modelport.errors import InputError, ModelportError
+from modelport.zoo import ZOO
 
 KEYS = ("models", "targets", "opsets", "precisions", "scenarios")
 
@@ -67,6 +68,18 @@ def model_name(source: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", base) or "model"
 
 
+def _check_source(model: str) -> None:
+    """A zoo name that does not exist, or a path that is not there, is refused before any cell runs: a typo in
+    a matrix must not cost the other cells' conversions first (a file that exists but fails to load still fails
+    only its own cells)."""
+    if model.startswith("zoo:"):
+        name = model.removeprefix("zoo:")
+        if name not in ZOO:
+            raise InputError(f"matrix model {model!r}: unknown zoo model {name!r}", f"known: {', '.join(ZOO)}")
+    elif not Path(model).exists():
+        raise InputError(f"matrix model {model!r}: no such file or directory")
+
+
 def _cells(m: Matrix) -> list[MatrixCell]:
     names: dict[str, str] = {}
     for model in m.models:
@@ -74,6 +87,7 @@ def _cells(m: Matrix) -> list[MatrixCell]:
         if other != model:
             raise InputError(f"matrix models {other!r} and {model!r} share the name {model_name(model)!r}, so "
                              "their cells would share folders", "give each model a distinct file or zoo name")
+        _check_source(model)
     out: list[MatrixCell] = []
     for model in dict.fromkeys(m.models):
         name = model_name(model)

@@ -15,6 +15,7 @@ import pytest
 from helpers.bench_cli import invoke
 from helpers.fanout import require_ray
 
+from modelport.benchmarks import executors
 from modelport.benchmarks.results import BenchResults
 
 SHORT = ["--scenario", "SingleStream", "--profile", "tiny", "--duration-ms", "100", "--total-samples", "8",
@@ -53,25 +54,31 @@ def check_merged(run_dir: Path, executor: str, cells: set[str]) -> dict:
     return res
 
 
-def test_ray_executor_runs_the_matrix(tmp_path):
-    """The 2x2 matrix of tiny-cnn, plus a model that does not exist: its cells fail one by one (one line
+def test_ray_executor_runs_the_matrix(tmp_path, monkeypatch):
+    """The 2x2 matrix of tiny-cnn, plus a file that is not a model: its cells fail one by one (one line
     each, the run's exit code theirs) while the others complete."""
     require_ray()
+    broken = tmp_path / "not-a-model.pt"
+    broken.write_bytes(b"not a model")
     matrix = tmp_path / "matrix.json"
-    matrix.write_text(json.dumps({"models": ["zoo:tiny-cnn", "zoo:no-such-model"]}))
+    matrix.write_text(json.dumps({"models": ["zoo:tiny-cnn", str(broken)]}))
+    made: list[str] = []
+    make_dir = executors.ray_temp_dir
+    monkeypatch.setattr(executors, "ray_temp_dir", lambda: made.append(make_dir()) or made[-1])
     out = tmp_path / "m"
     res = invoke("run", "--matrix", str(matrix), *TWO_BY_TWO[1:], *SHORT, "--executor", "ray", "--jobs", "2",
                  "--out", str(out), "--json")
     assert res.exit_code == 2, res.output[-3000:]
     assert json.loads(res.stdout)["run_dir"] == str(out)
     failed = [line for line in res.stderr.splitlines() if line.startswith("modelport: cell ")]
-    assert len(failed) == 3 and all("no-such-model" in line and "(exit 2)" in line for line in failed)
+    assert len(failed) == 3 and all("not-a-model" in line and "(exit 2)" in line for line in failed)
     merged = check_merged(out, "ray", CELLS_2X2)
     ex = merged["executor"]
     assert ex["ray_version"] and ex["bench_slots"] == 1 and ex["resources"]["CPU"] == 2.0
     import ray
 
     assert not ray.is_initialized()  # the local Ray it started is shut down
+    assert len(made) == 1 and not os.path.exists(made[0])  # with its session folder (not left in /tmp/ray)
 
 
 @pytest.mark.slow

@@ -59,6 +59,8 @@ def test_yaml_matrix(tmp_path):
     ('{"models": [""]}', "'models' must list model sources"),
     ('{"models": ["zoo:tiny-cnn", "other/tiny-cnn.pt"]}', "share the name 'tiny-cnn'"),
     ('["zoo:tiny-cnn"]', "must hold an object"),
+    ('{"models": ["zoo:tiny-cnn", "zoo:resnet-50"]}', "matrix model 'zoo:resnet-50': unknown zoo model 'resnet-50'"),
+    ('{"models": ["nets/missing.pt"]}', "matrix model 'nets/missing.pt': no such file or directory"),
     ('{"models": ["zoo:tiny-cnn",]}', "is not valid JSON"),
 ])
 def test_bad_matrix_files_are_refused_naming_the_key(tmp_path, text, expected):
@@ -92,15 +94,17 @@ def test_a_worker_without_the_run_directory_fails_its_cell_naming_the_host(tmp_p
 
 @pytest.mark.slow  # the default suite checks the same on the Ray executor (test_fanout_executors.py)
 def test_a_failed_cell_is_reported_and_sets_the_exit_code(tmp_path):
-    matrix = write(tmp_path, json.dumps({"models": ["zoo:tiny-cnn", "zoo:no-such-model"], "targets": ["onnx"]}))
+    broken = tmp_path / "not-a-model.pt"
+    broken.write_bytes(b"not a model")
+    matrix = write(tmp_path, json.dumps({"models": ["zoo:tiny-cnn", str(broken)], "targets": ["onnx"]}))
     out = tmp_path / "m"
     res = invoke("run", "--matrix", str(matrix), *SHORT, "--executor", "serial", "--out", str(out))
-    assert res.exit_code == 2, res.output  # the failed cell's own exit code (an unknown zoo model: input)
+    assert res.exit_code == 2, res.output  # the failed cell's own exit code (not a model file: input)
     lines = res.stderr.strip().splitlines()
-    assert lines[0].startswith("modelport: cell no-such-model-onnx-opset17 failed (exit 2): ") and len(lines) == 2
+    assert lines[0].startswith("modelport: cell not-a-model-onnx-opset17 failed (exit 2): ") and len(lines) == 2
     assert "1 of 2 matrix cells failed" in lines[1]
     merged = json.loads((out / "results.json").read_text())
-    good, bad = merged["cells"]["tiny-cnn-onnx-opset17"], merged["cells"]["no-such-model-onnx-opset17"]
+    good, bad = merged["cells"]["tiny-cnn-onnx-opset17"], merged["cells"]["not-a-model-onnx-opset17"]
     assert good["bench"]["ok"] and good["bench"]["backends"]["onnx-opset17"]["SingleStream"]["value"] > 0
     assert not bad["convert"]["ok"] and bad["bench"] is None and bad["convert"]["exit_code"] == 2
     assert sorted(p.name for p in (out / "cells").iterdir()) == ["tiny-cnn-onnx-opset17"]  # nothing half-written
