@@ -48,6 +48,12 @@ _SUMMARY = {"Completed tokens per second": "loadgen_tokens_per_s", "Tokens per s
             "Mean Time per Output Token (ns)": "loadgen_tpot_mean_ns", "Result is": "loadgen_result"}
 
 
+def unsupported_flags(options: BenchOptions) -> list[str]:
+    """The bench options a generative run does not honour yet: refused by every caller, never ignored."""
+    return [flag for flag, used in (("--repeat", options.repeat > 1), ("--compliance", options.compliance),
+                                    ("--samples", options.samples_file)) if used]
+
+
 def scenarios_for(options: BenchOptions) -> list[str]:
     chosen = [s for s in options.scenarios if s in SCENARIOS]
     if not chosen:

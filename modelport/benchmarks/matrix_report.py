@@ -106,8 +106,13 @@ def _eager_values(cells: dict[str, Any], scenario: str) -> dict[str, float | Non
 def _scenario_table(cells: dict[str, Any], scenario: str) -> list[str]:
     sc = get_scenario(scenario)
     eager = _eager_values(cells, scenario)
-    lines = ["", f"## {scenario}", "",
-             f"| cell | backend | {sc.headline.key} ({sc.headline.unit}) | speed-up vs eager | validity | accuracy |",
+    # the unit is per row: a generative cell reports tokens/s where the others report the scenario's headline
+    rows = [row for rec in cells.values() for by in ((rec["bench"] or {}).get("backends") or {}).values()
+            for row in [by.get(scenario)] if row is not None]
+    others = sorted({f"{r['metric']} ({r['unit']})" for r in rows if r["metric"] != sc.headline.key})
+    lines = ["", f"## {scenario}", "", f"Headline: {sc.headline.key} ({sc.headline.unit})"
+             + (f"; generative cells: {', '.join(others)}" if others else "") + ".", "",
+             "| cell | backend | headline | speed-up vs eager | validity | accuracy |",
              "|---|---|---|---|---|---|"]
     for cid, rec in cells.items():
         for backend, by_scenario in ((rec["bench"] or {}).get("backends") or {}).items():
@@ -116,7 +121,7 @@ def _scenario_table(cells: dict[str, Any], scenario: str) -> list[str]:
                 continue
             ratio = speedup(row["value"], eager.get(rec["model"]), sc.headline.higher_is_better)
             acc = row["accuracy"]
-            lines.append(f"| {cid} | {backend} | {fmt(row['value'])} | "
+            lines.append(f"| {cid} | {backend} | {fmt(row['value'])} {row['unit']} | "
                          f"{'–' if ratio is None else f'{ratio:.2f}x'} | {row['validity'] or '–'} | "
                          f"{'–' if acc is None else f'{acc:.3f}'} |")
     return lines

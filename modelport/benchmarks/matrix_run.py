@@ -114,8 +114,11 @@ def bench_cell(job: CellJob) -> dict[str, Any]:
 def _generative_cell(job: CellJob, manifest: RunManifest) -> dict[str, dict[str, dict[str, Any]]]:
     """Tokens per sample with LoadGen's token latencies (generative_bench, as ``modelport bench`` does);
     backend -> scenario -> tokens/s and the share of tokens equal to eager's."""
-    from modelport.benchmarks.generative_bench import run_generative_bench  # pulls in the generation code
+    from modelport.benchmarks.generative_bench import run_generative_bench, unsupported_flags  # generation code
 
+    unsupported = unsupported_flags(job.bench)
+    if unsupported:  # known only once the cell's task is: the cell fails in one line rather than ignore them
+        raise InputError(f"{', '.join(unsupported)} not supported for generative runs yet", "drop them")
     results = run_generative_bench(job.folder, manifest, job.bench, Progress(enabled=False))
     return {backend: {sc: {"metric": "tokens_per_s", "value": c["tokens_per_s"], "unit": "tokens/s",
                            "validity": c.get("loadgen_result"), "accuracy": c["token_agreement"]}

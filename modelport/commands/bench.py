@@ -199,13 +199,12 @@ def bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None,
     manifest = load_manifest(run_dir)
     if not any(a.components for a in manifest.artifacts):
         return False
-    unsupported = [flag for flag, used in (("--baseline/--save-baseline", baseline), ("--repeat", options.repeat > 1),
-                                           ("--compliance", options.compliance), ("--samples", options.samples_file),
-                                           *other_flags)
-                   if used]
+    from modelport.benchmarks.generative_bench import run_generative_bench, unsupported_flags
+
+    unsupported = [flag for flag, used in (("--baseline/--save-baseline", baseline), *other_flags) if used]
+    unsupported += unsupported_flags(options)
     if unsupported:
         raise InputError(f"{', '.join(unsupported)} not supported for generative runs yet", "drop them")
-    from modelport.benchmarks.generative_bench import run_generative_bench
 
     results = run_generative_bench(run_dir, manifest, options, Progress.for_cli(quiet, as_json), new_tokens)
     if as_json:

@@ -27,6 +27,18 @@ def test_generative_cell_runs_the_generative_bench(tmp_path):
     for by_scenario in rows.values():
         row = by_scenario["Offline"]
         assert row["unit"] == "tokens/s" and row["value"] > 0 and row["accuracy"] is not None
+    report = (out / "report.md").read_text()
+    assert "generative cells: tokens_per_s (tokens/s)" in report and " tokens/s | " in report
+
+
+def test_a_generative_cell_refuses_options_it_would_ignore(tmp_path):
+    """--repeat on a matrix whose model turns out generative fails that cell in one line, not silently once."""
+    model = save("gpt2", tmp_path / "gpt2")
+    out = tmp_path / "r"
+    res = invoke("run", str(model), "--to", "onnx", "--executor", "serial", "--out", str(out), "--profile", "tiny",
+                 "--scenario", "Offline", "--total-samples", "2", "--threads", "1", "--repeat", "2")
+    assert res.exit_code == 2, res.output
+    assert "--repeat not supported for generative runs yet" in res.stderr
 
 
 def test_a_crashing_cell_keeps_its_traceback_only_under_debug(monkeypatch):
