@@ -14,6 +14,7 @@ import numpy as np
 
 from modelport.benchmarks.mlperf_logs import SUT_LATENCIES
 from modelport.fsutil import atomic_path
+from modelport.manifest import inside
 
 
 def _label_2_and_5(value: float, _pos: int) -> str:
@@ -39,11 +40,18 @@ def save_figure(fig: Any, path: Path) -> None:
 
 
 def load_latencies(run_dir: Path, log_dir: str) -> np.ndarray | None:
-    """The SUT latencies (ns) recorded next to a performance log, None when there are none."""
-    path = run_dir / log_dir / SUT_LATENCIES
+    """The SUT latencies (ns) recorded next to a performance log, None when there are none (or when
+    results.json, which anyone can edit, names a log folder outside the run directory: never read there)."""
+    try:
+        path = inside(run_dir, f"{log_dir}/{SUT_LATENCIES}")
+    except ValueError:
+        return None
     if not path.is_file():
         return None
-    lat = np.load(path)
+    try:
+        lat = np.load(path, allow_pickle=False)
+    except ValueError:  # not a plain array file
+        return None
     return lat if lat.size else None
 
 
