@@ -48,6 +48,8 @@ class CellContext:
     seeds: dict[str, int] = field(default_factory=dict)
     server_latency_ms: float | None = None
     bound_source: str = ""
+    #: finished cells' (staging, final) folders, placed together just before results.json is written
+    staged: list[tuple[Path, Path]] = field(default_factory=list)
 
 
 @dataclass
@@ -64,21 +66,47 @@ class CellDir:
 
 
 @contextlib.contextmanager
-def staged_cell(run_dir: Path, backend_id: str, scenario: str) -> Iterator[CellDir]:
-    """A temporary folder for one cell, moved to ``bench/<backend>/<scenario>`` if the block completes and
-    removed if it does not (whatever the exception, KeyboardInterrupt and SIGTERM included)."""
+def staged_cell(run_dir: Path, backend_id: str, scenario: str,
+                pending: list[tuple[Path, Path]] | None = None) -> Iterator[CellDir]:
+    """A temporary folder for one cell, removed if the block does not complete (whatever the exception,
+    KeyboardInterrupt and SIGTERM included). A completed cell is moved to ``bench/<backend>/<scenario>`` at
+    once, or, given ``pending``, added to it for ``place_cells`` once the whole bench has run."""
     final = run_dir / BENCH_DIR / backend_id / scenario
     staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{backend_id}-{scenario}.", suffix=".tmp", dir=run_dir))
     try:
         yield CellDir(run_dir, staging, final)
         os.chmod(staging, 0o777 & ~_umask())  # mkdtemp made it 0700; the finished folder gets the usual mode
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if pending is None:
+        place_cells([(staging, final)])
+    else:
+        pending.append((staging, final))
+
+
+@contextlib.contextmanager
+def held_cells(pending: list[tuple[Path, Path]]) -> Iterator[None]:
+    """Finished cells stay staged while the bench runs: a bench that is interrupted or fails removes them, so
+    an earlier bench's cell folders and its results.json are left as they were and still agree (cells placed
+    one by one would replace folders the old results.json names, with other figures)."""
+    try:
+        yield
+    except BaseException:
+        for staging, _ in pending:
+            shutil.rmtree(staging, ignore_errors=True)
+        pending.clear()
+        raise
+
+
+def place_cells(pending: list[tuple[Path, Path]]) -> None:
+    """Every finished cell moved into ``bench/<backend>/<scenario>``, replacing an earlier bench's."""
+    for staging, final in pending:
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    pending.clear()
 
 
 def _umask() -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 from modelport.benchmarks.accuracy import Reference
 from modelport.benchmarks.backends import EAGER_ID, Backend, eager_backend
-from modelport.benchmarks.cells import CellContext, staged_cell
+from modelport.benchmarks.cells import CellContext, held_cells, place_cells, staged_cell
 from modelport.benchmarks.network_sut import NetworkOptions, NetworkRunner, NetworkSUT, OipClient
 from modelport.benchmarks.noise import between, busy_warning, pinned, snapshot
 from modelport.benchmarks.options import BenchOptions
@@ -106,7 +106,7 @@ def run_network_bench(run_dir: str | Path, options: BenchOptions, net: NetworkOp
                       plan.server_latency_ms, plan.bound_source)
     backends: dict[str, dict[str, Any]] = {}
     cells: dict[str, dict[str, Cell]] = {}
-    with pinned(opts.cpus):
+    with held_cells(ctx.staged), pinned(opts.cpus):
         try:
             _eager_reference(ctx, plan.manifest)
             backend = network_backend(net, plan.manifest, outputs)
@@ -114,9 +114,10 @@ def run_network_bench(run_dir: str | Path, options: BenchOptions, net: NetworkOp
         finally:
             progress.done()
             ctx.qsl_handle.close()
-    results = bench_results(plan, ctx, backends, cells, round(time.perf_counter() - t_start, 2))
-    carry_earlier_cells(read_previous(plan.run_dir), results)
-    write_results(plan.run_dir / RESULTS_NAME, results)
+        results = bench_results(plan, ctx, backends, cells, round(time.perf_counter() - t_start, 2))
+        carry_earlier_cells(read_previous(plan.run_dir), results)
+        place_cells(ctx.staged)
+        write_results(plan.run_dir / RESULTS_NAME, results)
     return results
 
 
@@ -146,7 +147,7 @@ def _bench_network(ctx: CellContext, backend: Backend, net: NetworkOptions, outp
         hint: float | None = None
         for sc in scenarios:
             t0 = time.perf_counter()
-            with staged_cell(ctx.run_dir, backend.id, sc.name) as cdir:
+            with staged_cell(ctx.run_dir, backend.id, sc.name, ctx.staged) as cdir:
                 sut = NetworkSUT(backend, ctx.qsl, prep.layout, net, outputs)
                 try:
                     start = snapshot()

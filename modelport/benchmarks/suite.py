@@ -26,6 +26,8 @@ from modelport.benchmarks.cells import (
     accuracy_pass,
     accuracy_settings,
     cell_from_run,
+    held_cells,
+    place_cells,
     run_once,
     staged_cell,
 )
@@ -81,13 +83,15 @@ def run_bench(run_dir: str | Path, options: BenchOptions, progress: Progress | N
     if stray:
         warn(f"{stray} is ignored: every LoadGen run has a working directory of its own "
              "(compliance tests: --compliance)")
-    with pinned(opts.cpus):
-        _bench_all(plan, ctx, backends, cells)
-    results = bench_results(plan, ctx, backends, cells, round(time.perf_counter() - t_start, 2))
-    if stray:
-        results.loadgen["ignored_audit_config"] = stray
-    carry_earlier_cells(read_previous(plan.run_dir), results)
-    write_results(plan.run_dir / RESULTS_NAME, results)
+    with held_cells(ctx.staged):
+        with pinned(opts.cpus):
+            _bench_all(plan, ctx, backends, cells)
+        results = bench_results(plan, ctx, backends, cells, round(time.perf_counter() - t_start, 2))
+        if stray:
+            results.loadgen["ignored_audit_config"] = stray
+        carry_earlier_cells(read_previous(plan.run_dir), results)
+        place_cells(ctx.staged)
+        write_results(plan.run_dir / RESULTS_NAME, results)
     return results
 
 
@@ -215,7 +219,7 @@ def _bench_cell(ctx: CellContext, backend: Backend, prep: Prepared, sc: Scenario
     accuracy pass) with the machine's state recorded around them; returns it and the throughput its first
     run measured for a later Server search."""
     opts = ctx.options
-    with staged_cell(ctx.run_dir, backend.id, sc.name) as cdir:
+    with staged_cell(ctx.run_dir, backend.id, sc.name, ctx.staged) as cdir:
         sut = sc.make_sut(backend, ctx.qsl, prep.layout, opts.max_batch, opts.batch_timeout_ms, opts.workers)
         try:
             start = snapshot()

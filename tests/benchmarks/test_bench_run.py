@@ -188,3 +188,28 @@ def test_a_partial_rebench_keeps_comparable_cells_and_drops_the_rest(run, tmp_pa
     again = json.loads((out / "results.json").read_text())
     assert again["scenarios"] == ["Offline"] and "carried_cells" not in again
     assert sorted(again["cells"]) == sorted(["eager", onnx_id])
+
+
+def test_an_interrupted_rebench_leaves_the_earlier_results_and_their_logs_as_they_were(run, tmp_path, monkeypatch):
+    """Cells finished before the interrupt are not moved over the folders the earlier results.json names."""
+    from modelport.benchmarks import suite
+
+    out = tmp_path / "copy"
+    shutil.copytree(run[0], out)
+    results = (out / "results.json").read_bytes()
+    summary = out / "bench" / "eager" / "SingleStream" / "performance" / "mlperf_log_summary.txt"
+    logged = summary.read_bytes()
+    calls = []
+    one_run = suite.one_run
+
+    def interrupted_second_run(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return one_run(*args, **kwargs)
+
+    monkeypatch.setattr(suite, "one_run", interrupted_second_run)
+    res = invoke("bench", str(out), "--scenario", "SingleStream,Offline", "--quiet", *SHORT)
+    assert res.exit_code == 130 and len(calls) == 2, res.output  # eager SingleStream ran, then the interrupt
+    assert (out / "results.json").read_bytes() == results and summary.read_bytes() == logged
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".bench-")]  # no staged cell left behind
