@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -87,6 +88,18 @@ def _one_line_warnings() -> None:
     warnings.showwarning = show
 
 
+#: library loggers whose import-time warnings say nothing to a modelport user: torchao (which transformers imports
+#: when it is installed) reports every CUDA kernel library it cannot load on a CPU machine, and torch's pytree
+#: then warns about torchao's own enum registrations; --debug keeps them
+_QUIET_LOGGERS = ("torchao", "torch.utils._pytree")
+
+
+def _quiet_library_loggers(argv: list[str]) -> None:
+    if not _debug_requested(argv):
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def _invoke(argv: list[str]) -> object:
     # make_context + invoke rather than cli.main: click's main turns Ctrl-C into a blank line plus Abort.
     try:
@@ -111,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["MODELPORT_DEBUG"] = "1"
     reset_json_emitted()
     _one_line_warnings()
+    _quiet_library_loggers(argv)
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() \
         else None
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -66,3 +67,14 @@ def test_json_failure_is_one_object_on_stdout():
     assert r.returncode == 2
     assert json.loads(r.stdout) == {"error": r.stderr.strip().removeprefix("modelport: error: "),
                                     "kind": "InputError", "exit_code": 2}
+
+
+def test_library_import_noise_is_kept_off_stderr_unless_debugging():
+    """torchao, imported by transformers when installed, logs a warning per CUDA kernel library it cannot load:
+    a user converting a Hugging Face model on a CPU machine must not see those lines (--debug shows them)."""
+    script = ("import logging, sys\nfrom modelport.cli import main\ntry:\n    main(sys.argv[1:])\n"
+              "except SystemExit:\n    pass\nlogging.getLogger('torchao').warning('Failed to load _C_x.so')\n")
+    for argv, shown in ((["--version"], False), (["--debug", "--version"], True)):
+        res = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True,
+                             env={k: v for k, v in os.environ.items() if k != "MODELPORT_DEBUG"})
+        assert ("Failed to load" in res.stderr) is shown, res.stderr
