@@ -1,11 +1,13 @@
 """Benchmark-harness overhead and backend speed, measured (not a test; run it on a quiet machine).
 
-1. Offline throughput of ResNet-50 ONNX through ``modelport bench`` against a bare onnxruntime loop over
-   the same samples, same batch and same threads, in one run: bare, bench, bare, bench, bare (medians
-   compared, so drifting machine load hits both alike). Target ratio >= 0.97.
+1. Offline throughput of one backend (``--backend onnx``: the ONNX artifact; ``eager``: the eager model) of
+   ResNet-50 (``--model``) through ``modelport bench`` against a bare loop over the same runner, the same
+   samples, batch and threads, in one run: bare, bench, bare, bench, bare (medians compared, so drifting
+   machine load hits both alike). Target ratio >= 0.97 (onnx), >= 0.95 (eager).
 2. onnxruntime vs eager PyTorch for every zoo model at batch 1 (median latency, same threads).
 
-    python bench/harness.py [--threads N] [--duration-s S] [--batch B] [--skip-offline] [--skip-zoo] [--json]
+    python bench/harness.py [--backend onnx|eager] [--model resnet50] [--threads N] [--duration-s S] [--batch B]
+                            [--skip-offline] [--skip-zoo] [--json]
 """
 
 from __future__ import annotations
@@ -46,12 +48,20 @@ def convert(source: str, out: Path, targets: tuple[str, ...] = ("onnx",)) -> Pat
     return out
 
 
-def bare_offline(run_dir: Path, batch: int, threads: int, total: int, seconds: float) -> float:
-    """samples/s of a plain loop: the same samples (from the QSL), stacked into full batches, session.run."""
+def _runner(run_dir: Path, backend: str, threads: int) -> Any:
     m = load_manifest(run_dir)
+    names, opts = [s.name for s in m.inputs], RunnerOptions("cpu", threads, 1)
+    if backend == "eager":
+        return TorchModuleRunner(zoo.entry_for_source(m.source.spec).build(seed=m.seed), names, m.output_names,
+                                 opts)
     art = next(a for a in m.artifacts if a.target == "onnx")
-    runner = load_runner("onnx", run_dir / art.path, [s.name for s in m.inputs], m.output_names,
-                         RunnerOptions("cpu", threads, 1))
+    return load_runner("onnx", run_dir / art.path, names, m.output_names, opts)
+
+
+def bare_offline(run_dir: Path, backend: str, batch: int, threads: int, total: int, seconds: float) -> float:
+    """samples/s of a plain loop: the same samples (from the QSL), stacked into full batches, one call each."""
+    m = load_manifest(run_dir)
+    runner = _runner(run_dir, backend, threads)
     qsl = SampleLibrary(m.inputs, total, total, m.seed)
     qsl.load(range(total))
     batches = [qsl.batch([(i + j) % total for j in range(batch)]) for i in range(0, total, batch)]
@@ -64,28 +74,31 @@ def bare_offline(run_dir: Path, batch: int, threads: int, total: int, seconds: f
     return n / (time.perf_counter() - t0)
 
 
-def bench_offline(run_dir: Path, batch: int, threads: int, total: int, seconds: float) -> dict[str, Any]:
+def bench_offline(run_dir: Path, backend: str, batch: int, threads: int, total: int,
+                  seconds: float) -> dict[str, Any]:
     out = json.loads(modelport("bench", str(run_dir), "--scenario", "Offline", "--artifact", "onnx-opset17",
                                "--no-accuracy", "--max-batch", str(batch), "--threads", str(threads),
                                "--total-samples", str(total), "--duration-ms", str(int(seconds * 1000)),
                                "--json", "--quiet"))
-    cell = out["results"]["cells"]["onnx-opset17"]["Offline"]
+    cell = out["results"]["cells"]["eager" if backend == "eager" else "onnx-opset17"]["Offline"]
     return {"samples_per_second": cell["metrics"]["samples_per_second"], "validity": cell["validity"],
             "batch_sizes": cell.get("batch_sizes"), "query_samples": cell["effective_settings"].get(
                 "samples_per_query")}
 
 
-def offline_ratio(work: Path, batch: int, threads: int, seconds: float, repeat: int) -> dict[str, Any]:
-    run_dir = convert("zoo:resnet50", work / "resnet50")
+def offline_ratio(work: Path, model: str, backend: str, batch: int, threads: int, seconds: float,
+                  repeat: int) -> dict[str, Any]:
+    run_dir = convert(f"zoo:{model}", work / model)
     total = 64
-    bare = [bare_offline(run_dir, batch, threads, total, seconds)]
+    bare = [bare_offline(run_dir, backend, batch, threads, total, seconds)]
     benches = []
     for _ in range(repeat):  # bare, bench, bare, bench, ..., bare: drifting load hits both alike
-        benches.append(bench_offline(run_dir, batch, threads, total, seconds))
-        bare.append(bare_offline(run_dir, batch, threads, total, seconds))
+        benches.append(bench_offline(run_dir, backend, batch, threads, total, seconds))
+        bare.append(bare_offline(run_dir, backend, batch, threads, total, seconds))
     bench_median = statistics.median(b["samples_per_second"] for b in benches)
-    return {"batch": batch, "threads": threads, "bare_samples_per_second": bare, "bench": benches,
-            "ratio": bench_median / statistics.median(bare), "target": 0.97}
+    return {"model": model, "backend": backend, "batch": batch, "threads": threads,
+            "bare_samples_per_second": bare, "bench": benches, "ratio": bench_median / statistics.median(bare),
+            "target": 0.95 if backend == "eager" else 0.97}
 
 
 def median_latency(fn: Any, feed: dict[str, np.ndarray], seconds: float) -> float:
@@ -120,6 +133,8 @@ def zoo_table(work: Path, threads: int, seconds: float) -> list[dict[str, Any]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--backend", choices=["onnx", "eager"], default="onnx", help="Offline: the backend measured")
+    ap.add_argument("--model", default="resnet50", help="Offline: the zoo model")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--duration-s", type=float, default=20.0, help="Offline: seconds per measurement")
@@ -135,7 +150,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"threads": args.threads}
     if not args.skip_offline:
-        out["offline"] = offline_ratio(work, args.batch, args.threads, args.duration_s, args.repeat)
+        out["offline"] = offline_ratio(work, args.model, args.backend, args.batch, args.threads, args.duration_s,
+                                       args.repeat)
     if not args.skip_zoo:
         out["zoo_batch1"] = zoo_table(work, args.threads, args.zoo_seconds)
     if args.json:
@@ -143,8 +159,8 @@ def main() -> None:
         return
     if "offline" in out:
         o = out["offline"]
-        print(f"ResNet-50 ONNX Offline, batch {o['batch']}, {o['threads']} threads:")
-        print(f"  bare onnxruntime loop : {', '.join(f'{v:.2f}' for v in o['bare_samples_per_second'])} samples/s")
+        print(f"{o['model']} {o['backend']} Offline, batch {o['batch']}, {o['threads']} threads:")
+        print(f"  bare {o['backend']} loop : {', '.join(f'{v:.2f}' for v in o['bare_samples_per_second'])} samples/s")
         for b in o["bench"]:
             print(f"  modelport bench       : {b['samples_per_second']:.2f} samples/s ({b['validity']}, "
                   f"batches {b['batch_sizes']})")
