@@ -40,6 +40,7 @@ class BenchOptions:
     # --loadgen: modelport | official (docs/decisions.md, "Benchmarks: choosing the LoadGen")
     loadgen: str = "modelport"
     compliance: list[str] = field(default_factory=list)  # --compliance: TEST01, TEST04 (compliance.py)
+    mlperf_repo: str | None = None  # --mlperf-repo: MLPerf's own scripts verify them (compliance_official.py)
     # the model name LoadGen's conf parser matches (MLPerf's, e.g. resnet50, for MLPerf zoo models; set by
     # preflight), so --user-conf lines naming the model apply as well as '*' ones
     conf_model: str = "*"

@@ -195,7 +195,9 @@ def _readme(meta: SubmissionMeta, run: PlannedRun, scenario: str, cell: Cell, co
     lines = [f"# {run.benchmark} {scenario} on {meta.system}", ""]
     if meta.dry_run:
         lines += [DRY_RUN_NOTE, ""]
-    verdicts = ", ".join(f"{t} {'passed' if v.get('passed') else 'FAILED'}" for t, v in cell.compliance.items())
+    verdicts = ", ".join(f"{t} {'passed' if v.get('passed') else 'FAILED'}"
+                         + (" (MLPerf's verification scripts)" if v.get("verifier") == "mlperf" else "")
+                         for t, v in cell.compliance.items())
     lines += [f"Artifact `{run.artifact.id}` ({run.artifact.path}) of {run.manifest.source.spec}, benched with the "
               f"official LoadGen: result {cell.validity}; compliance: {verdicts or 'not run'}.", "",
               "Reproduce:", "", "```", command, "```", ""]

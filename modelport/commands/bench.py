@@ -63,6 +63,9 @@ _BENCH_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--compliance", default=None, metavar="TEST01,TEST04",
                  help="Also run these MLPerf compliance tests per cell (Server: at its chosen QPS), each with its "
                  "audit.config in its own folder, verified by the published rules."),
+    click.option("--mlperf-repo", default=None, metavar="PATH",
+                 help="With --compliance: verify the tests with MLPerf's own scripts (compliance/TEST0x/"
+                 "run_verification.py) from this checkout of mlcommons/inference; their verify_*.txt decide."),
     click.option("--cpus", default=None, metavar="LIST",
                  help="Pin the bench to these cores (e.g. 0,1 or 0-3); intra-op threads default to their count."),
 ]
@@ -112,7 +115,7 @@ def make_options(artifact_ids: tuple[str, ...] | list[str] = (), source_spec: st
     ``source_spec`` (the model's source, e.g. zoo:resnet50) decides what ``--suite`` runs."""
     from modelport.benchmarks import BenchOptions, get_profile
     from modelport.benchmarks.backends import check_device
-    from modelport.benchmarks.compliance import parse_tests
+    from modelport.benchmarks.compliance import check_official, parse_tests
     from modelport.benchmarks.noise import parse_cpus
     from modelport.benchmarks.regression import parse_tolerance
     from modelport.benchmarks.settings import check_user_conf
@@ -129,6 +132,7 @@ def make_options(artifact_ids: tuple[str, ...] | list[str] = (), source_spec: st
         repeat=kw["repeat"] or _DEFAULT_REPEAT.get(kw["profile_name"], 1),
         noise_threshold=parse_tolerance(kw["noise_threshold"], "--noise-threshold"), cpus=parse_cpus(kw["cpus"]),
         loadgen=kw["loadgen"], compliance=parse_tests(kw["compliance"]))
+    options.mlperf_repo = check_official(kw.get("mlperf_repo"), options.compliance)  # found before any work
     options.check()
     check_device(options.device)
     return options

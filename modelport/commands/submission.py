@@ -33,7 +33,9 @@ from modelport.commands.common import emit_json, json_option, quiet_option
               help="Score each benchmark's accuracy run on its MLPerf data set on disk (repeatable: imagenet, "
               "squad, kits19, librispeech, criteo); accuracy.txt gets the reference script's line.")
 @click.option("--check", is_flag=True, help="Run MLPerf's submission checker over the tree (needs --mlperf-repo).")
-@click.option("--mlperf-repo", default=None, metavar="PATH", help="A checkout of mlcommons/inference (--check).")
+@click.option("--mlperf-repo", default=None, metavar="PATH",
+              help="A checkout of mlcommons/inference: its compliance scripts verify TEST01/TEST04, and --check "
+              "runs its submission checker.")
 @click.option("--mlperf-version", default="v6.1", show_default=True,
               help="The checker's --version (the round whose rules and seeds apply).")
 @json_option
@@ -64,7 +66,7 @@ def submission(run_dirs: tuple[Path, ...], submitter: str, system: str, division
     command = "modelport " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     outcomes = []
     for run in runs:
-        options, data = sub.bench_options(run, dry_run, threads), None
+        options, data = sub.bench_options(run, dry_run, threads, mlperf_repo), None
         if run.run_dir in chosen:
             options, data = dataset_accuracy.prepare(run.run_dir, chosen[run.run_dir], options, None, progress)
         elif dry_run:
@@ -95,17 +97,19 @@ def submission(run_dirs: tuple[Path, ...], submitter: str, system: str, division
 
 
 def _checker(check: bool, repo: str | None) -> Any:
-    """The official checker, found before any benchmark runs (docs/decisions.md, "Submission: the official
-    checker")."""
+    """The official checker and compliance scripts, found before any benchmark runs (docs/decisions.md,
+    "Submission: the official checker")."""
+    from modelport.benchmarks.audit import COMPLIANCE_TESTS
+    from modelport.benchmarks.compliance import check_official
     from modelport.benchmarks.submission_check import find_checker
     from modelport.errors import InputError
 
     if check and not repo:
         raise InputError("--check runs MLPerf's checker from a checkout of mlcommons/inference",
                          "add --mlperf-repo PATH")
-    if repo and not check:
-        raise InputError("--mlperf-repo is only used by --check", "add --check")
-    return find_checker(repo) if check and repo else None
+    checker = find_checker(repo) if check and repo else None
+    check_official(repo, list(COMPLIANCE_TESTS))
+    return checker
 
 
 def _report(out: Path, written: list[str], outcomes: list[Any], dry_run: bool, as_json: bool, quiet: bool,

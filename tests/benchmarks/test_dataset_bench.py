@@ -75,6 +75,11 @@ def test_submission_tree_carries_the_data_set_line_and_the_checker_verdict(image
     root = tmp_path / "sub" / "open" / "Acme"
     lines = (root / "results/box1/resnet50/SingleStream/accuracy/accuracy.txt").read_text().splitlines()
     assert re.match(r"^accuracy=[\d.]+%, good=\d, total=5$", lines[0]) and lines[-1].startswith("hash=")
+    # --mlperf-repo also verified the compliance tests: the stand-in's verify files are what the tree holds
+    scenario = root / "results/box1/resnet50/SingleStream"
+    assert (scenario / "TEST01" / "verify_accuracy.txt").read_text().endswith("TEST PASS\n")
+    assert (scenario / "TEST04" / "verify_performance.txt").read_text() == "stand-in\nTEST PASS\n"
+    assert "TEST04 passed (MLPerf's verification scripts)" in (scenario / "README.md").read_text()
     system = json.loads((root / "systems" / "box1.json").read_text())
     # the fields MLPerf's checker requires are all there; what the machine cannot tell is left to --system-json
     assert system["accelerators_per_node"] == "0" and system["accelerator_memory_capacity"] == "N/A"
