@@ -29,15 +29,21 @@ from modelport.progress import Progress
 ACCURACY_TXT = "accuracy.txt"
 
 
-def prepare(run_dir: Path, text: str, options: BenchOptions, limit: int | None = None,
-            progress: Progress | None = None) -> tuple[BenchOptions, DataSet]:
-    """The options benching ``run_dir`` on the data set ``text`` (``NAME=PATH``), and the loaded data set;
-    ``limit`` keeps its first items (``--total-samples``)."""
+def check_request(text: str, options: BenchOptions) -> tuple[str, Path]:
+    """``--dataset NAME=PATH`` checked against the other options, before any work (``run`` converts first)."""
     name, path = parse_dataset(text)
     if options.samples_file:
         raise InputError("--dataset and --samples both choose the samples", "pass one of them")
     if not options.accuracy:
         raise InputError("--dataset scores the accuracy run", "drop --no-accuracy")
+    return name, path
+
+
+def prepare(run_dir: Path, text: str, options: BenchOptions, limit: int | None = None,
+            progress: Progress | None = None) -> tuple[BenchOptions, DataSet]:
+    """The options benching ``run_dir`` on the data set ``text`` (``NAME=PATH``), and the loaded data set;
+    ``limit`` keeps its first items (``--total-samples``)."""
+    name, path = check_request(text, options)
     manifest = load_manifest(run_dir)
     if progress is not None:
         progress.step(f"reading {name} from {path}")

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from modelport.commands.bench import (
+    DATASET_OPTION,
     baseline_inputs,
     baseline_options,
     bench_generative,
@@ -35,15 +36,17 @@ DEFAULT_SOURCE = "zoo:bert"
 @bench_options
 @baseline_options
 @fanout_options
+@DATASET_OPTION
 @json_option
 @quiet_option
 def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tolerance: str,
-        save_baseline: str | None, as_json: bool, quiet: bool, **kw: Any) -> None:
+        save_baseline: str | None, as_json: bool, quiet: bool, dataset: str | None, **kw: Any) -> None:
     """Convert SOURCE (default: zoo:bert), validate every artifact, benchmark them all, write the report.
 
     SOURCE is what convert takes (zoo:NAME, a model file or directory). Prints the run directory; its
     report.md has a table per scenario with every artifact next to the eager model.
     """
+    from modelport.benchmarks import dataset_accuracy
     from modelport.benchmarks.workflow import bench_and_report, raise_for_outcome
     from modelport.converters.pipeline import convert
     from modelport.npzfile import read_npz
@@ -59,7 +62,12 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
     # every input is checked before minutes of converting: options, the baseline, the samples file (that it
     # is a readable .npz; its arrays are checked against the model's inputs once there is a model)
     bench_opts = make_options((), source_spec=source, trust_remote_code=export_kw["trust_remote_code"], **kw)
+    if dataset:  # NAME=PATH, --samples and --no-accuracy checked before converting (read after it)
+        dataset_accuracy.check_request(dataset, bench_opts)
     if fan is not None:  # --matrix/--executor/--jobs/--ray-address: cells in parallel (run_matrix.py)
+        if dataset:
+            raise click.UsageError("--dataset scores one run directory, not a matrix; use modelport bench "
+                                   "RUN_DIR/cells/CELL --dataset ...")
         if baseline or save_baseline:
             raise click.UsageError("--baseline/--save-baseline check one run directory, not a matrix; use "
                                    "modelport bench RUN_DIR/cells/CELL --baseline ...")
@@ -74,19 +82,29 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
     converted = convert(source, convert_opts, progress)
     for w in converted.manifest.warnings:
         warn(w, quiet or as_json)
-    if bench_generative(converted.run_dir, bench_opts, baseline or save_baseline, as_json, quiet):
+    if bench_generative(converted.run_dir, bench_opts, baseline or save_baseline, as_json, quiet,
+                        other_flags=(("--dataset", dataset),)):
         return  # a generative task: tokens per sample with LoadGen's token latencies (commands/bench.py)
+    data = None
+    if dataset:  # read for the converted model; its samples replace the generated ones, as in bench
+        bench_opts, data = dataset_accuracy.prepare(converted.run_dir, dataset, bench_opts, kw["total_samples"],
+                                                    progress)
     progress.step(f"benchmarking {len(converted.manifest.artifacts)} artifact(s) and the eager model "
                   f"({', '.join(bench_opts.scenarios)}; profile {bench_opts.profile.name})")
     outcome = bench_and_report(converted.run_dir, bench_opts, old, tol, save_baseline, progress)
+    scores = dataset_accuracy.score_results(converted.run_dir, outcome.results, data) if data else {}
     if as_json:
+        extra = {"dataset": dataset_accuracy.scores_json(data, scores)} if data else {}
         emit_json({"run_dir": str(converted.run_dir), "validation": converted.validation is not None,
-                   **outcome_json(outcome)})
+                   **outcome_json(outcome), **extra})
     elif not quiet:
         click.echo(f"run directory: {converted.run_dir}")
         click.echo("validation: passed (validation.json)" if converted.validation is not None else
                    "validation: export checks passed")
         render_summary(outcome)
+        for backend, per in scores.items():
+            for scenario, scored in per.items():
+                click.echo(f"{data.name if data else ''} {backend} {scenario}: {scored.line}")
     raise_for_outcome(outcome)
 
 

@@ -103,3 +103,32 @@ def test_official_loadgen_applies_user_conf_lines_naming_the_mlperf_model(imagen
     assert res.exit_code == 0, res.output
     cell = json.loads(res.stdout)["results"]["cells"]["onnx-opset17"]["SingleStream"]
     assert cell["effective_settings"]["min_query_count"] == 37 and cell["settings"]["conf_model"] == "resnet50"
+
+
+# about 5 s: tiny-cnn converted to ONNX, then eager and ONNX in Offline over the data set's 5 images
+def test_run_passes_the_data_set_to_its_bench_step(imagenet_run, tmp_path):
+    res = invoke("run", "zoo:tiny-cnn", "--to", "onnx", "--out", str(tmp_path / "run"), "--dataset",
+                 f"imagenet={imagenet_run / 'imagenet'}", "--profile", "tiny", "--scenario", "Offline", "--threads",
+                 "1", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["dataset"]["name"] == "imagenet" and out["dataset"]["samples"] == 5
+    assert out["results"]["samples"]["source"] == str(tmp_path / "run" / "datasets" / "imagenet.npz")
+    for backend in ("eager", "onnx-opset17"):
+        cell = out["results"]["cells"][backend]["Offline"]
+        assert cell["accuracy"]["samples"] == 5
+        line = out["dataset"]["scores"][backend]["Offline"]["line"]
+        assert (tmp_path / "run" / cell["accuracy"]["log_dir"] / "accuracy.txt").read_text() == line + "\n"
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ([], "not a folder"),
+    (["--no-accuracy"], "--dataset scores the accuracy run"),
+    (["--executor", "serial"], "--dataset scores one run directory, not a matrix"),
+])
+def test_run_refuses_a_bad_data_set_request_before_converting(imagenet_run, tmp_path, extra, needle):
+    folder = tmp_path / "missing" if not extra else imagenet_run / "imagenet"
+    res = invoke("run", "zoo:tiny-cnn", "--to", "onnx", "--out", str(tmp_path / "run"), "--dataset",
+                 f"imagenet={folder}", *extra)
+    assert res.exit_code == 2 and needle in res.stderr and "Traceback" not in res.output, res.output
+    assert not (tmp_path / "run").exists()
