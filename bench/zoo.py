@@ -88,7 +88,8 @@ def main() -> None:
         rows = []
         for model in models:
             rows.append(measure(model, work, args.profile))
-            print(f"{model}: done ({rows[-1]['convert_s']} s convert)", file=sys.stderr)
+            # each row as soon as it is measured: a long --full run that is stopped still leaves its figures
+            print(f"{model}: done {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     print(json.dumps(rows, indent=2) if args.json else table(rows))
 
 

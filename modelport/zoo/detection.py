@@ -12,6 +12,7 @@ has no op that exports to it without torchvision (not a dependency), a Python lo
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -107,10 +108,54 @@ class SSDHead(nn.Module):
         return torch.cat(locs, 1), torch.cat(confs, 1)
 
 
-def map_sizes(backbone: nn.Module, size: int) -> list[int]:
-    """The side of each feature map the backbone gives for a ``size`` x ``size`` image."""
+def calibration_features(backbone: nn.Module, size: int) -> list[torch.Tensor]:
+    """The feature maps of one seeded ``size`` x ``size`` image, uniform in [-1, 1] like the zoo's image samples
+    (its own generator: the caller's random stream is untouched). Their sides size the anchors, and
+    ``calibrate_head`` scales the head on them."""
+    image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(_CALIBRATION_SEED)) * 2 - 1
     with torch.no_grad():
-        return [int(f.shape[-1]) for f in backbone.eval()(torch.zeros(1, 3, size, size))]
+        return list(backbone.eval()(image))
+
+
+_CALIBRATION_SEED = 1234
+
+
+def calibrate_head(head: SSDHead, feats: list[torch.Tensor], scores_of: Callable[[torch.Tensor], torch.Tensor],
+                   threshold: float, expected: float, spread: float) -> None:
+    """Give seeded head weights the output statistics of a trained SSD head (docs/decisions.md, "Zoo: seeded SSD
+    heads scored like trained ones"), measured on ``feats`` (one image):
+
+    - box offsets of unit standard deviation on every map (SSD's variances make trained offsets about unit);
+    - class logits (background excluded) of standard deviation ``spread`` on every map, so the candidates'
+      scores spread over (0, 1) instead of sitting in a band where float noise reorders NMS picks;
+    - one foreground bias, found by bisection, that puts about ``expected`` (anchor, class) candidates of the
+      image above ``threshold``: the background dominates every other anchor, as in a trained detector.
+    """
+    c = head.num_classes
+    with torch.no_grad():
+        for lo, co, f in zip(head.loc, head.conf, feats, strict=True):
+            for conv, keep in ((lo, None), (co, c)):
+                conv.bias.zero_()
+                out = conv(f).permute(0, 2, 3, 1).reshape(-1, keep or 4)
+                scale = (spread / out[:, 1:].std()) if keep else 1.0 / out.std()
+                conv.weight.mul_(scale)
+        _, conf = head(feats)
+        fg = torch.arange(c) > 0
+
+        def above(bias: float) -> int:
+            return int((scores_of(conf + bias * fg)[..., 1:] > threshold).sum())
+
+        low, high = -100.0, 100.0
+        for _ in range(60):  # above() rises with the bias: bisect to the count
+            mid = (low + high) / 2
+            low, high = (mid, high) if above(mid) < expected else (low, mid)
+        for co in head.conf:
+            co.bias.copy_(fg.repeat(co.bias.numel() // c) * high)
+
+
+def map_sizes(feats: list[torch.Tensor]) -> list[int]:
+    """The side of each feature map."""
+    return [int(f.shape[-1]) for f in feats]
 
 
 def linear_scales(n: int, low: float = 0.2, high: float = 0.95) -> list[float]:

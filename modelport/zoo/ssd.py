@@ -8,10 +8,22 @@ Outputs: ``detection_boxes`` (B, K, 4) normalised x1, y1, x2, y2; ``detection_sc
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from modelport.zoo.detection import DetectionPostprocess, SSDHead, decode_boxes, linear_scales, map_sizes, ssd_anchors
+from modelport.zoo.detection import (
+    DetectionPostprocess,
+    SSDHead,
+    calibrate_head,
+    calibration_features,
+    decode_boxes,
+    linear_scales,
+    map_sizes,
+    ssd_anchors,
+)
+from modelport.zoo.entry import seeded_init
 
 
 def _conv_bn(cin: int, cout: int, stride: int, groups: int = 1, kernel: int = 3) -> nn.Sequential:
@@ -96,12 +108,18 @@ class SSD(nn.Module):
 
     def __init__(self, backbone: str = "mobilenet", image_size: int = 300, num_classes: int = 91,
                  width: float = 1.0, max_detections: int = 100, candidates: int = 200,
-                 score_threshold: float = 0.3) -> None:
+                 score_threshold: float = 0.3, expected_candidates: float = 12.0, logit_spread: float = 2.0) -> None:
         super().__init__()
         if backbone not in ("mobilenet", "resnet34"):
             raise ValueError(f"unknown SSD backbone {backbone!r}; known: mobilenet, resnet34")
         self.features = MobileNetV1Features(width) if backbone == "mobilenet" else ResNet34Features(width)
-        sizes = map_sizes(self.features, image_size)
+        _he_init(self.features)
+        # the zoo's BatchNorm statistics now (build applies the same ones again: a no-op), so that the head is
+        # calibrated on the backbone the artifact has (docs/decisions.md, "Zoo: seeded SSD heads scored like
+        # trained ones")
+        seeded_init(self.features, torch.initial_seed())
+        feats = calibration_features(self.features, image_size)
+        sizes = map_sizes(feats)
         six, four = [1.0, 2.0, 0.5, 3.0, 1 / 3, 0.0], [1.0, 2.0, 0.5, 0.0]  # 0.0: SSD's extra square box
         if backbone == "mobilenet":  # TF ssd_mobilenet_v1: 3 boxes on the first map, 6 on the others
             ratios = [[1.0, 2.0, 0.5]] + [six] * (len(sizes) - 1)
@@ -109,6 +127,8 @@ class SSD(nn.Module):
             ratios = [four, six, six, six, four, four]
         self.head = SSDHead(self.features.channels, [len(r) for r in ratios], num_classes,
                             kernel=1 if backbone == "mobilenet" else 3)
+        calibrate_head(self.head, feats, lambda conf: class_scores(conf, backbone == "mobilenet"), score_threshold,
+                       expected_candidates, logit_spread)
         self.register_buffer("anchors", ssd_anchors(sizes, linear_scales(len(sizes)), ratios), persistent=False)
         self.postprocess = DetectionPostprocess(max_detections, candidates, 0.6 if backbone == "mobilenet" else 0.5,
                                                 score_threshold)
@@ -117,6 +137,20 @@ class SSD(nn.Module):
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         loc, conf = self.head(self.features(image))
         boxes = decode_boxes(loc, self.anchors)
-        # TF SSD-MobileNet scores each class with a sigmoid; the ResNet34 reference uses a softmax
-        scores = torch.sigmoid(conf) if self.backbone == "mobilenet" else torch.softmax(conf, dim=-1)
-        return self.postprocess(boxes, scores)
+        return self.postprocess(boxes, class_scores(conf, self.backbone == "mobilenet"))
+
+
+def class_scores(conf: torch.Tensor, sigmoid: bool) -> torch.Tensor:
+    """TF SSD-MobileNet scores each class with a sigmoid; the ResNet34 reference uses a softmax."""
+    return torch.sigmoid(conf) if sigmoid else torch.softmax(conf, dim=-1)
+
+
+def _he_init(features: nn.Module) -> None:
+    """He-normal convolutions (fan-in over the group, as torchvision's backbones start from): with PyTorch's
+    default init the seeded backbone lost the image after a few layers (every anchor's features were the same
+    to 3 digits on every input), so no head could score anchors apart."""
+    for m in features.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / m.weight[0].numel()))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
