@@ -10,6 +10,8 @@ MLPerf's submission checker reads.
 
 from __future__ import annotations
 
+import tempfile
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,8 @@ from modelport.benchmarks.options import BenchOptions
 from modelport.benchmarks.responses import ResponseLayout
 from modelport.benchmarks.results import BenchResults
 from modelport.datasets import DataSet, Scored, load_dataset, parse_dataset
-from modelport.errors import InputError
+from modelport.datasets.base import Streamed
+from modelport.errors import InputError, ModelportError
 from modelport.fsutil import atomic_path
 from modelport.manifest import load_manifest
 from modelport.progress import Progress
@@ -50,13 +53,40 @@ def prepare(run_dir: Path, text: str, options: BenchOptions, limit: int | None =
     data = load_dataset(name, path, manifest.inputs, limit, progress.status if progress is not None else None)
     target = Path(run_dir) / "datasets" / f"{name}.npz"
     target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **data.samples)
+    write_samples(data.samples, target)
     # every sample in the accuracy run (MLPerf scores the whole data set); performance runs keep the
     # profile's sample count as their performance sample count
     profile = replace(options.profile, accuracy_samples=data.count,
                       total_samples=min(options.profile.total_samples, data.count))
     return replace(options, samples_file=str(target), profile=profile), data
+
+
+def write_samples(samples: dict[str, np.ndarray] | Streamed, target: Path) -> None:
+    """The samples as an uncompressed .npz at ``target`` (atomically), which the QSL memory-maps; a streamed
+    set goes sample by sample into one .npy per input beside it, then into the archive as stored members
+    (docs/decisions.md, "Data sets: streamed to disk, memory-mapped by the QSL")."""
+    if not isinstance(samples, Streamed):
+        with atomic_path(target) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **samples)
+        return
+    with tempfile.TemporaryDirectory(prefix=".samples-", dir=target.parent) as work, atomic_path(target) as tmp:
+        files = {name: Path(work) / f"{name}.npy" for name in samples.layout}
+        maps = {name: np.lib.format.open_memmap(files[name], "w+", dtype, (samples.count * shape[0], *shape[1:]))
+                for name, (shape, dtype) in samples.layout.items()}
+        done = 0
+        for done, row in enumerate(samples.rows(), 1):
+            if done > samples.count:
+                break
+            for name, (shape, _) in samples.layout.items():
+                maps[name][(done - 1) * shape[0]:done * shape[0]] = row[name]
+        if done != samples.count:
+            raise ModelportError(f"the data set yielded {done} samples, {samples.count} expected")
+        for m in maps.values():
+            m.flush()
+        del maps
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, file in files.items():
+                zf.write(file, f"{name}.npy")
 
 
 def cell_responses(folder: Path, layout: ResponseLayout) -> dict[int, dict[str, np.ndarray]]:

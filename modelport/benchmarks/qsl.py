@@ -5,10 +5,17 @@ the model with its batch axis set to 1 (inputs without a dynamic batch axis keep
 Samples are either generated from the run's input specs, each from its own seed derived from the run seed
 and the sample index (so a sample does not depend on which others are loaded), or read from an ``.npz``
 whose arrays are keyed by input name and stack the samples along axis 0.
+
+An uncompressed ``.npz`` (``numpy.savez``, and every data set modelport writes) is memory-mapped: its members
+are ``.npy`` files stored as they are, so only the rows of the samples LoadGen loads are read, and a data set
+larger than memory (full ImageNet at 224 is about 30 GB) can be benched (docs/decisions.md, "Data sets:
+streamed to disk, memory-mapped by the QSL"). A compressed one is read whole, as before.
 """
 
 from __future__ import annotations
 
+import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +23,33 @@ import numpy as np
 from modelport.errors import InputError
 from modelport.npzfile import read_npz
 from modelport.spec import InputSpec, make_inputs
+
+
+def mapped_npz(path: Path) -> dict[str, np.ndarray] | None:
+    """Read-only memory maps of an .npz's members when every one is stored uncompressed, else None (the
+    caller reads it whole through ``read_npz``, which also reports a damaged file in one line)."""
+    try:
+        with zipfile.ZipFile(path) as zf, open(path, "rb") as f:
+            out = {}
+            for info in zf.infolist():
+                if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
+                    return None
+                f.seek(info.header_offset)
+                local = f.read(30)  # the local file header: its name and extra field lengths end it
+                if local[:4] != b"PK\x03\x04":
+                    return None
+                name_len, extra_len = struct.unpack("<HH", local[26:30])
+                f.seek(info.header_offset + 30 + name_len + extra_len)
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(f)
+                if dtype.hasobject:
+                    return None  # read_npz refuses pickled objects in one line
+                out[info.filename[:-4]] = np.memmap(path, dtype, "r", f.tell(), shape, "F" if fortran else "C")
+            return out
+    except (OSError, ValueError, zipfile.BadZipFile, struct.error):
+        return None
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -34,6 +68,7 @@ class SampleLibrary:
         self.npz_path = Path(npz_path).absolute() if npz_path else None
         self.samples: dict[int, dict[str, np.ndarray]] = {}
         self.load_calls = 0
+        self._mapped: dict[str, np.ndarray] | None = None  # the .npz's members, memory-mapped when stored
         if self.npz_path is not None:
             total = self._check_npz()
         if total < 1:
@@ -48,7 +83,8 @@ class SampleLibrary:
     def _check_npz(self) -> int:
         path = self.npz_path
         assert path is not None
-        arrays = read_npz(path, "--samples")
+        self._mapped = mapped_npz(path)
+        arrays = self._mapped if self._mapped is not None else read_npz(path, "--samples")
         counts = set()
         for spec in self.specs:
             if spec.name not in arrays:
@@ -83,13 +119,15 @@ class SampleLibrary:
             for i in wanted:
                 self.samples[i] = self._generate(i)
             return
-        # each member is read whole once per load call, then sliced
-        arrays = read_npz(self.npz_path, "--samples", [s.name for s in self.specs])
+        # memory-mapped: only the wanted rows are read; compressed: each member is read whole per load call
+        arrays = self._mapped or read_npz(self.npz_path, "--samples", [s.name for s in self.specs])
         for spec in self.specs:
             arr = arrays[spec.name]
             step = self._sample_shape(spec)[0]
             for i in wanted:
-                part = np.ascontiguousarray(arr[i * step:(i + 1) * step], dtype=spec.np_dtype)
+                # a copy: a loaded sample is in memory (not paged in from disk during a timed run) and does
+                # not keep a whole member read from a compressed file alive
+                part = np.array(arr[i * step:(i + 1) * step], dtype=spec.np_dtype, order="C")
                 self.samples.setdefault(i, {})[spec.name] = part
 
     def unload(self, indices: list[int] | np.ndarray) -> None:

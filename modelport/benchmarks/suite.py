@@ -145,13 +145,18 @@ def reference_outputs(ctx: CellContext, eager: Backend) -> None:
     """Eager outputs for every sample accuracy mode will issue (batch 1, like the validators' reference)."""
     if not ctx.options.accuracy:
         return
-    indices = list(range(min(ctx.options.profile.accuracy_samples, ctx.qsl.total)))
-    ctx.qsl.load(indices)
-    try:
-        for i in indices:
-            ctx.reference.add(i, eager.infer(ctx.qsl.sample(i)))
-    finally:
-        ctx.qsl.unload(indices)
+    total = min(ctx.options.profile.accuracy_samples, ctx.qsl.total)
+    # in chunks of the performance sample count, as LoadGen's accuracy mode loads them: a data set larger than
+    # memory is never loaded whole (docs/decisions.md, "Data sets: streamed to disk, memory-mapped by the QSL")
+    step = ctx.qsl.performance_count
+    for start in range(0, total, step):
+        indices = list(range(start, min(start + step, total)))
+        ctx.qsl.load(indices)
+        try:
+            for i in indices:
+                ctx.reference.add(i, eager.infer(ctx.qsl.sample(i)))
+        finally:
+            ctx.qsl.unload(indices)
 
 
 def prepare_backend(ctx: CellContext, backend: Backend, scenarios: list[Scenario]) -> Prepared:

@@ -9,7 +9,7 @@ responses of an accuracy run into the task metric and the line the reference acc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,17 +41,36 @@ class Scored:
     values: dict[str, float]
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """Samples preprocessed one at a time as ``rows()`` is walked, so a data set larger than memory is written
+    to disk sample by sample (docs/decisions.md, "Data sets: streamed to disk, memory-mapped by the QSL")."""
+
+    count: int
+    layout: dict[str, tuple[tuple[int, ...], np.dtype]]  # input name -> (one sample's shape, batch 1), dtype
+    rows: Callable[[], Iterator[dict[str, np.ndarray]]]  # each sample's arrays, in the data set's order
+
+
 @dataclass
 class DataSet:
     name: str  # imagenet, squad, kits19, librispeech, criteo
     path: Path
-    samples: dict[str, np.ndarray]  # input name -> (N, ...) for N samples of batch 1
+    samples: dict[str, np.ndarray] | Streamed  # input name -> (N, ...) for N samples of batch 1, or streamed
     score: Callable[[Responses], Scored]
     notes: list[str] = field(default_factory=list)  # what differs from the reference, said once
 
     @property
     def count(self) -> int:
+        if isinstance(self.samples, Streamed):
+            return self.samples.count
         return int(next(iter(self.samples.values())).shape[0])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every sample in memory, stacked (a streamed set is read whole: for small sets and tests)."""
+        if not isinstance(self.samples, Streamed):
+            return self.samples
+        rows = list(self.samples.rows())
+        return {name: stack([r[name] for r in rows], dtype) for name, (_, dtype) in self.samples.layout.items()}
 
 
 def find_input(specs: Sequence[InputSpec], dataset: str, rank: int, want: str) -> InputSpec:

@@ -9,7 +9,7 @@ accuracy, printed as the reference's accuracy-imagenet.py prints it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +19,12 @@ from modelport.datasets.base import (
     Responses,
     Scored,
     Status,
+    Streamed,
     find_input,
     first_output,
     quiet,
     report_every,
     required_file,
-    stack,
 )
 from modelport.errors import InputError
 from modelport.spec import InputSpec
@@ -72,15 +72,20 @@ def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None, statu
     if spec.shape[1] != 3 or spec.shape[2] != spec.shape[3]:
         raise InputError(f"--dataset imagenet needs a square RGB input (N, 3, S, S); {spec.name} is {list(spec.shape)}")
     entries = read_val_map(required_file(path, "val_map.txt", "imagenet"))[:limit]
-    rows = []
-    for name, _ in entries:
-        image = path / name
-        if not image.is_file():
+    for name, _ in entries:  # every file checked before the first is preprocessed
+        if not (path / name).is_file():
             raise InputError(f"--dataset imagenet: val_map.txt names {name}, which is not in {path}")
-        rows.append(preprocess(image, spec.shape[2]))
-        report_every(status, "imagenet: images", len(rows), len(entries))
+    size, dtype = spec.shape[2], spec.np_dtype
+
+    def rows() -> Iterator[dict[str, np.ndarray]]:
+        # one image at a time: the whole validation set at 224 is about 30 GB of float32 (base.Streamed)
+        for done, (name, _) in enumerate(entries, 1):
+            yield {spec.name: preprocess(path / name, size).astype(dtype, copy=False)}
+            report_every(status, "imagenet: images", done, len(entries))
+
     labels = np.array([label for _, label in entries], np.int64)
-    return DataSet("imagenet", path, {spec.name: stack(rows, spec.np_dtype)}, lambda r: score(r, labels))
+    samples = Streamed(len(entries), {spec.name: ((1, 3, size, size), dtype)}, rows)
+    return DataSet("imagenet", path, samples, lambda r: score(r, labels))
 
 
 def score(responses: Responses, labels: np.ndarray) -> Scored:

@@ -14,6 +14,7 @@ import pytest
 
 from modelport import zoo
 from modelport.datasets import load_dataset, parse_dataset
+from modelport.datasets.base import Streamed
 from modelport.errors import InputError
 
 # What MLPerf's submission checker (tools/submission/submission_checker, ACC_PATTERN) matches with re.match on
@@ -45,7 +46,9 @@ def test_imagenet_jpegs_and_val_map(tmp_path):
         Image.fromarray(rng.integers(0, 255, (*size[::-1], 3), dtype=np.uint8)).save(tmp_path / f"val_{i}.JPEG")
     (tmp_path / "val_map.txt").write_text("val_0.JPEG 3\nval_1.JPEG 7\nval_2.JPEG 1\n")
     data = load_dataset(*parse_dataset(f"imagenet={tmp_path}"), specs("resnet50-small"))
-    x = data.samples["input"]
+    # streamed: no image is preprocessed until the samples are written (full ImageNet is about 30 GB)
+    assert isinstance(data.samples, Streamed) and data.count == 3
+    x = data.arrays()["input"]
     assert x.shape == (3, 3, 64, 64) and x.dtype == np.float32
     assert -2.2 < x.min() < x.max() < 2.7  # torchvision-normalised pixels
     logits = [np.eye(100, dtype=np.float32)[k] for k in (3, 7, 5)]  # the third is wrong
