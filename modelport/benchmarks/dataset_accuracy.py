@@ -10,6 +10,7 @@ MLPerf's submission checker reads.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import zipfile
 from dataclasses import replace
@@ -63,7 +64,7 @@ def prepare(run_dir: Path, text: str, options: BenchOptions, limit: int | None =
 
 def write_samples(samples: dict[str, np.ndarray] | Streamed, target: Path) -> None:
     """The samples as an uncompressed .npz at ``target`` (atomically), which the QSL memory-maps; a streamed
-    set goes sample by sample into one .npy per input beside it, then into the archive as stored members
+    set is written sample by sample into one .npy per input beside it, then stored in the archive as it is
     (docs/decisions.md, "Data sets: streamed to disk, memory-mapped by the QSL")."""
     if not isinstance(samples, Streamed):
         with atomic_path(target) as tmp, open(tmp, "wb") as f:
@@ -71,19 +72,20 @@ def write_samples(samples: dict[str, np.ndarray] | Streamed, target: Path) -> No
         return
     with tempfile.TemporaryDirectory(prefix=".samples-", dir=target.parent) as work, atomic_path(target) as tmp:
         files = {name: Path(work) / f"{name}.npy" for name in samples.layout}
-        maps = {name: np.lib.format.open_memmap(files[name], "w+", dtype, (samples.count * shape[0], *shape[1:]))
-                for name, (shape, dtype) in samples.layout.items()}
-        done = 0
-        for done, row in enumerate(samples.rows(), 1):
-            if done > samples.count:
-                break
-            for name, (shape, _) in samples.layout.items():
-                maps[name][(done - 1) * shape[0]:done * shape[0]] = row[name]
+        with contextlib.ExitStack() as stack:
+            out = {name: stack.enter_context(open(files[name], "wb")) for name in files}
+            for name, (shape, dtype) in samples.layout.items():  # the .npy header of the whole array first
+                header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                          "shape": (samples.count * shape[0], *shape[1:])}
+                np.lib.format.write_array_header_2_0(out[name], header)
+            done = 0
+            for done, row in enumerate(samples.rows(), 1):  # then each sample's rows: plain writes, no memory
+                if done > samples.count:                    # map (whose written pages would stay resident)
+                    break
+                for name, (shape, dtype) in samples.layout.items():
+                    out[name].write(np.ascontiguousarray(row[name], dtype).reshape(shape).tobytes())
         if done != samples.count:
             raise ModelportError(f"the data set yielded {done} samples, {samples.count} expected")
-        for m in maps.values():
-            m.flush()
-        del maps
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             for name, file in files.items():
                 zf.write(file, f"{name}.npy")
