@@ -22,7 +22,7 @@ from typing import Any
 
 from modelport.benchmarks.scenarios import parse_scenarios
 from modelport.converters.options import parse_opsets, parse_targets
-from modelport.converters.precision import BUILT, parse_precisions
+from modelport.converters.precision import BUILT, parse_precisions, refuse_unbuildable
 from modelport.errors import InputError, ModelportError
 from modelport.zoo import ZOO
 
@@ -80,6 +80,17 @@ def _check_source(model: str) -> None:
         raise InputError(f"matrix model {model!r}: no such file or directory")
 
 
+def _check_precisions(m: Matrix) -> None:
+    """A precision none of the matrix's targets builds would be dropped from every cell without a word: refused,
+    naming the targets that build it (the list ``convert --precision`` builds, converters.precision.BUILT)."""
+    for p in m.precisions:
+        makers = [t for t, built in BUILT.items() if p in built]
+        if p != "fp32" and not any(t in m.targets for t in makers):
+            raise InputError(f"matrix precision {p!r} is built for {' and '.join(makers)} only, and the matrix's "
+                             f"targets are {', '.join(m.targets)}", f"add {' or '.join(makers)} to the targets")
+    refuse_unbuildable(m.targets, m.precisions)
+
+
 def _cells(m: Matrix) -> list[MatrixCell]:
     names: dict[str, str] = {}
     for model in m.models:
@@ -88,6 +99,7 @@ def _cells(m: Matrix) -> list[MatrixCell]:
             raise InputError(f"matrix models {other!r} and {model!r} share the name {model_name(model)!r}, so "
                              "their cells would share folders", "give each model a distinct file or zoo name")
         _check_source(model)
+    _check_precisions(m)
     out: list[MatrixCell] = []
     for model in dict.fromkeys(m.models):
         name = model_name(model)

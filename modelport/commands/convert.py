@@ -49,8 +49,9 @@ _EXPORT_OPTIONS = [
                  help="Also ship the ONNX model at this onnxruntime level (repeatable), as onnx-opsetN-LEVEL: O0 none, "
                  "O1 basic, O2 transformer fusions + extended, O3 fusions + all. Each is validated."),
     click.option("--precision", "precision", multiple=True, default=("fp32",), show_default=True,
-                 metavar="fp32|fp16|int8", help="Also ship ONNX at this precision (repeatable), as onnx-opsetN-fp16 / "
-                 "-int8, gated by task-metric agreement with fp32 eager (--quality)."),
+                 metavar="fp32|fp16|bf16|int8", help="Also ship this precision (repeatable): ONNX fp16/int8 "
+                 "(onnx-opsetN-fp16, ...), TorchScript fp16/bf16, .pt2 fp16/bf16/int8 (int8: PT2E, needs torchao); "
+                 "gated by task-metric agreement with fp32 eager (--quality)."),
     click.option("--calibration", type=click.Path(), metavar="FILE.npz",
                  help="int8 calibration samples keyed by input name [default: zoo samples at a seed no "
                  "validation or benchmark set uses]."),
@@ -98,6 +99,7 @@ def export_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle: bool, **kw: Any) -> Any:
     """``ConvertOptions`` from the parsed ``export_options``."""
     from modelport.converters.options import ConvertOptions
+    from modelport.converters.precision import refuse_unbuildable
     from modelport.sources import parse_model_args
     from modelport.spec import parse_dynamic_option, parse_input_option
     from modelport.validators.options import parse_quality
@@ -109,6 +111,7 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
         "inputs": [parse_input_option(i) for i in kw["inputs"]],
         "dynamic": [parse_dynamic_option(d) for d in kw["dynamic"]], "dynamic_batch": kw["dynamic_batch"],
     }
+    refuse_unbuildable(targets, tuple(kw["precision"]))  # an optional extra missing: before loading anything
     return ConvertOptions(targets=targets, opsets=kw["opsets"], exporter=kw["exporter"], method=kw["method"],
                           simplify=kw["simplify"], strict=kw["strict"], seed=kw["seed"], validate=validate,
                           out=kw["out"], atol=kw["atol"], rtol=kw["rtol"], source_options=source_options,

@@ -32,8 +32,10 @@ from modelport.errors import InputError
 from modelport.spec import InputSpec, make_inputs
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-#: the reduced precisions each target builds beside fp32; aoti ships fp32 only for now
-BUILT = {"onnx": ("fp16", "int8"), "torchscript": ("fp16", "bf16"), "pt2": ("fp16", "bf16")}
+#: the reduced precisions each target builds beside fp32; aoti ships fp32 only for now. bf16 ONNX is not built:
+#: no maintained pass converts a graph to bf16, and onnxruntime's CPU provider lacks bf16 kernels for most ops
+#: (docs/decisions.md, "Precision: no bf16 ONNX"); int8 .pt2 is PT2E (converters.pt2_int8)
+BUILT = {"onnx": ("fp16", "int8"), "torchscript": ("fp16", "bf16"), "pt2": ("fp16", "bf16", "int8")}
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QUANTIZE_MODES = ("auto", "static", "dynamic")
 #: tag mixed into the calibration seed: validation uses seed+small offsets, the gate seed+1000+i, the
@@ -50,6 +52,18 @@ def parse_precisions(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
         if p not in out:
             out.append(p)
     return tuple(out)
+
+
+ONNX_INT8_WAY = "use --to onnx --precision int8 (onnxruntime static or dynamic quantization)"
+
+
+def refuse_unbuildable(targets: tuple[str, ...] | list[str], precisions: tuple[str, ...] | list[str]) -> None:
+    """``--to pt2 --precision int8`` without torchao (an optional extra): one line, before anything is loaded."""
+    import importlib.util
+
+    if {"pt2", "all"} & set(targets) and "int8" in precisions and importlib.util.find_spec("torchao") is None:
+        raise InputError("--to pt2 --precision int8 needs torchao (torch's PT2E quantization flow), which is not "
+                         "installed", f"pip install 'modelport[quantize]', or {ONNX_INT8_WAY}")
 
 
 def calibration_seed(seed: int) -> int:

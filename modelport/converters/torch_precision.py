@@ -1,4 +1,4 @@
-"""``convert --to torchscript|pt2 --precision fp16|bf16``: the model cast to half precision.
+"""``convert --to torchscript|pt2 --precision fp16|bf16``: the model cast to half precision (and int8 .pt2).
 
 fp32 inputs and outputs with casts at the boundary (docs/decisions.md, "Precision: torch half precision"):
 ``CastBoundary`` casts float inputs to the dtype, runs the module cast with ``.to(dtype)`` in eval mode, and
@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from modelport.converters.exported import Exported
 from modelport.converters.pt2 import export_pt2
 from modelport.converters.stage import Staged, load_back, staging
 from modelport.converters.stage_precision import PrecisionContext, quality_gate
@@ -74,6 +75,12 @@ def stage_torch_precision(ctx: PrecisionContext, stage: Path, target: str, preci
     art_id = f"{target}-{precision}"
     with staging(stage, art_id) as scratch:
         t0 = time.perf_counter()
+        if precision == "int8":  # only .pt2 builds int8 (BUILT): PT2E, calibrated like ONNX static int8
+            from modelport.converters.pt2_int8 import quantize_pt2
+
+            e = quantize_pt2(prep.module, prep.args, prep.specs, prep.output_names, ctx.calibration(),
+                             scratch / "model.int8.pt2")
+            return _gated(ctx, scratch, e, target, art_id)
         wrapped = _cast_copy(prep.module, DTYPES[precision], len(prep.args))
         if target == "torchscript":
             e = export_torchscript(wrapped, prep.args, prep.specs, prep.output_names, "trace",
@@ -87,7 +94,13 @@ def stage_torch_precision(ctx: PrecisionContext, stage: Path, target: str, preci
         e.extra["precision"] = {"precision": precision, "made_from": "the eager model, module.to(dtype) in eval",
                                 "library": "torch", "boundary": "float32 inputs and outputs, cast inside",
                                 "dtype": str(DTYPES[precision]).removeprefix("torch.")}
-        staged = Staged(e, scratch, prep.session)
-        gate = lambda runner: e.extra.update(quality_gate=quality_gate(ctx, art_id, precision, runner))  # noqa: E731
-        load_back(prep, target, e.path, gate if options.validate else None)
-        return staged
+        return _gated(ctx, scratch, e, target, art_id)
+
+
+def _gated(ctx: PrecisionContext, scratch: Path, e: Exported, target: str, art_id: str) -> Staged:
+    """Loaded back through the runner validate and bench use, and held to the task-metric gate."""
+    staged = Staged(e, scratch, ctx.prep.session)
+    precision = e.extra["precision"]["precision"]
+    gate = lambda runner: e.extra.update(quality_gate=quality_gate(ctx, art_id, precision, runner))  # noqa: E731
+    load_back(ctx.prep, target, e.path, gate if ctx.options.validate else None)
+    return staged

@@ -121,6 +121,14 @@ def _weights_only_loads() -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _register_quantized_ops() -> None:
+    """A PT2E int8 program (``convert --to pt2 --precision int8``) calls ``quantized_decomposed`` ops, which torch
+    defines in one of its own modules but registers only when that module is imported; deserializing fails on an
+    unknown op otherwise. Importing it runs torch's code, none from the file (docs/decisions.md, "Precision: int8
+    .pt2 through PT2E")."""
+    import torch.ao.quantization.fx._decomposed  # noqa: F401
+
+
 def load_program(path: str | Path, *, trust_pickle: bool = False,
                  extra_files: dict[str, str] | None = None) -> torch.export.ExportedProgram:
     """``torch.export.load`` that refuses code-executing payloads unless ``trust_pickle``.
@@ -133,6 +141,7 @@ def load_program(path: str | Path, *, trust_pickle: bool = False,
         names = unsafe_globals(path)
         if names:
             raise refusal(path, names)
+    _register_quantized_ops()
     guard = contextlib.nullcontext() if trust_pickle else _weights_only_loads()
     with guard, open(path, "rb") as f:  # a file handle: torch.export.load insists on a ".pt2" suffix for paths
         stream: IO[bytes] = f
