@@ -9,7 +9,7 @@ estimate that sizes the LoadGen settings.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,15 @@ from modelport.runners import Runner, RunnerOptions, load_runner
 from modelport.spec import InputSpec, make_inputs
 
 EAGER_ID = "eager"
+#: TorchScript warm-up per shape (ts_settled): at least, at most, the settled run and ratio, the time cap
+TS_MIN_CALLS = 4
+TS_MAX_CALLS = 40
+TS_SETTLED_CALLS = 3
+TS_SETTLED_RATIO = 1.5
+TS_MAX_WARM_S = 30.0
+#: the runner description keys that are session settings (ort_runner.session_settings, torch_runners.torch_session)
+SESSION_KEYS = ("graph_optimization_level", "intra_op_threads", "inter_op_threads", "execution_mode",
+                "allow_spinning", "cpu_mem_arena")
 
 
 def batch_buckets(max_batch: int) -> list[int]:
@@ -33,6 +42,21 @@ def batch_buckets(max_batch: int) -> list[int]:
     if max_batch > 1:
         sizes.append(max_batch)
     return sizes
+
+
+def ts_settled(times: list[float]) -> bool:
+    """Whether a TorchScript backend's calls at one shape have settled: its profiling executor profiles the
+    first calls of a shape and compiles the optimised graph after them (again after a bailout), and those calls
+    took seconds where a warm call took a millisecond (rnnt-small). Settled = the last ``TS_SETTLED_CALLS``
+    calls each within ``TS_SETTLED_RATIO`` of the fastest so far, after at least ``TS_MIN_CALLS``; capped at
+    ``TS_MAX_CALLS`` calls or ``TS_MAX_WARM_S`` seconds per shape (docs/decisions.md, "TorchScript: a warm-up
+    until the profiling executor settles")."""
+    if len(times) >= TS_MAX_CALLS or sum(times) >= TS_MAX_WARM_S:
+        return True
+    if len(times) < TS_MIN_CALLS:
+        return False
+    fastest = min(times)
+    return all(t <= TS_SETTLED_RATIO * fastest for t in times[-TS_SETTLED_CALLS:])
 
 
 def bucket_for(n: int, buckets: list[int]) -> int:
@@ -65,6 +89,7 @@ class Backend:
     load_time_s: float = 0.0
 
     output_names: list[str] = field(default_factory=list)  # the run's names, which responses use
+    warm_calls: dict[int, int] = field(default_factory=dict)  # batch size -> calls its warm-up took
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outs = self.runner.infer(feed)
@@ -82,15 +107,24 @@ class Backend:
 
     def warm_up(self, batch_sizes: list[int]) -> dict[int, float]:
         """Run every batch size a benchmark will use (first runs of a shape are slow: kernels get picked and
-        caches filled); returns the time of the last run of each, which ``estimate`` reuses."""
+        caches filled); returns the time of the last run of each, which ``estimate`` reuses. The calls each
+        shape took are kept in ``warm_calls`` (recorded with the backend)."""
         last: dict[int, float] = {}
         for b in sorted(set(batch_sizes)):
             feed = self.dummy(b)
-            for _ in range(2 if b == 1 else 1):  # a large batch is warm after one run; keep its cost down
+            times: list[float] = []
+            while not self._warm(b, times):
                 t = time.perf_counter()
                 self.infer(feed)
-                last[b] = time.perf_counter() - t
+                times.append(time.perf_counter() - t)
+            last[b] = times[-1]
+            self.warm_calls[b] = len(times)
         return last
+
+    def _warm(self, batch: int, times: list[float]) -> bool:
+        if self.kind != "torchscript":  # a large batch is warm after one run; keep its cost down
+            return len(times) >= (2 if batch == 1 else 1)
+        return ts_settled(times)
 
     def estimate(self, batch: int, warm: dict[int, float], min_time_s: float = 0.2, max_runs: int = 20) -> Estimate:
         """Batch-1 latency measured again (it sizes SingleStream); larger batches from the warm-up's last run."""
@@ -99,9 +133,17 @@ class Backend:
             return Estimate(one, batch, warm[batch])
         return Estimate(one, 1, one)
 
+    def session(self) -> dict[str, Any]:
+        """The runtime settings every cell of this backend ran under (threads, onnxruntime's graph level,
+        spinning, memory arena), recorded per cell: cells measured under other settings are not comparable
+        (docs/decisions.md, "Benchmarks: session settings per cell")."""
+        described = self.runner.describe()
+        return {k: _jsonable(described[k]) for k in SESSION_KEYS if k in described}
+
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "kind": self.kind, "batchable": self.batchable,
-                             "load_time_s": round(self.load_time_s, 3), "runner": _jsonable(self.runner.describe())}
+                             "load_time_s": round(self.load_time_s, 3), "runner": _jsonable(self.runner.describe()),
+                             "session": self.session()}
         opts = getattr(self.runner, "options", None)
         if isinstance(opts, RunnerOptions):
             d["device"] = opts.device
@@ -111,6 +153,8 @@ class Backend:
             d["path"] = self.artifact.path
             d["opset"] = self.artifact.opset
             d["size_bytes"] = self.artifact.size_bytes
+        if self.warm_calls:
+            d["warm_up_calls"] = {str(b): n for b, n in sorted(self.warm_calls.items())}
         if self.notes:
             d["notes"] = list(self.notes)
         return d
@@ -177,8 +221,10 @@ def _probe_batch(runner: Runner, specs: list[InputSpec]) -> str | None:
     return None
 
 
-def _finish(backend_id: str, kind: str, runner: Runner, specs: list[InputSpec], artifact: Artifact | None,
-            t0: float, output_names: list[str]) -> Backend:
+def finish_backend(backend_id: str, kind: str, runner: Runner, specs: list[InputSpec], artifact: Artifact | None,
+                   t0: float, output_names: list[str], cls: type[Backend] = Backend) -> Any:
+    """The backend around a loaded runner: whether it batches (declared, then a batch of 2 tried), its notes;
+    ``cls`` builds it (a Backend subclass, e.g. compiled_eager.CompiledEager)."""
     notes: list[str] = []
     batchable = _declared_batch_dynamic(artifact, specs)
     if not batchable:
@@ -188,8 +234,8 @@ def _finish(backend_id: str, kind: str, runner: Runner, specs: list[InputSpec], 
         if why:
             batchable = False
             notes.append(why)
-    return Backend(backend_id, kind, runner, specs, batchable, artifact, notes, time.perf_counter() - t0,
-                   list(output_names))
+    return cls(backend_id, kind, runner, specs, batchable, artifact, notes, time.perf_counter() - t0,
+               list(output_names))
 
 
 def eager_backend(manifest: RunManifest, options: RunnerOptions, trust_pickle: bool = False,
@@ -201,11 +247,23 @@ def eager_backend(manifest: RunManifest, options: RunnerOptions, trust_pickle: b
     module = reload_source(manifest.source, trust_pickle=trust_pickle, trust_remote_code=trust_remote_code,
                            seed=manifest.seed)
     runner = TorchModuleRunner(module, [s.name for s in manifest.inputs], list(manifest.output_names), options)
-    return _finish(EAGER_ID, "eager", runner, manifest.inputs, None, t0, manifest.output_names)
+    return finish_backend(EAGER_ID, "eager", runner, manifest.inputs, None, t0, manifest.output_names)
 
 
-def artifact_backend(run_dir: Path, manifest: RunManifest, artifact: Artifact, options: RunnerOptions) -> Backend:
+def artifact_options(path: Path, artifact: Artifact, options: RunnerOptions, ort_level: str | None) -> RunnerOptions:
+    """``--ort-graph-opt-level`` applies to ONNX artifacts whose file stores no level: an ``--optimize`` artifact
+    keeps the level it was validated at (docs/decisions.md, "ONNX Runtime levels: one artifact per level")."""
+    if ort_level is None or artifact.target != "onnx":
+        return options
+    from modelport.runners.ort_runner import recorded_level
+
+    return options if recorded_level(str(path)) else replace(options, ort_graph_opt_level=ort_level)
+
+
+def artifact_backend(run_dir: Path, manifest: RunManifest, artifact: Artifact, options: RunnerOptions,
+                     ort_level: str | None = None) -> Backend:
     verify_artifact_files(run_dir, artifact)
+    options = artifact_options(run_dir / artifact.path, artifact, options, ort_level)
     t0 = time.perf_counter()
     try:
         runner = load_runner(artifact.target, run_dir / artifact.path, [s.name for s in manifest.inputs],
@@ -214,4 +272,4 @@ def artifact_backend(run_dir: Path, manifest: RunManifest, artifact: Artifact, o
         if options.device != "cpu":
             raise InputError(f"artifact {artifact.id!r} cannot run on {options.device}: {e}") from None
         raise
-    return _finish(artifact.id, artifact.target, runner, manifest.inputs, artifact, t0, manifest.output_names)
+    return finish_backend(artifact.id, artifact.target, runner, manifest.inputs, artifact, t0, manifest.output_names)

@@ -6,9 +6,13 @@ this module only holds the data and the fields every scenario shares.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: the key of a cell's settings holding the session it ran under (backends.Backend.session: threads,
+#: onnxruntime's graph level, spinning, memory arena), written by the bench after the cell's runs
+SESSION_KEY = "session"
 #: LoadGen stops a run whose SUT completes nothing for this long (at least; longer runs get 5x their duration)
 MIN_COMPLETION_TIMEOUT_S = 120.0
 
@@ -45,3 +49,11 @@ class CellSettings:
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None and v != {}}
+
+
+def same_session(old: Mapping[str, Any], new: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether an earlier cell's settings (``old``) were measured under the session every cell this bench ran
+    for the same backend used (``new``; none when the backend did not run, and then its cells keep their own
+    record). A cell under another onnxruntime level or thread setting is not the same settings for a partial
+    re-bench (docs/decisions.md, "Benchmarks: session settings per cell")."""
+    return all(settings.get(SESSION_KEY) == old.get(SESSION_KEY) for settings in new)

@@ -10,6 +10,7 @@ from modelport.benchmarks.scenarios import SCENARIOS
 from modelport.benchmarks.settings import Profile
 from modelport.errors import InputError
 from modelport.runners import RunnerOptions
+from modelport.runners.ort_runner import GRAPH_LEVELS
 
 
 def usable_cores() -> int:
@@ -45,6 +46,16 @@ class BenchOptions:
     # preflight), so --user-conf lines naming the model apply as well as '*' ones
     conf_model: str = "*"
     eager_cells: bool = True  # bench the eager model too (submission: only its outputs, for accuracy)
+    # --ort-graph-opt-level: onnxruntime's session level for ONNX artifacts whose file stores none (None: all)
+    ort_graph_opt_level: str | None = None
+    # --with-compiled-eager: torch.compile'd eager as a second reference backend (compiled_eager.py)
+    with_compiled_eager: bool = False
+
+    def local_only_flags(self) -> list[str]:
+        """The options given that need an in-process single-graph bench (refused for a served model and for
+        generative runs, never ignored)."""
+        return [flag for flag, used in (("--ort-graph-opt-level", self.ort_graph_opt_level),
+                                        ("--with-compiled-eager", self.with_compiled_eager)) if used]
 
     def runner_options(self) -> RunnerOptions:
         threads = self.threads or (len(self.cpus) if self.cpus else usable_cores())
@@ -74,5 +85,10 @@ class BenchOptions:
         if "TEST01" in self.compliance and not self.accuracy:
             raise InputError("--compliance TEST01 needs the accuracy run it is checked against",
                              "drop --no-accuracy")
+        if self.ort_graph_opt_level is not None and self.ort_graph_opt_level not in GRAPH_LEVELS:
+            raise InputError(f"--ort-graph-opt-level {self.ort_graph_opt_level!r} is not a level",
+                             f"use one of {', '.join(GRAPH_LEVELS)}")
+        if self.with_compiled_eager and not self.eager_cells:
+            raise InputError("--with-compiled-eager needs the eager model's cells, and this bench runs none")
         if self.seed is not None and self.seed < 0:
             raise InputError(f"--sample-seed must be at least 0, got {self.seed}")

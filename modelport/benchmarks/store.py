@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from modelport.benchmarks.cellsettings import same_session
 from modelport.benchmarks.results import BenchResults, Carried
 from modelport.benchmarks.scenarios import SCENARIOS, get_scenario
 from modelport.benchmarks.schema import SchemaError
@@ -71,6 +72,8 @@ def carry_earlier_cells(old: BenchResults | None, results: BenchResults) -> None
     carried: list[str] = []
     for backend, scenario, cell in old.cell_items():
         if (get_scenario(scenario).bound_dependent and not bound_ok) or not same_transport(old, results, backend):
+            continue
+        if not same_session(cell.settings, [c.settings for c in results.cells.get(backend, {}).values()]):
             continue
         mine = results.cells.setdefault(backend, {})
         if scenario not in mine:

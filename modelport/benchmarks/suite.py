@@ -31,6 +31,7 @@ from modelport.benchmarks.cells import (
     run_once,
     staged_cell,
 )
+from modelport.benchmarks.cellsettings import SESSION_KEY
 from modelport.benchmarks.compliance import run_compliance
 from modelport.benchmarks.noise import between, busy_warning, pinned, snapshot
 from modelport.benchmarks.options import BenchOptions, usable_cores
@@ -115,9 +116,16 @@ def _bench_all(plan: BenchPlan, ctx: CellContext, backends: dict[str, dict[str, 
             _bench_backend(ctx, eager, backends, cells)
         else:  # a submission measures only its artifact (docs/decisions.md, "Submission: the tree and --dry-run")
             eager.close()
+        if opts.with_compiled_eager:  # a second reference, next to eager (benchmarks/compiled_eager.py)
+            from modelport.benchmarks.compiled_eager import compiled_eager_backend
+
+            progress.step("eager-compiled: torch.compile of the eager model")
+            _bench_backend(ctx, compiled_eager_backend(plan.manifest, opts.runner_options(), opts.trust_pickle,
+                                                       opts.trust_remote_code), backends, cells)
         for art in plan.artifacts:
             progress.step(f"{art.id}: loading {art.path}")
-            backend = artifact_backend(plan.run_dir, plan.manifest, art, opts.runner_options())
+            backend = artifact_backend(plan.run_dir, plan.manifest, art, opts.runner_options(),
+                                       opts.ort_graph_opt_level)
             _bench_backend(ctx, backend, backends, cells)
     finally:
         progress.done()
@@ -237,6 +245,7 @@ def _bench_cell(ctx: CellContext, backend: Backend, prep: Prepared, sc: Scenario
                 measured = m if measured is None else measured
                 runs.append(cell)
             cell = combine(runs, sc.headline.key, opts.noise_threshold, none_is_zero=sc.searches_qps)
+            cell.settings[SESSION_KEY] = backend.session()  # a cell under other session settings is not comparable
             cell.noise = between(start, snapshot())
             busy = busy_warning(cell.noise)
             if busy:

@@ -68,6 +68,11 @@ _BENCH_OPTIONS: list[Callable[[Any], Any]] = [
                  "run_verification.py) from this checkout of mlcommons/inference; their verify_*.txt decide."),
     click.option("--cpus", default=None, metavar="LIST",
                  help="Pin the bench to these cores (e.g. 0,1 or 0-3); intra-op threads default to their count."),
+    click.option("--ort-graph-opt-level", type=click.Choice(["disable", "basic", "extended", "all"]), default=None,
+                 help="onnxruntime's graph optimisation level for ONNX artifacts that store none (--optimize "
+                 "artifacts keep theirs) [default: all]; recorded per cell."),
+    click.option("--with-compiled-eager", is_flag=True,
+                 help="Also bench the eager model compiled with torch.compile ('eager-compiled'), next to eager."),
 ]
 #: --repeat when not given: one run for the short profiles, three for submission (a median needs three)
 _DEFAULT_REPEAT = {"submission": 3}
@@ -131,7 +136,9 @@ def make_options(artifact_ids: tuple[str, ...] | list[str] = (), source_spec: st
         trust_pickle=kw["trust_pickle"], trust_remote_code=kw.get("trust_remote_code", False),
         repeat=kw["repeat"] or _DEFAULT_REPEAT.get(kw["profile_name"], 1),
         noise_threshold=parse_tolerance(kw["noise_threshold"], "--noise-threshold"), cpus=parse_cpus(kw["cpus"]),
-        loadgen=kw["loadgen"], compliance=parse_tests(kw["compliance"]))
+        loadgen=kw["loadgen"], compliance=parse_tests(kw["compliance"]),
+        ort_graph_opt_level={"disable": "disabled"}.get(kw["ort_graph_opt_level"], kw["ort_graph_opt_level"]),
+        with_compiled_eager=kw["with_compiled_eager"])
     options.mlperf_repo = check_official(kw.get("mlperf_repo"), options.compliance)  # found before any work
     options.check()
     check_device(options.device)
@@ -206,7 +213,7 @@ def bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None,
     from modelport.benchmarks.generative_bench import run_generative_bench, unsupported_flags
 
     unsupported = [flag for flag, used in (("--baseline/--save-baseline", baseline), *other_flags) if used]
-    unsupported += unsupported_flags(options)
+    unsupported += unsupported_flags(options) + options.local_only_flags()
     if unsupported:
         raise InputError(f"{', '.join(unsupported)} not supported for generative runs yet", "drop them")
 
@@ -274,6 +281,10 @@ def bench(run_dir: Path, artifact_ids: tuple[str, ...], baseline: str | None, to
     # the artifacts, samples file and run directory are checked next, before the first cell (preflight)
     if net is not None:  # a served model (docs/decisions.md, "Network SUT: tritonclient as the client")
         from modelport.benchmarks.network_bench import network_bench_and_report
+        from modelport.errors import InputError
+
+        if options.local_only_flags():  # the server chose its own session; nothing compiles eager here
+            raise InputError(f"{', '.join(options.local_only_flags())} not supported with --sut-url", "drop them")
 
         outcome = network_bench_and_report(run_dir, options, net, old, tol, save_baseline, progress)
     else:

@@ -19,7 +19,7 @@ import torch
 
 from modelport.errors import UnsafePickleError
 from modelport.runners.base import Runner, RunnerOptions
-from modelport.runners.torch_runners import flatten_outputs
+from modelport.runners.torch_runners import flatten_outputs, torch_session
 
 _PRODUCED: set[str] = set()
 _LOCK = threading.Lock()
@@ -86,7 +86,7 @@ class AotiRunner(Runner):
         return {n: t.detach().cpu().numpy() for n, t in zip(names, outs, strict=False)}
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "device": str(self.device), "threads": torch.get_num_threads()}
+        return {**super().describe(), "device": str(self.device), "threads": torch.get_num_threads(), **torch_session()}
 
     def close(self) -> None:
         self.model = None

@@ -3,7 +3,8 @@
 The graph optimisation level is part of what an optimised artifact is (docs/decisions.md, "ONNX Runtime
 levels: one artifact per level"): ``convert --optimize O2`` writes the level into the file's metadata and the
 runner opens the session at that level, so validation and benchmarks run exactly what was validated.
-``RunnerOptions.ort_graph_opt_level`` overrides it; ``describe()`` records the level used.
+``RunnerOptions.ort_graph_opt_level`` overrides it; ``describe()`` records the level used and the other session
+settings a benchmark cell records (docs/decisions.md, "Benchmarks: session settings per cell").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from modelport.runners.base import Runner, RunnerOptions
 LEVEL_KEY = "modelport.ort_graph_opt_level"
 GRAPH_LEVELS = ("disabled", "basic", "extended", "all")
 DEFAULT_LEVEL = "all"
+SPINNING_KEY = "session.intra_op.allow_spinning"
 
 
 def graph_level(name: str):  # -> ort.GraphOptimizationLevel
@@ -54,6 +56,21 @@ def session_options(options: RunnerOptions, level: str = DEFAULT_LEVEL):  # -> o
     return so
 
 
+def session_settings(so, level: str) -> dict[str, object]:  # so: ort.SessionOptions
+    """What a session was opened with, as results.json records it per backend and per cell."""
+    spinning = _config_entry(so, SPINNING_KEY, "1")  # onnxruntime's default: intra-op threads spin
+    return {"graph_optimization_level": level, "intra_op_threads": so.intra_op_num_threads or None,
+            "inter_op_threads": so.inter_op_num_threads or None, "execution_mode": so.execution_mode.name,
+            "allow_spinning": spinning != "0", "cpu_mem_arena": bool(so.enable_cpu_mem_arena)}
+
+
+def _config_entry(so, key: str, default: str) -> str:
+    try:
+        return so.get_session_config_entry(key)
+    except Exception:  # noqa: BLE001 - onnxruntime raises its own Fail for an entry never set
+        return default
+
+
 def providers_for(device: str) -> list[str]:
     import onnxruntime as ort
 
@@ -74,8 +91,9 @@ class OrtRunner(Runner):
         self.path = model if isinstance(model, bytes) else str(model)
         self.options = options
         self.level = options.ort_graph_opt_level or recorded_level(self.path) or DEFAULT_LEVEL
-        self.session = ort.InferenceSession(self.path, sess_options=session_options(options, self.level),
-                                            providers=providers_for(options.device))
+        so = session_options(options, self.level)
+        self.settings = session_settings(so, self.level)
+        self.session = ort.InferenceSession(self.path, sess_options=so, providers=providers_for(options.device))
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
 
@@ -84,9 +102,7 @@ class OrtRunner(Runner):
         return dict(zip(self.output_names, outs, strict=True))
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "providers": self.session.get_providers(),
-                "intra_op_threads": self.options.threads, "inter_op_threads": self.options.inter_op_threads,
-                "graph_optimization_level": self.level}
+        return {**super().describe(), "providers": self.session.get_providers(), **self.settings}
 
     def close(self) -> None:
         self.session = None  # type: ignore[assignment]

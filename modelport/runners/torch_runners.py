@@ -51,8 +51,17 @@ class TorchModuleRunner(Runner):
                 len(self.output_names):]
         return {n: t.detach().cpu().numpy() for n, t in zip(self.output_names, outs, strict=False)}
 
+    def describe(self) -> dict[str, object]:
+        return {**super().describe(), **torch_session()}
+
     def close(self) -> None:
         self.module = None  # type: ignore[assignment]
+
+
+def torch_session() -> dict[str, object]:
+    """torch's thread pools as a benchmark cell records them (docs/decisions.md, "Benchmarks: session settings
+    per cell")."""
+    return {"intra_op_threads": torch.get_num_threads(), "inter_op_threads": torch.get_num_interop_threads()}
 
 
 def load_torchscript(path: str | Path, input_names: list[str], output_names: list[str],
