@@ -33,8 +33,12 @@ from modelport.progress import Progress
 ACCURACY_TXT = "accuracy.txt"
 
 
-def check_request(text: str, options: BenchOptions) -> tuple[str, Path]:
-    """``--dataset NAME=PATH`` checked against the other options, before any work (``run`` converts first)."""
+def check_request(text: str, options: BenchOptions, one_run: bool = True) -> tuple[str, Path]:
+    """``--dataset NAME=PATH`` checked against the other options, before any work (``run`` converts first);
+    ``one_run`` False: a matrix of runs, refused."""
+    if not one_run:
+        raise InputError("--dataset scores one run directory, not a matrix",
+                         "use modelport bench RUN_DIR/cells/CELL --dataset ...")
     name, path = parse_dataset(text)
     if options.samples_file:
         raise InputError("--dataset and --samples both choose the samples", "pass one of them")
@@ -114,6 +118,12 @@ def score_results(run_dir: Path, results: BenchResults, data: DataSet) -> dict[s
             tmp.write_text(scored.line + "\n")
         scores.setdefault(backend, {})[scenario] = scored
     return scores
+
+
+def score_lines(data: DataSet, scores: dict[str, dict[str, Scored]]) -> list[str]:
+    """One line per cell for a terminal: the data set, the cell and the reference script's line."""
+    return [f"{data.name} {backend} {scenario}: {scored.line}" for backend, per in scores.items()
+            for scenario, scored in per.items()]
 
 
 def scores_json(data: DataSet, scores: dict[str, dict[str, Scored]]) -> dict[str, Any]:

@@ -62,12 +62,9 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
     # every input is checked before minutes of converting: options, the baseline, the samples file (that it
     # is a readable .npz; its arrays are checked against the model's inputs once there is a model)
     bench_opts = make_options((), source_spec=source, trust_remote_code=export_kw["trust_remote_code"], **kw)
-    if dataset:  # NAME=PATH, --samples and --no-accuracy checked before converting (read after it)
-        dataset_accuracy.check_request(dataset, bench_opts)
+    if dataset:  # NAME=PATH, --samples, --no-accuracy and a matrix checked before converting (read after it)
+        dataset_accuracy.check_request(dataset, bench_opts, one_run=fan is None)
     if fan is not None:  # --matrix/--executor/--jobs/--ray-address: cells in parallel (run_matrix.py)
-        if dataset:
-            raise click.UsageError("--dataset scores one run directory, not a matrix; use modelport bench "
-                                   "RUN_DIR/cells/CELL --dataset ...")
         if baseline or save_baseline:
             raise click.UsageError("--baseline/--save-baseline check one run directory, not a matrix; use "
                                    "modelport bench RUN_DIR/cells/CELL --baseline ...")
@@ -102,9 +99,8 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
         click.echo("validation: passed (validation.json)" if converted.validation is not None else
                    "validation: export checks passed")
         render_summary(outcome)
-        for backend, per in scores.items():
-            for scenario, scored in per.items():
-                click.echo(f"{data.name if data else ''} {backend} {scenario}: {scored.line}")
+        for line in dataset_accuracy.score_lines(data, scores) if data else []:
+            click.echo(line)
     raise_for_outcome(outcome)
 
 

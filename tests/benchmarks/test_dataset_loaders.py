@@ -190,3 +190,30 @@ def test_a_model_of_another_task_is_refused(tmp_path):
     (tmp_path / "val_map.txt").write_text("a.JPEG 1\n")
     with pytest.raises(InputError, match="--dataset imagenet needs a model taking one image input"):
         load_dataset("imagenet", tmp_path, specs("bert-small"))
+
+
+@pytest.mark.slow
+def test_the_patterns_above_read_our_lines_as_the_real_checker_does():
+    """Needs a checkout of mlcommons/inference in MODELPORT_MLPERF_REPO: its checker's own ACC_PATTERN, not the
+    rewrite above, reads each scorer's line format to the same number."""
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    repo = os.environ.get("MODELPORT_MLPERF_REPO")
+    if not repo:
+        pytest.skip("set MODELPORT_MLPERF_REPO to a checkout of mlcommons/inference")
+    path = Path(repo) / "tools" / "submission" / "submission_checker" / "constants.py"
+    spec = importlib.util.spec_from_file_location("mlperf_checker_constants", path)
+    constants = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(constants)
+    lines = {  # the f-strings of modelport/datasets/*.py with example numbers
+        ("imagenet", "acc"): "accuracy=76.456%, good=38228, total=50000",
+        ("squad", "F1"): '{"exact_match": 83.100000, "f1": 90.812345}',
+        ("kits19", "DICE"): "Accuracy: mean = 0.86170, kidney = 0.9347, tumor = 0.7887",
+        ("criteo", "AUC"): "AUC=80.310%, accuracy=77.000%, good=77, total=100, queries=100",
+        ("librispeech", "ACCURACY"): "Word Error Rate: 7.450000%, accuracy=92.550000%",
+    }
+    for (name, key), line in lines.items():
+        real = re.match(constants.ACC_PATTERN[key], line)
+        assert real and float(real.group(1)) == checked(name, line), (name, line)
