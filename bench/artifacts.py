@@ -7,7 +7,7 @@ figures as a ratio to eager (Offline: higher is better; SingleStream p90: lower 
 printed is eager p90 / artifact p90, where above 1 means faster too). Not part of CI; run on a quiet machine:
 
     python bench/artifacts.py [--model resnet50 --model bert] [--device cpu|cuda] [--profile quick]
-                              [--threads N] [--work DIR] [--json]
+                              [--threads N] [--work DIR] [--with-compiled-eager] [--json]
 
 ``--direct B,B,...`` adds a plain loop over each runner at those batch sizes (samples/s, same threads, the
 order of backends rotated each round), which separates an artifact's own speed from the harness's choices.
@@ -48,10 +48,11 @@ def convert(model: str, out: Path) -> dict[str, Any]:
     return json.loads((out / "manifest.json").read_text())
 
 
-def bench(run_dir: Path, device: str, profile: str, threads: int | None) -> dict[str, Any]:
+def bench(run_dir: Path, device: str, profile: str, threads: int | None, compiled: bool) -> dict[str, Any]:
     args = ["bench", str(run_dir), "--scenario", "Offline,SingleStream", "--profile", profile, "--device", device,
             "--trust-pickle", "--quiet"]
-    modelport(*args, *(["--threads", str(threads)] if threads else []))
+    modelport(*args, *(["--threads", str(threads)] if threads else []),
+              *(["--with-compiled-eager"] if compiled else []))
     return json.loads((run_dir / "results.json").read_text())
 
 
@@ -60,6 +61,7 @@ def rows(results: dict[str, Any], manifest: dict[str, Any]) -> list[dict[str, An
     base_qps = cells["eager"]["Offline"]["metrics"]["samples_per_second"]
     base_p90 = cells["eager"]["SingleStream"]["metrics"]["latency_p90_ms"]
     compile_s = {a["id"]: a["extra"].get("compile_time_s") for a in manifest["artifacts"]}
+    compile_s.update({b: r["compile_time_s"] for b, r in results["backends"].items() if "compile_time_s" in r})
     out = []
     for backend, by_scenario in cells.items():
         qps = by_scenario["Offline"]["metrics"]["samples_per_second"]
@@ -132,6 +134,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--work", type=Path, help="keep run directories here (and reuse finished conversions)")
     ap.add_argument("--direct", help="also a plain runner loop at these batch sizes, e.g. 1,8,32")
+    ap.add_argument("--with-compiled-eager", action="store_true", help="also bench torch.compile'd eager")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     work = a.work or Path(tempfile.mkdtemp(prefix="modelport-artifacts-"))
@@ -139,7 +142,7 @@ def main() -> None:
     for model in a.model or ["resnet50", "bert"]:
         run_dir = work / f"{model}-{a.device}"
         manifest = convert(model, run_dir)
-        table = rows(bench(run_dir, a.device, a.profile, a.threads), manifest)
+        table = rows(bench(run_dir, a.device, a.profile, a.threads, a.with_compiled_eager), manifest)
         report[model] = {"bench": table}
         if not a.json:
             print_table(model, a.device, table)

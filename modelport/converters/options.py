@@ -86,8 +86,10 @@ def parse_levels(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     for v in values:
         level = str(v).strip().upper()
         if level == "O4":
-            raise InputError("--optimize O4 (fp16) is not offered: it needs a CUDA GPU and an agreement gate for a "
-                             "lossy artifact", f"use one of {', '.join(OPT_LEVELS)}")
+            # docs/decisions.md, "ONNX Runtime O4: refused on CPU": fp16 is slower there than fp32
+            raise InputError("--optimize O4 (fp16) is not offered: onnxruntime's CPU provider runs fp16 through "
+                             "casts (BERT fp16 0.92x fp32), and it needs a CUDA GPU to pay off",
+                             f"use one of {', '.join(OPT_LEVELS)}, or --precision fp16 for a gated fp16 artifact")
         if level not in OPT_LEVELS:
             raise InputError(f"unknown --optimize level {v!r}", f"use one of {', '.join(OPT_LEVELS)}")
         if level not in out:
