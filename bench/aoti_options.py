@@ -42,8 +42,12 @@ VARIANTS: dict[str, tuple[dict[str, Any], int | None]] = {
     "freezing_static32": ({"freezing": True}, 32),
     "no_epilogue": ({"epilogue_fusion": False}, None),
     "autotune": ({"freezing": True, "max_autotune": True, "max_autotune_gemm_backends": "CPP,ATEN"}, None),
+    # BERT only: the zoo's attention rewritten as scaled_dot_product_attention (fused attention on CPU), with
+    # an eager_sdpa reference beside it: what a zoo change would buy (the zoo spells attention out so that it
+    # exports at every opset)
+    "sdpa": ({}, None),
 }
-DEFAULT_VARIANTS = [v for v in VARIANTS if v != "autotune"]
+DEFAULT_VARIANTS = [v for v in VARIANTS if v not in ("autotune", "sdpa")]
 _CALLS = re.compile(r"aoti_torch_cpu_[a-z_0-9]+|mkldnn_[a-z_0-9]+|mkl_linear|_scaled_dot_product[a-z_]*|cpp_fused_\w+")
 
 
@@ -52,6 +56,27 @@ def load(model: str) -> tuple[torch.nn.Module, list[Any]]:
 
     loaded = load_source(f"zoo:{model}", seed=0)
     return loaded.module, loaded.inputs
+
+
+def _sdpa_forward(self: Any, x: torch.Tensor, mask_bias: torch.Tensor) -> torch.Tensor:
+    q, k, v = self._split(self.query(x)), self._split(self.key(x)), self._split(self.value(x))
+    ctx = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask_bias)
+    b, _, s, _ = ctx.shape
+    return self.out(ctx.transpose(1, 2).reshape(b, s, self.heads * self.head_dim))
+
+
+def with_sdpa(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of a zoo BERT whose attention layers call scaled_dot_product_attention (same weights)."""
+    import copy
+    import types
+
+    from modelport.zoo.bert import SelfAttention
+
+    twin = copy.deepcopy(module)
+    for m in twin.modules():
+        if isinstance(m, SelfAttention):
+            m.forward = types.MethodType(_sdpa_forward, m)
+    return twin
 
 
 def capture(module: torch.nn.Module, specs: list[Any], pin: int | None) -> torch.export.ExportedProgram:
@@ -135,7 +160,11 @@ def main() -> None:
     info: dict[str, Any] = {}
     for name in a.variant or DEFAULT_VARIANTS:
         patch, pin = VARIANTS[name]
-        fn, secs = compile_variant(lambda pin=pin: capture(module, specs, pin), patch, work / f"{name}.pt2")
+        source = module
+        if name == "sdpa":
+            source = fns["eager_sdpa"] = with_sdpa(module)
+            pins["eager_sdpa"] = None
+        fn, secs = compile_variant(lambda pin=pin, m=source: capture(m, specs, pin), patch, work / f"{name}.pt2")
         fns[name], pins[name] = fn, pin
         info[name] = {"compile_s": round(secs, 1), "patch": patch, "pinned_batch": pin,
                       "calls": wrapper_calls(work / f"{name}.pt2")}

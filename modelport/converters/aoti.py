@@ -24,6 +24,10 @@ from modelport.runners.aoti_runner import register_produced
 from modelport.spec import InputSpec
 
 NO_COMPILER_HINT = "install g++ (apt-get install g++) or set CXX to a C++17 compiler, or drop --to aoti"
+#: the inductor options measured on zoo:bert and zoo:resnet50 (bench/aoti_options.py); none beat the defaults
+#: beyond the noise (docs/decisions.md, "AOTInductor: where BERT's time goes"), so each is recorded, not changed
+RECORDED_OPTIONS = ("freezing", "max_autotune", "max_autotune_gemm_backends", "epilogue_fusion",
+                    "cpp.weight_prepack")
 
 
 def find_compiler() -> str:
@@ -38,6 +42,19 @@ def find_compiler() -> str:
     if found is None:
         raise ExportError(f"--to aoti needs a C++ compiler, and {wanted!r} was not found", NO_COMPILER_HINT)
     return found
+
+
+def inductor_options() -> dict[str, object]:
+    """The compile options this package was built with, as the manifest records them."""
+    from torch._inductor import config
+
+    out: dict[str, object] = {}
+    for name in RECORDED_OPTIONS:
+        value: object = config
+        for part in name.split("."):
+            value = getattr(value, part, None)
+        out[name] = value if isinstance(value, (bool, int, float, str)) or value is None else str(value)
+    return out
 
 
 def export_aoti(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec], dest: Path) -> Exported:
@@ -60,6 +77,6 @@ def export_aoti(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[I
         compile_s = time.perf_counter() - t_compile
     digest = register_produced(path)
     extra = {"compile_time_s": round(compile_s, 3), "capture_time_s": round(t_compile - t0, 3),
-             "device": "cpu", "compiler": compiler, "sha256": digest}
+             "device": "cpu", "compiler": compiler, "sha256": digest, "inductor_options": inductor_options()}
     return Exported("aoti", Path(path), [Path(path)], time.perf_counter() - t0, exporter="aotinductor",
                     dynamic_axes=dynamic_symbols(specs), warnings=notes + cap.warnings, extra=extra)

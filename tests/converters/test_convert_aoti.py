@@ -35,6 +35,7 @@ def test_tiny_cnn_compiles_validates_and_keeps_the_dynamic_batch(cnn_run):
     (art,) = m["artifacts"]
     assert (art["id"], art["target"], art["path"]) == ("aoti", "aoti", "model.aoti.pt2")
     assert art["extra"]["compile_time_s"] > 0 and m["timings"]["aoti_s"] >= art["extra"]["compile_time_s"]
+    assert art["extra"]["inductor_options"]["freezing"] is False  # the compile options are recorded
     assert art["dynamic_axes"]
     report = json.loads((cnn_run / "validation.json").read_text())
     assert report["passed"]

@@ -152,3 +152,14 @@ def test_bench_runs_each_level_at_its_level_and_records_it(bench_copy):
 def bench_copy(bert_levels, tmp_path):
     """A copy of the converted run, so benching does not change what the other tests read."""
     return Path(shutil.copytree(bert_levels, tmp_path / "run"))
+
+
+def test_aoti_records_the_inductor_options_it_compiles_with(monkeypatch):
+    from torch._inductor import config
+
+    from modelport.converters.aoti import RECORDED_OPTIONS, inductor_options
+
+    monkeypatch.setattr(config, "freezing", True)
+    recorded = inductor_options()
+    assert set(recorded) == set(RECORDED_OPTIONS) and recorded["freezing"] is True
+    assert recorded["max_autotune_gemm_backends"] == config.max_autotune_gemm_backends
