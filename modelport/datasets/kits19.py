@@ -14,13 +14,23 @@ from __future__ import annotations
 
 import io
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from modelport.datasets.base import DataSet, Responses, Scored, Status, find_input, first_output, quiet, stack
+from modelport.datasets.base import (
+    DataSet,
+    Responses,
+    Scored,
+    Status,
+    Streamed,
+    find_input,
+    first_output,
+    quiet,
+    report_every,
+)
 from modelport.errors import InputError
 from modelport.spec import InputSpec
 from modelport.zoo.unet3d import sliding_window
@@ -59,12 +69,13 @@ def _pad(image: np.ndarray, patch: int) -> np.ndarray:
     return np.pad(image, pads, constant_values=float(image.min()))
 
 
-def _patches(volume: np.ndarray, patch: int) -> list[np.ndarray]:
-    """The sliding window's patches in its own order, collected by running it on a recorder."""
-    seen: list[np.ndarray] = []
+def _patches(volume: np.ndarray, patch: int, keep: bool = True) -> list[np.ndarray | None]:
+    """The sliding window's patches in its own order, collected by running it on a recorder (``keep`` False:
+    only counted, one None each)."""
+    seen: list[np.ndarray | None] = []
 
     def record(p: np.ndarray) -> np.ndarray:
-        seen.append(p.copy())
+        seen.append(p.copy() if keep else None)
         return np.zeros((1, 1, patch, patch, patch), np.float32)
 
     sliding_window(record, volume, patch, num_classes=1)
@@ -78,16 +89,27 @@ def load(path: Path, specs: Sequence[InputSpec], limit: int | None = None, statu
     if not cases:
         raise InputError(f"--dataset kits19={path}: no case_*.pkl files",
                          "point at the reference preprocessing's output folder")
-    rows: list[np.ndarray] = []
+    # a first pass counts each case's patches and keeps its label (for scoring); the patches themselves are
+    # streamed, one case at a time: 42 cases of 128^3 float32 patches are several GB (base.Streamed)
     spans: list[tuple[str, int, int, np.ndarray, tuple[int, ...]]] = []  # case, first sample, count, label, shape
-    for case in cases:
+    total = 0
+    for n, case in enumerate(cases, 1):
         image, label = read_case(case)
         volume = _pad(image, patch)[None]
-        found = _patches(volume, patch)
-        spans.append((case.stem, len(rows), len(found), label[0], volume.shape))
-        rows += found
-    return DataSet("kits19", path, {spec.name: stack(rows, spec.np_dtype)},
-                   lambda r: score(r, spans, patch))
+        count = len(_patches(volume, patch, keep=False))
+        spans.append((case.stem, total, count, label[0], volume.shape))
+        total += count
+        report_every(status, "kits19: cases read", n, len(cases), every=5)
+    dtype = spec.np_dtype
+
+    def rows() -> Iterator[dict[str, np.ndarray]]:
+        for n, case in enumerate(cases, 1):
+            for p in _patches(_pad(read_case(case)[0], patch)[None], patch):
+                yield {spec.name: np.asarray(p, dtype)}
+            report_every(status, "kits19: cases preprocessed", n, len(cases), every=5)
+
+    samples = Streamed(total, {spec.name: ((1, 1, patch, patch, patch), dtype)}, rows)
+    return DataSet("kits19", path, samples, lambda r: score(r, spans, patch))
 
 
 def dice(prediction: np.ndarray, truth: np.ndarray, k: int) -> float:

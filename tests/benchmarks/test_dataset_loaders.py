@@ -100,7 +100,8 @@ def test_kits19_reference_pickles(tmp_path):
         with open(tmp_path / f"{case}.pkl", "wb") as f:
             pickle.dump([label.astype(np.float32), label], f)
     data = load_dataset(*parse_dataset(f"kits19={tmp_path}"), specs("3d-unet-small"))
-    x = data.samples["volume"]
+    assert isinstance(data.samples, Streamed) and data.count == 5  # patches are written case by case
+    x = data.arrays()["volume"]
     # 2 x 1 x 2 half-overlapping patches of the first case, 1 of the second (padded to 32)
     assert x.shape[1:] == (1, 32, 32, 32) and x.shape[0] == 2 * 1 * 2 + 1
     perfect = {i: {"logits": np.eye(3, dtype=np.float32)[np.rint(p[0]).astype(int)].transpose(3, 0, 1, 2)}
