@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from modelport.benchmarks import lg
-from modelport.benchmarks.audit import AUDIT_CONFIGS
+from modelport.benchmarks.audit import audit_config
 from modelport.benchmarks.cellsettings import CellSettings
 from modelport.benchmarks.mlperf_logs import SUT_LATENCIES, DetailLog, read_detail, read_summary
 from modelport.benchmarks.scenarios import get_scenario
@@ -39,7 +39,7 @@ class LoadGenRun:
 def loadgen_config(settings: CellSettings) -> lg.TestConfig:
     """The LoadGen test of a cell's settings: the shared fields, then the scenario's own."""
     fields = {**settings.common_fields(), **get_scenario(settings.scenario).loadgen_fields(settings)}
-    audit = AUDIT_CONFIGS[settings.compliance] if settings.compliance else None
+    audit = audit_config(settings.compliance, settings.conf_model) if settings.compliance else None
     return lg.TestConfig(settings.scenario, settings.mode, fields, settings.user_conf, settings.conf_model, audit)
 
 

@@ -19,6 +19,7 @@ import pytest
 from helpers.bench_cli import invoke
 from helpers.mlperf_checker import fake_mlperf_repo
 
+from modelport.benchmarks.audit import AUDIT_CONFIGS, audit_config
 from modelport.benchmarks.backends import Backend
 from modelport.benchmarks.compliance import threshold, verify_accuracy, verify_performance
 from modelport.benchmarks.compliance_official import find_scripts, run_official
@@ -216,6 +217,13 @@ def test_the_real_scripts_pass_a_correct_sut_and_fail_one_answering_differently(
         text = (folder / "TEST01" / "verify_accuracy.txt").read_text()
         assert "num_acc_log_duplicate_keys" in text and ("TEST FAIL" if drift else "TEST PASS") in text
         assert "reference score" in (folder / "TEST04" / "verify_performance.txt").read_text()
+
+
+def test_test01_logs_the_published_sample_count_of_each_model():
+    assert "*.*.accuracy_log_sampling_target = 4096\n" in audit_config("TEST01", "resnet50")
+    assert "*.*.accuracy_log_sampling_target = 64\n" in audit_config("TEST01", "3d-unet")
+    assert audit_config("TEST01", "*") == audit_config("TEST01", "gnmt") == AUDIT_CONFIGS["TEST01"]
+    assert audit_config("TEST04", "resnet50") == AUDIT_CONFIGS["TEST04"]
 
 
 def test_the_published_margins():

@@ -8,6 +8,8 @@ import json
 import pytest
 from helpers.bench_cli import invoke
 
+from modelport.benchmarks.mlperf_logs import read_detail
+
 pytest.importorskip("mlperf_loadgen")
 
 META = ["--submitter", "Acme", "--system", "box1", "--threads", "1"]
@@ -73,6 +75,9 @@ def test_dry_run_writes_a_complete_open_tree_for_resnet50_and_bert(runs, tmp_pat
             for name in PER_SCENARIO + (TEST04 if bench == "resnet50" else []):
                 assert (folder / name).is_file() and (folder / name).stat().st_size > 0, folder / name
             assert (folder / "TEST04").exists() is (bench == "resnet50")
+            # TEST01 ran with the benchmark's published sampling target (4096 for both)
+            detail = read_detail(folder / "TEST01" / "performance" / "run_1")
+            assert detail.get("effective_accuracy_log_sampling_target") == 4096
             assert "NOT A VALID SUBMISSION" in (folder / "README.md").read_text()
             assert json.loads((folder / "measurements.json").read_text())["weight_data_types"] == "fp32"
             assert (folder / "user.conf").read_text().startswith(f"{bench}.{scenario}.")
