@@ -104,7 +104,11 @@ class ResNet34Features(nn.Module):
 
 
 class SSD(nn.Module):
-    """A feature extractor, SSD's box and class heads, box decoding and in-graph NMS."""
+    """A feature extractor, SSD's box and class heads, box decoding and in-graph NMS.
+
+    Seeded like a trained detector (``zoo.detection.calibrate_head``): on one seeded image about
+    ``expected_candidates`` (anchor, class) pairs score above ``score_threshold``, with foreground logits of
+    standard deviation ``logit_spread`` per map."""
 
     def __init__(self, backbone: str = "mobilenet", image_size: int = 300, num_classes: int = 91,
                  width: float = 1.0, max_detections: int = 100, candidates: int = 200,
