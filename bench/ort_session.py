@@ -1,7 +1,7 @@
 """onnxruntime session settings side by side: intra-op spinning on/off and the CPU memory arena on/off.
 
 One ONNX model (default: ``modelport convert zoo:bert --to onnx`` into ``--work``), one session per setting,
-calls interleaved one by one (A B C A B C ...) so that other jobs' load falls on every setting alike; prints
+each run in short blocks rotated over five rounds so that other jobs' load falls on every setting alike; prints
 batch-1 latency p50/p90 (SingleStream's case) and batch-N samples/s (Offline's case) per setting. The question
 it answers (docs/decisions.md, "Benchmarks: session settings per cell"): does turning intra-op spinning off help
 latency-bound scenarios when the machine is busy? Not part of CI:
@@ -38,16 +38,22 @@ def session(path: Path, threads: int, spinning: bool, arena: bool):  # -> ort.In
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-def interleaved(sessions: dict, feed: dict[str, np.ndarray], seconds: float) -> dict[str, list[float]]:
+def blocks(sessions: dict, feed: dict[str, np.ndarray], seconds: float, rounds: int = 5) -> dict[str, list[float]]:
+    """Each setting in blocks of ``seconds / rounds``, the settings rotated over ``rounds`` rounds. Not call by
+    call: a spinning session's threads keep spinning after its call returns and slow whichever call comes next
+    (interleaving one call each measured that, not the setting)."""
     times: dict[str, list[float]] = {k: [] for k in sessions}
     for s in sessions.values():
         s.run(None, feed)
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for k, s in sessions.items():
-            t = time.perf_counter()
-            s.run(None, feed)
-            times[k].append(time.perf_counter() - t)
+    keys = list(sessions)
+    for r in range(rounds):
+        for i in range(len(keys)):
+            k = keys[(i + r) % len(keys)]
+            start = time.perf_counter()
+            while time.perf_counter() - start < seconds / rounds or not times[k]:
+                t = time.perf_counter()
+                sessions[k].run(None, feed)
+                times[k].append(time.perf_counter() - t)
     return times
 
 
@@ -72,11 +78,11 @@ def main() -> None:
     path = run / next(x.path for x in m.artifacts if x.target == "onnx")
     sessions = {k: session(path, a.threads, *v) for k, v in SETTINGS.items()}
     names = [i.name for i in next(iter(sessions.values())).get_inputs()]
-    print(f"{a.model}, {a.threads} intra-op threads, calls interleaved; load average before: "
+    print(f"{a.model}, {a.threads} intra-op threads, blocks rotated; load average before: "
           f"{open('/proc/loadavg').read().split()[:3]}")
     for batch in (1, a.batch):
         feed = {k: v for k, v in make_inputs(m.inputs, 0, batch=batch).items() if k in names}
-        times = interleaved(sessions, feed, a.seconds)
+        times = blocks(sessions, feed, a.seconds)
         for k, t in times.items():
             ms = np.array(t) * 1e3
             print(f"  batch {batch:<3} {k:<22} calls {len(t):>5}  p50 {np.percentile(ms, 50):8.2f} ms  "

@@ -50,16 +50,19 @@ class BenchOptions:
     ort_graph_opt_level: str | None = None
     # --with-compiled-eager: torch.compile'd eager as a second reference backend (compiled_eager.py)
     with_compiled_eager: bool = False
+    ort_spinning: bool = True  # --no-ort-spinning: onnxruntime's intra-op threads do not spin (a busy machine)
 
     def local_only_flags(self) -> list[str]:
         """The options given that need an in-process single-graph bench (refused for a served model and for
         generative runs, never ignored)."""
         return [flag for flag, used in (("--ort-graph-opt-level", self.ort_graph_opt_level),
-                                        ("--with-compiled-eager", self.with_compiled_eager)) if used]
+                                        ("--with-compiled-eager", self.with_compiled_eager),
+                                        ("--no-ort-spinning", not self.ort_spinning)) if used]
 
     def runner_options(self) -> RunnerOptions:
         threads = self.threads or (len(self.cpus) if self.cpus else usable_cores())
-        return RunnerOptions(self.device, threads, self.inter_op_threads, self.trust_pickle)
+        return RunnerOptions(self.device, threads, self.inter_op_threads, self.trust_pickle,
+                             ort_allow_spinning=self.ort_spinning)
 
     def check(self) -> None:
         """Refuse values no bench can run with (one line naming the option), before any work."""

@@ -73,6 +73,9 @@ _BENCH_OPTIONS: list[Callable[[Any], Any]] = [
                  "artifacts keep theirs) [default: all]; recorded per cell."),
     click.option("--with-compiled-eager", is_flag=True,
                  help="Also bench the eager model compiled with torch.compile ('eager-compiled'), next to eager."),
+    click.option("--ort-spinning/--no-ort-spinning", default=True, show_default=True,
+                 help="onnxruntime's intra-op threads spin while waiting; --no-ort-spinning on a busy machine, "
+                 "where spinning slows everything else (recorded per cell)."),
 ]
 #: --repeat when not given: one run for the short profiles, three for submission (a median needs three)
 _DEFAULT_REPEAT = {"submission": 3}
@@ -138,7 +141,7 @@ def make_options(artifact_ids: tuple[str, ...] | list[str] = (), source_spec: st
         noise_threshold=parse_tolerance(kw["noise_threshold"], "--noise-threshold"), cpus=parse_cpus(kw["cpus"]),
         loadgen=kw["loadgen"], compliance=parse_tests(kw["compliance"]),
         ort_graph_opt_level={"disable": "disabled"}.get(kw["ort_graph_opt_level"], kw["ort_graph_opt_level"]),
-        with_compiled_eager=kw["with_compiled_eager"])
+        with_compiled_eager=kw["with_compiled_eager"], ort_spinning=kw["ort_spinning"])
     options.mlperf_repo = check_official(kw.get("mlperf_repo"), options.compliance)  # found before any work
     options.check()
     check_device(options.device)

@@ -19,6 +19,9 @@ class RunnerOptions:
     #: onnxruntime graph optimisation level (disabled|basic|extended|all); None = the level the file records
     #: (``modelport.ort_graph_opt_level`` metadata, written by ``convert --optimize``), else all
     ort_graph_opt_level: str | None = None
+    #: onnxruntime intra-op threads spin while waiting for work (its default); False on a busy machine, where the
+    #: spinning threads slow everything else (docs/decisions.md, "Benchmarks: session settings per cell")
+    ort_allow_spinning: bool = True
 
 
 class Runner(ABC):

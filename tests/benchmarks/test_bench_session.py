@@ -53,6 +53,15 @@ def test_ort_level_applies_to_unstored_artifacts_is_recorded_per_cell_and_splits
     assert set(r["cells"]["onnx-opset17-O1"]) == set(r["cells"]["eager"]) == {"Offline", "SingleStream"}
 
 
+def test_no_ort_spinning_reaches_the_session_and_is_recorded(onnx_run, tmp_path):
+    res = invoke("bench", str(onnx_run), "--scenario", "Offline", "--artifact", "onnx-opset17", "--no-ort-spinning",
+                 *TINY)
+    assert res.exit_code == 0, res.output
+    r = _results(onnx_run)
+    assert r["cells"]["onnx-opset17"]["Offline"]["settings"]["session"]["allow_spinning"] is False
+    assert r["backends"]["onnx-opset17"]["session"]["allow_spinning"] is False
+
+
 @pytest.mark.parametrize(("args", "needle"), [
     (["--ort-graph-opt-level", "fast"], "'fast' is not one of"),
     (["--with-compiled-eager", "--sut-url", "grpc://127.0.0.1:1", "--model", "m"],

@@ -74,3 +74,13 @@ def test_unknown_ort_level_is_refused(tmp_path):
     _linear_onnx(path, None)
     with pytest.raises(ValueError, match="unknown onnxruntime graph optimisation level 'fast'"):
         load_runner("onnx", path, ["x"], ["y"], RunnerOptions(ort_graph_opt_level="fast"))
+
+
+@pytest.mark.parametrize("spinning", [True, False])
+def test_ort_spinning_is_set_on_the_session_and_described(tmp_path, spinning):
+    path = tmp_path / "m.onnx"
+    _linear_onnx(path, None)
+    runner = load_runner("onnx", path, ["x"], ["y"], RunnerOptions(threads=1, ort_allow_spinning=spinning))
+    described = runner.describe()
+    assert described["allow_spinning"] is spinning and described["cpu_mem_arena"] is True
+    assert runner.infer({"x": np.ones((2, 4), np.float32)})["y"].shape == (2, 3)
