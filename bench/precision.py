@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
+from os import getloadavg
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ def main() -> None:
         qps = {b: c["Offline"]["metrics"]["samples_per_second"] for b, c in cells.items()}
         agree = agreements(manifest)
         print(f"\n{model}: Offline samples/s, {a.threads} threads, max batch {a.max_batch}, load average "
-              f"{os.getloadavg()[0]:.1f} ({run_dir}){distinct_predictions(model)}")
+              f"{getloadavg()[0]:.1f} ({run_dir}){distinct_predictions(model)}")
         print(f"{'backend':<20} {'Offline/s':>10} {'x fp32':>7} {'x eager':>8}  agreement with fp32 eager")
         for b, v in qps.items():
             fp32 = qps.get(base_of(b), v)
