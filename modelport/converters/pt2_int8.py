@@ -30,7 +30,7 @@ from modelport.converters.capture import first_line
 from modelport.converters.example import dynamic_symbols
 from modelport.converters.exported import Exported
 from modelport.converters.precision import ONNX_INT8_WAY, CalibrationSet, refuse_unbuildable
-from modelport.converters.pt2 import dynamic_shapes_for, export_program, suggested_ranges
+from modelport.converters.pt2 import capture_program, dynamic_shapes_for, export_program, suggested_ranges
 from modelport.errors import ExportError, InputError
 from modelport.sources import metadata
 from modelport.sources.metadata import EXTRA_FILE
@@ -68,8 +68,8 @@ def _capture(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[Inpu
                 raise
             program = torch.export.export(module, args, dynamic_shapes=dynamic_shapes_for(specs, ranges), strict=True)
         return program.module(), "strict"
-    except Exception:  # noqa: BLE001 - dynamo cannot trace it: the non-strict capture every .pt2 uses
-        return export_program(module, args, specs, []).module(), "non-strict"
+    except Exception:  # noqa: BLE001 - dynamo cannot trace it: the capture every .pt2 uses (one-line errors)
+        return capture_program(module, args, specs, [], "a .pt2 int8 export", "torch.export").module(), "non-strict"
 
 
 def _quantizable(graph_module: Any) -> int:
