@@ -13,7 +13,7 @@ samples: a seeded (untrained) network may predict one class for every random inp
 1.0 and says nothing. Not part of CI; run on a quiet machine:
 
     python bench/precision.py [--model resnet50 --model bert] [--target onnx --target pt2 ...]
-        [--precision fp32 --precision int8 ...] [--threads N] [--max-batch B] [--work DIR]
+        [--precision fp32 --precision int8 ...] [--threads N] [--max-batch B] [--work DIR] [--compiled]
 """
 
 from __future__ import annotations
@@ -73,6 +73,44 @@ def distinct_predictions(model: str) -> str:
     return f"; the fp32 reference predicts {len(set(preds))} distinct classes (largest {np.bincount(preds).max()})"
 
 
+def compiled_rates(run_dir: Path, model: str, threads: int) -> str:
+    """``torch.compile`` (Inductor, ``freezing`` on: what matches PT2E's quantize/dequantize nodes into int8
+    kernels) of the run's fp32 and int8 ``.pt2`` programs, 20 timed batches of 8, against the plain programs."""
+    import time
+
+    import torch
+    import torch._inductor.config as inductor
+
+    from modelport import zoo
+    from modelport.runners.pt2_archive import load_program
+
+    torch.set_num_threads(threads)
+    inductor.freezing = True
+    entry = zoo.get(model)
+    feed = entry.samples(8, 7)
+    args = tuple(torch.from_numpy(feed[s.name]) for s in entry.input_specs())
+
+    def rate(fn: Any) -> float:
+        with torch.no_grad():
+            for _ in range(2):
+                fn(*args)
+            t0 = time.perf_counter()
+            for _ in range(20):
+                fn(*args)
+        return 8 * 20 / (time.perf_counter() - t0)
+
+    out = []
+    for name in ("model.pt2", "model.int8.pt2"):
+        program = load_program(run_dir / name).module()
+        t0 = time.perf_counter()
+        compiled = torch.compile(program)
+        with torch.no_grad():
+            compiled(*args)
+        out.append(f"{name}: plain {rate(program):.1f}, compiled {rate(compiled):.1f} samples/s "
+                   f"(compile {time.perf_counter() - t0:.0f} s)")
+    return "; ".join(out)
+
+
 def base_of(backend: str) -> str:
     """The fp32 artifact a reduced-precision one was made beside: onnx-opset17-int8 -> onnx-opset17."""
     for p in PRECISIONS[1:]:
@@ -91,6 +129,8 @@ def main() -> None:
     ap.add_argument("--target", action="append", choices=TARGETS, help=f"(repeatable) [{', '.join(TARGETS)}]")
     ap.add_argument("--precision", action="append", choices=PRECISIONS,
                     help=f"(repeatable) [{', '.join(PRECISIONS)}]; torch fp16 runs through slow CPU kernels")
+    ap.add_argument("--compiled", action="store_true", help="also time the fp32 and int8 .pt2 programs under "
+                    "torch.compile (Inductor, freezing), batch 8")
     a = ap.parse_args()
     work = a.work or Path(tempfile.mkdtemp(prefix="modelport-precision-"))
     for model in a.model or ["resnet50", "bert"]:
@@ -107,6 +147,8 @@ def main() -> None:
         for b, v in qps.items():
             fp32 = qps.get(base_of(b), v)
             print(f"{b:<20} {v:>10.1f} {v / fp32:>7.2f} {v / qps['eager']:>8.2f}  {agree.get(b, 'reference')}")
+        if a.compiled and (run_dir / "model.int8.pt2").is_file():
+            print(f"compiled, batch 8: {compiled_rates(run_dir, model, a.threads)} (load {getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":
