@@ -65,7 +65,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = ["model", "convert s", "validation", "eager p90 ms", "eager Offline/s", *ratio_cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["model"], f"{r['convert_s']:.1f}", r.get("validation", r["error"] or "-"),
+        said = "; ".join(x for x in (r.get("validation"), r["error"]) if x)  # a failed bench keeps its verdict
+        cells = [r["model"], f"{r['convert_s']:.1f}", said or "-",
                  f"{r['eager_p90_ms']:.2f}" if "eager_p90_ms" in r else "-",
                  f"{r['eager_offline_sps']:.1f}" if "eager_offline_sps" in r else "-",
                  *[f"{r[c]:.2f}x" if c in r else "-" for c in ratio_cols]]
