@@ -23,6 +23,7 @@ from modelport.benchmarks.mlperf_logs import read_accuracy
 from modelport.benchmarks.options import BenchOptions
 from modelport.benchmarks.responses import ResponseLayout
 from modelport.benchmarks.results import BenchResults
+from modelport.benchmarks.store import log_folder
 from modelport.datasets import DataSet, Scored, load_dataset, parse_dataset
 from modelport.datasets.base import Streamed
 from modelport.errors import InputError, ModelportError
@@ -112,7 +113,7 @@ def score_results(run_dir: Path, results: BenchResults, data: DataSet) -> dict[s
         if cell.accuracy is None or not cell.accuracy.log_dir:
             continue
         layout = ResponseLayout.from_json(results.backends[backend]["layout"])
-        folder = Path(run_dir) / cell.accuracy.log_dir
+        folder = log_folder(run_dir, cell.accuracy.log_dir)
         scored = data.score(cell_responses(folder, layout))
         with atomic_path(folder / ACCURACY_TXT) as tmp:
             tmp.write_text(scored.line + "\n")

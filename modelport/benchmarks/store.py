@@ -11,7 +11,9 @@ from modelport.benchmarks.cellsettings import same_session
 from modelport.benchmarks.results import BenchResults, Carried
 from modelport.benchmarks.scenarios import SCENARIOS, get_scenario
 from modelport.benchmarks.schema import SchemaError
+from modelport.errors import InputError
 from modelport.fsutil import write_json_atomic
+from modelport.manifest import inside
 
 RESULTS_NAME = "results.json"
 NETWORK_KEY = "network"  # results.json: backends[<id>]["network"], the served model's endpoints and client settings
@@ -32,6 +34,16 @@ def read_previous(run_dir: Path) -> BenchResults | None:
         return read_results(run_dir / RESULTS_NAME)
     except (OSError, ValueError, SchemaError):
         return None
+
+
+def log_folder(run_dir: str | Path, rel: str) -> Path:
+    """A cell's log folder as results.json names it, which must lie inside the run directory: results.json is
+    data anyone can edit, and the folder is read (submission trees) and written to (accuracy.txt)."""
+    try:
+        return inside(run_dir, rel)
+    except ValueError:
+        raise InputError(f"results.json in {run_dir} names the log folder {rel!r}, which is not inside the run "
+                         "directory", "re-run modelport bench on it") from None
 
 
 def write_results(path: str | Path, results: BenchResults) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from modelport.benchmarks.mlperf_logs import ACCURACY, DETAIL, SUMMARY
 from modelport.benchmarks.results import BenchResults, Cell
+from modelport.benchmarks.store import log_folder
 from modelport.benchmarks.submission import PlannedRun, SubmissionMeta
 from modelport.environment import machine_info, package_versions
 
@@ -130,11 +131,12 @@ def write_scenario(root: Path, meta: SubmissionMeta, run: PlannedRun, results: B
     """One ``results/<system>/<benchmark>/<scenario>/`` folder from the submitted artifact's cell."""
     cell = results.cells[run.artifact.id][scenario]
     folder = root / "results" / meta.system / run.benchmark / scenario
-    cell_dir = run.run_dir / (Path(cell.log_dir).parent if cell.log_dir else Path())
+    logs = log_folder(run.run_dir, cell.log_dir)
+    cell_dir = logs.parent
     perf = folder / "performance" / "run_1"
     perf.mkdir(parents=True)
     for name in (SUMMARY, DETAIL):
-        shutil.copy2(run.run_dir / cell.log_dir / name, perf / name)
+        shutil.copy2(logs / name, perf / name)
     _accuracy(folder / "accuracy", run, cell)
     for test in cell.compliance:
         shutil.copytree(cell_dir / test, folder / test, ignore=_NOT_SUBMITTED)
@@ -149,7 +151,7 @@ def _accuracy(folder: Path, run: PlannedRun, cell: Cell) -> None:
     if acc is None or not acc.log_dir:
         return
     folder.mkdir(parents=True)
-    src = run.run_dir / acc.log_dir
+    src = log_folder(run.run_dir, acc.log_dir)
     for name in (ACCURACY, DETAIL, SUMMARY):
         if (src / name).is_file():
             shutil.copy2(src / name, folder / name)

@@ -21,3 +21,17 @@ def test_latencies_are_read_only_inside_the_run_directory(tmp_path):
     assert load_latencies(run_dir, "link") is None  # a symlink out of the run directory
     np.save(run_dir / "logs" / "cell" / SUT_LATENCIES, np.array([{"x": 1}], dtype=object), allow_pickle=True)
     assert load_latencies(run_dir, "logs/cell") is None  # a pickled array is not unpickled
+
+
+def test_a_log_folder_outside_the_run_directory_is_refused_for_reading_and_writing(tmp_path):
+    """Submission trees copy from, and data-set scoring writes accuracy.txt into, the folders results.json names."""
+    import pytest
+
+    from modelport.benchmarks.store import log_folder
+    from modelport.errors import InputError
+
+    (tmp_path / "run" / "bench" / "onnx").mkdir(parents=True)
+    assert log_folder(tmp_path / "run", "bench/onnx") == (tmp_path / "run" / "bench" / "onnx").resolve()
+    for rel in ("../elsewhere", str(tmp_path), ""):
+        with pytest.raises(InputError, match="not inside the run directory"):
+            log_folder(tmp_path / "run", rel)
