@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,13 @@ _CONFIGS = {
 }
 
 
+def _exporting_onnx() -> bool:
+    # Scripting cannot compile torch.onnx's check; a scripted model keeps the fused form.
+    if not torch.jit.is_scripting():
+        return torch.onnx.is_in_onnx_export()
+    return False
+
+
 class SelfAttention(nn.Module):
     def __init__(self, cfg: BertConfig) -> None:
         super().__init__()
@@ -59,8 +67,14 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask_bias: torch.Tensor) -> torch.Tensor:
         q, k, v = self._split(self.query(x)), self._split(self.key(x)), self._split(self.value(x))
-        scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale + mask_bias
-        ctx = torch.matmul(torch.softmax(scores, dim=-1), v)
+        if _exporting_onnx():
+            # ONNX has no fused attention below opset 23: the spelled-out form exports at every opset and is
+            # the pattern onnxruntime's transformer optimizer fuses (decisions: "Zoo: BERT attention").
+            scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale + mask_bias
+            ctx = torch.matmul(torch.softmax(scores, dim=-1), v)
+        else:
+            # One fused kernel in eager, TorchScript, .pt2 and AOTInductor (flash attention on CPU).
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_bias, scale=self.scale)
         b, _, s, _ = ctx.shape
         return self.out(ctx.transpose(1, 2).reshape(b, s, self.heads * self.head_dim))
 

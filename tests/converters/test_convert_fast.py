@@ -145,7 +145,10 @@ def test_bench_runs_each_level_at_its_level_and_records_it(bench_copy):
     assert res.exit_code == 0, res.output
     results = json.loads((bench_copy / "results.json").read_text())
     assert results["backends"]["onnx-opset17-O2"]["runner"]["graph_optimization_level"] == "extended"
-    assert results["cells"]["onnx-opset17-O2"]["Offline"]["validity"] == "VALID"
+    # The cell was measured at that level (a 100 ms Offline run can be INVALID by LoadGen's duration rule when
+    # its sample count was sized on a busier moment, so validity is not what this checks).
+    cell = results["cells"]["onnx-opset17-O2"]["Offline"]
+    assert cell["errors"] == [] and cell["accuracy"]["agreement"] == 1.0
 
 
 @pytest.fixture
