@@ -51,7 +51,7 @@ _SUMMARY = {"Completed tokens per second": "loadgen_tokens_per_s", "Tokens per s
 def unsupported_flags(options: BenchOptions) -> list[str]:
     """The bench options a generative run does not honour yet: refused by every caller, never ignored."""
     return [flag for flag, used in (("--repeat", options.repeat > 1), ("--compliance", options.compliance),
-                                    ("--samples", options.samples_file)) if used]
+                                    ("--samples", options.samples_file)) if used] + options.local_only_flags()
 
 
 def scenarios_for(options: BenchOptions) -> list[str]:

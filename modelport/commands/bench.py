@@ -216,7 +216,7 @@ def bench_generative(run_dir: Path, options: BenchOptions, baseline: str | None,
     from modelport.benchmarks.generative_bench import run_generative_bench, unsupported_flags
 
     unsupported = [flag for flag, used in (("--baseline/--save-baseline", baseline), *other_flags) if used]
-    unsupported += unsupported_flags(options) + options.local_only_flags()
+    unsupported += unsupported_flags(options)
     if unsupported:
         raise InputError(f"{', '.join(unsupported)} not supported for generative runs yet", "drop them")
 

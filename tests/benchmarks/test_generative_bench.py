@@ -119,3 +119,19 @@ def test_serving_a_generative_artifact_is_refused_naming_its_components(capsys):
     run_dir, _ = converted("gpt2", "text-generation-with-past", ("onnx",))
     code, _, err = run_cli(capsys, "serve", run_dir, "--export-triton-repo", run_dir.parent / "triton")
     assert code == 2 and "decoder_with_past_model" in err and "not supported yet" in err
+
+
+@pytest.mark.parametrize(("changes", "flag"), [
+    ({"with_compiled_eager": True}, "--with-compiled-eager"),
+    ({"ort_graph_opt_level": "basic"}, "--ort-graph-opt-level"),
+    ({"ort_spinning": False}, "--no-ort-spinning"),
+    ({"repeat": 2}, "--repeat"),
+])
+def test_generative_runs_name_every_option_they_would_ignore(changes, flag):
+    """Every caller (bench, a matrix cell) refuses these rather than run a generative bench without them."""
+    from modelport.benchmarks.generative_bench import unsupported_flags
+    from modelport.benchmarks.options import BenchOptions
+    from modelport.benchmarks.settings import get_profile
+
+    assert unsupported_flags(BenchOptions(["Offline"], get_profile("tiny"))) == []
+    assert unsupported_flags(BenchOptions(["Offline"], get_profile("tiny"), **changes)) == [flag]
