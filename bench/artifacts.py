@@ -7,7 +7,7 @@ figures as a ratio to eager (Offline: higher is better; SingleStream p90: lower 
 printed is eager p90 / artifact p90, where above 1 means faster too). Not part of CI; run on a quiet machine:
 
     python bench/artifacts.py [--model resnet50 --model bert] [--device cpu|cuda] [--profile quick]
-                              [--threads N] [--work DIR] [--with-compiled-eager] [--json]
+                              [--threads N] [--work DIR] [--with-compiled-eager] [--repeat N] [--json]
 
 ``--direct B,B,...`` adds a plain loop over each runner at those batch sizes (samples/s, same threads, the
 order of backends rotated each round), which separates an artifact's own speed from the harness's choices.
@@ -31,7 +31,7 @@ TARGETS = ("torchscript", "pt2", "aoti", "onnx")
 LEVELS = ("O1", "O3")
 #: the reason printed beside an artifact below 0.9x eager (docs/decisions.md, "Fast artifacts: measured")
 KNOWN_SLOW = {"pt2": "the .pt2 runs as ExportedProgram.module() in Python: a portable program, not a compiled one",
-              "aoti": "half its time is the same MKL GEMMs eager runs, attention stays decomposed: docs/decisions.md, "
+              "aoti": "half its time is the same MKL GEMMs eager runs: docs/decisions.md, "
                       "\"AOTInductor: where BERT's time goes\""}
 
 
@@ -50,9 +50,11 @@ def convert(model: str, out: Path) -> dict[str, Any]:
     return json.loads((out / "manifest.json").read_text())
 
 
-def bench(run_dir: Path, device: str, profile: str, threads: int | None, compiled: bool) -> dict[str, Any]:
+def bench(run_dir: Path, device: str, profile: str, threads: int | None, compiled: bool,
+          repeat: int = 1) -> dict[str, Any]:
+    # --repeat: each cell's headline is the median of that many LoadGen runs (modelport bench --repeat)
     args = ["bench", str(run_dir), "--scenario", "Offline,SingleStream", "--profile", profile, "--device", device,
-            "--trust-pickle", "--quiet"]
+            "--repeat", str(repeat), "--trust-pickle", "--quiet"]
     modelport(*args, *(["--threads", str(threads)] if threads else []),
               *(["--with-compiled-eager"] if compiled else []))
     return json.loads((run_dir / "results.json").read_text())
@@ -137,6 +139,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, help="keep run directories here (and reuse finished conversions)")
     ap.add_argument("--direct", help="also a plain runner loop at these batch sizes, e.g. 1,8,32")
     ap.add_argument("--with-compiled-eager", action="store_true", help="also bench torch.compile'd eager")
+    ap.add_argument("--repeat", type=int, default=1, help="LoadGen runs per cell, median taken (a busy machine)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     work = a.work or Path(tempfile.mkdtemp(prefix="modelport-artifacts-"))
@@ -144,7 +147,7 @@ def main() -> None:
     for model in a.model or ["resnet50", "bert"]:
         run_dir = work / f"{model}-{a.device}"
         manifest = convert(model, run_dir)
-        table = rows(bench(run_dir, a.device, a.profile, a.threads, a.with_compiled_eager), manifest)
+        table = rows(bench(run_dir, a.device, a.profile, a.threads, a.with_compiled_eager, a.repeat), manifest)
         report[model] = {"bench": table}
         if not a.json:
             print_table(model, a.device, table)
