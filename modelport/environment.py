@@ -32,10 +32,22 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: environment variables that change how torch's OpenMP/MKL threads run (and so every torch backend's figures):
+#: recorded when set. docs/decisions.md, "Benchmarks: torch's OpenMP threads on a shared machine"
+THREAD_ENV = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "MKL_NUM_THREADS")
+
+
+def thread_env() -> dict[str, str]:
+    return {k: os.environ[k] for k in THREAD_ENV if k in os.environ}
+
+
 def machine_info() -> dict[str, Any]:
-    return {
+    info: dict[str, Any] = {
         "cpu_model": cpu_model(),
         "logical_cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "platform": platform.platform(),
     }
+    if thread_env():  # only when set, so results from before this field stay comparable
+        info["thread_env"] = thread_env()
+    return info

@@ -85,7 +85,8 @@ def busy_warning(noise: dict[str, Any]) -> str | None:
     if not noise.get("busy"):
         return None
     return (f"machine busy: other processes kept {noise['others_cpu_cores']:.2f} cores busy during this cell "
-            f"(more than {BUSY_CORES:g}); its numbers may be slow and noisy")
+            f"(more than {BUSY_CORES:g}); its numbers may be slow and noisy (torch backends most: their OpenMP "
+            f"threads spin-wait; OMP_WAIT_POLICY=PASSIVE or fewer --threads keeps them from stalling)")
 
 
 def parse_cpus(text: str | None) -> list[int] | None:

@@ -162,7 +162,8 @@ def _conditions(results: BenchResults) -> list[str]:
         f"- Machine: {machine.get('cpu_model')}, {machine.get('usable_cores')} usable cores; "
         f"intra-op threads {opts.intra_op_threads}, inter-op {opts.inter_op_threads}, "
         f"device {opts.device}; max batch {opts.max_batch}, Server batch timeout "
-        f"{opts.batch_timeout_ms} ms, {opts.workers} worker(s).",
+        f"{opts.batch_timeout_ms} ms, {opts.workers} worker(s)"
+        + "".join(f"; {k}={v}" for k, v in (machine.get("thread_env") or {}).items()) + ".",
         f"- Samples: {samples.total} ({samples.source}), shapes {samples.sample_shapes}.",
         f"- Versions: torch {versions.get('torch')}, onnxruntime {versions.get('onnxruntime')}, "
         f"modelport {versions.get('modelport')}.",

@@ -157,3 +157,18 @@ def test_benchmark_modules_stay_small():
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 assert node.end_lineno - node.lineno < 60, f"{path.name}: {node.name}"
+
+
+def test_torch_thread_settings_are_recorded_and_reported_only_when_set(monkeypatch):
+    """OMP_WAIT_POLICY and friends change every torch backend's figures on a busy machine: a results file says
+    when they were set, and one written without them stays comparable with older ones (no new key)."""
+    from modelport.environment import THREAD_ENV, machine_info
+
+    for name in THREAD_ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert "thread_env" not in machine_info()
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert machine_info()["thread_env"] == {"OMP_WAIT_POLICY": "PASSIVE"}
+    results = read_results(DATA / "results_v1.json")
+    results.machine = {**(results.machine or {}), "thread_env": {"OMP_WAIT_POLICY": "PASSIVE"}}
+    assert "1 worker(s); OMP_WAIT_POLICY=PASSIVE." in render(results)
