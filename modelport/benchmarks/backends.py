@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from modelport.benchmarks import memory
 from modelport.errors import InputError
 from modelport.manifest import Artifact, RunManifest, verify_artifact_files
 from modelport.runners import Runner, RunnerOptions, load_runner
@@ -90,6 +91,10 @@ class Backend:
 
     output_names: list[str] = field(default_factory=list)  # the run's names, which responses use
     warm_calls: dict[int, int] = field(default_factory=dict)  # batch size -> calls its warm-up took
+    #: batch size -> the largest growth of resident memory one warm-up call of it took (bytes; Linux)
+    memory_growth: dict[int, int] = field(default_factory=dict)
+    #: the largest batch memory allows, when the warm-up stopped below the requested one (``memory``)
+    batch_cap: int | None = None
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outs = self.runner.infer(feed)
@@ -99,7 +104,9 @@ class Backend:
         return outs
 
     def max_batch(self, requested: int) -> int:
-        return requested if self.batchable else 1
+        if not self.batchable:
+            return 1
+        return min(requested, self.batch_cap) if self.batch_cap is not None else requested
 
     def dummy(self, batch: int, seed: int = 12345) -> dict[str, np.ndarray]:
         return make_inputs(self.specs, seed, batch=batch if self.batchable else None,
@@ -108,15 +115,28 @@ class Backend:
     def warm_up(self, batch_sizes: list[int]) -> dict[int, float]:
         """Run every batch size a benchmark will use (first runs of a shape are slow: kernels get picked and
         caches filled); returns the time of the last run of each, which ``estimate`` reuses. The calls each
-        shape took are kept in ``warm_calls`` (recorded with the backend)."""
+        shape took are kept in ``warm_calls`` (recorded with the backend).
+
+        Each call's memory growth is measured; a batch predicted to take more than the machine has to spare is
+        not run, and the largest batch run becomes ``batch_cap`` (``memory``; docs/decisions.md, "Zoo: 3D-UNet
+        memory")."""
         last: dict[int, float] = {}
         for b in sorted(set(batch_sizes)):
+            if b > 1 and self.batchable and last:
+                ok, why = memory.fits(b, self.memory_growth, memory.available_bytes())
+                if not ok:
+                    self.batch_cap = max(last)
+                    self.notes.append(f"max batch {self.batch_cap}: {why}")
+                    break
             feed = self.dummy(b)
             times: list[float] = []
             while not self._warm(b, times):
-                t = time.perf_counter()
-                self.infer(feed)
-                times.append(time.perf_counter() - t)
+                with memory.GrowthProbe() as probe:
+                    t = time.perf_counter()
+                    self.infer(feed)
+                    times.append(time.perf_counter() - t)
+                if probe.growth is not None:
+                    self.memory_growth[b] = max(self.memory_growth.get(b, 0), probe.growth)
             last[b] = times[-1]
             self.warm_calls[b] = len(times)
         return last
@@ -155,6 +175,10 @@ class Backend:
             d["size_bytes"] = self.artifact.size_bytes
         if self.warm_calls:
             d["warm_up_calls"] = {str(b): n for b, n in sorted(self.warm_calls.items())}
+        if self.memory_growth:
+            d["warm_up_memory_growth_mb"] = {str(b): round(n / 2**20) for b, n in sorted(self.memory_growth.items())}
+        if self.batch_cap is not None:
+            d["batch_cap"] = self.batch_cap
         if self.notes:
             d["notes"] = list(self.notes)
         return d

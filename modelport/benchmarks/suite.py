@@ -174,12 +174,12 @@ def prepare_backend(ctx: CellContext, backend: Backend, scenarios: list[Scenario
     ctx.qsl.load([0])
     layout = ResponseLayout.from_sample_outputs(backend.infer(ctx.qsl.sample(0)))
     ctx.qsl.unload([0])
-    max_batch = backend.max_batch(opts.max_batch)
     spq = profile.samples_per_query
-    ctx.progress.status(f"{backend.id}: warming up")
-    warm = backend.warm_up(batch_buckets(max_batch) + ([spq] if backend.batchable else []))
-    est = backend.estimate(max_batch, warm)
     batches_queries = backend.batchable and any(sc.query_batches for sc in scenarios)
+    ctx.progress.status(f"{backend.id}: warming up")
+    # only the shapes the cells run: a MultiStream query's batch when MultiStream is one of them
+    warm = backend.warm_up(batch_buckets(backend.max_batch(opts.max_batch)) + ([spq] if batches_queries else []))
+    est = backend.estimate(backend.max_batch(opts.max_batch), warm)  # the warm-up may have capped it (memory)
     query_est = backend.estimate(spq, warm) if batches_queries else None
     if backend.id == EAGER_ID and ctx.server_latency_ms is None:
         derive_bound(ctx, backend)

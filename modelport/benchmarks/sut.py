@@ -80,11 +80,13 @@ class BaseSUT:
         self.samples_run += n
 
     def _run_samples(self, ids: np.ndarray, indices: np.ndarray, pad_to: int | None = None) -> None:
-        if len(ids) == 1 or self.backend.batchable:
+        # a MultiStream query larger than the batch memory allows (Backend.batch_cap) runs in parts
+        step = self.backend.max_batch(len(ids))
+        if len(ids) <= step:
             self._run(ids, indices, pad_to)
         else:
-            for i in range(len(ids)):
-                self._run(ids[i:i + 1], indices[i:i + 1])
+            for i in range(0, len(ids), step):
+                self._run(ids[i:i + step], indices[i:i + step])
 
     def batch_counts(self) -> dict[int, int] | None:
         """How many batches of each size the last run formed; None for a SUT that runs whole queries."""

@@ -273,7 +273,7 @@ def validate(targets: tuple[str, ...], reference: str | None, state_dict: str | 
         samples=samples, quality=parse_quality(quality), class_outputs=list(class_outputs) or None,
         trust_pickle=trust_pickle,
         trust_remote_code=trust_remote_code, artifact_ids=list(artifact_ids) or None,
-        runner=RunnerOptions(threads=threads, trust_pickle=trust_pickle))
+        runner=RunnerOptions(threads=threads, trust_pickle=trust_pickle, ort_mem_arena=False))
     progress = Progress.for_cli(quiet, as_json)
     source = {"state_dict": state_dict, "model_class": model_class, "model_args": model_args,
               "input_specs": input_specs, "dynamic": dynamic, "dynamic_batch": dynamic_batch,

@@ -23,6 +23,7 @@ from modelport.opsets.exporters import DYNAMO_NATIVE_MIN, TORCHSCRIPT_RANGE
 from modelport.runners import Runner, load_runner
 from modelport.spec import InputSpec
 from modelport.validators.inputs import InputSet
+from modelport.validators.options import CHECKING
 from modelport.validators.session import ValidationSession
 
 _HINT_INVALID = (f"use --exporter torchscript (opsets {TORCHSCRIPT_RANGE[0]}-{TORCHSCRIPT_RANGE[1]}) or an opset >= "
@@ -89,7 +90,7 @@ def check_structure(path: Path, opset: int, exporter: str, specs: list[InputSpec
 def open_session(path: Path, exporter: str, opset: int) -> Runner:
     try:
         with capture():
-            return load_runner("onnx", path, [], [])
+            return load_runner("onnx", path, [], [], CHECKING)
     except Exception as e:  # noqa: BLE001
         raise ExportError(f"onnxruntime cannot load the {exporter} exporter's opset-{opset} output: "
                           f"{first_line(str(e))}", _HINT_INVALID) from None

@@ -30,6 +30,7 @@ from modelport.errors import ExportError
 from modelport.manifest import Artifact, ArtifactFile
 from modelport.progress import Progress
 from modelport.runners import Runner, load_runner
+from modelport.validators.options import CHECKING
 from modelport.validators.session import ValidationSession
 
 TRACE_METHOD_HINT = "use --method script (traced models record one path through data-dependent branches)"
@@ -97,7 +98,7 @@ def load_back(prep: Prepared, kind: str, path: Path, check: Callable[[Runner], o
     ``refusal`` (message, hint) words a file that does not open as an ``ExportError``; None lets the error out.
     """
     try:
-        runner = load_runner(kind, path, [s.name for s in prep.specs], prep.output_names)
+        runner = load_runner(kind, path, [s.name for s in prep.specs], prep.output_names, CHECKING)
     except Exception as err:  # noqa: BLE001 - any loader failure means the artifact cannot ship
         if refusal is None:
             raise

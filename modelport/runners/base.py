@@ -22,6 +22,11 @@ class RunnerOptions:
     #: onnxruntime intra-op threads spin while waiting for work (its default); False on a busy machine, where the
     #: spinning threads slow everything else (docs/decisions.md, "Benchmarks: session settings per cell")
     ort_allow_spinning: bool = True
+    #: onnxruntime's CPU memory arena (its default). Off for runs that only check outputs (convert's gate,
+    #: validate): an arena keeps every block a call took, and with the memory pattern a second block per input
+    #: shape, so a full-size 3D-UNet's session held 8 GB after two batch-3 calls (docs/decisions.md, "Zoo:
+    #: 3D-UNet memory")
+    ort_mem_arena: bool = True
 
 
 class Runner(ABC):

@@ -53,6 +53,7 @@ def session_options(options: RunnerOptions, level: str = DEFAULT_LEVEL):  # -> o
     if options.inter_op_threads:
         so.inter_op_num_threads = options.inter_op_threads
     so.log_severity_level = 3
+    so.enable_cpu_mem_arena = options.ort_mem_arena
     if not options.ort_allow_spinning:
         so.add_session_config_entry(SPINNING_KEY, "0")
     return so

@@ -8,6 +8,10 @@ from pathlib import Path
 from modelport.errors import InputError
 from modelport.runners import RunnerOptions
 
+#: how a run that only checks outputs opens its runners: onnxruntime without its memory arena, which would keep
+#: the blocks of every call until the session closes (docs/decisions.md, "Zoo: 3D-UNet memory")
+CHECKING = RunnerOptions(ort_mem_arena=False)
+
 ARTIFACT_KINDS = ("torchscript", "onnx", "pt2")
 
 
@@ -28,7 +32,7 @@ class ValidationOptions:
     trust_pickle: bool = False  # passed to the source loader when the reference is rebuilt
     trust_remote_code: bool = False  # likewise, for a Hugging Face directory's own code
     artifact_ids: list[str] | None = None  # validate only these artifacts of a run
-    runner: RunnerOptions = field(default_factory=RunnerOptions)
+    runner: RunnerOptions = field(default_factory=lambda: CHECKING)
     #: the quality gate of reduced-precision artifacts (fp16, int8): task-metric agreement with the fp32
     #: reference at least this; None = mlperf-99 (docs/decisions.md, "Precision: the gate is the task metric")
     quality: float | None = None
