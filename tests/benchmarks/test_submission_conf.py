@@ -34,7 +34,7 @@ def test_lookup_order_is_loadgens(tmp_path):
     ("resnet50-small", "resnet50", 24576, 1024),
     ("bert-small", "bert", 10833, 10833),
     ("rnnt-small", "rnnt", 2513, 2513),
-    ("3d-unet-small", "3d-unet", 43, 42),  # performance_sample_count_override = 0: the whole data set
+    ("3d-unet-small", "3d-unet", 43, 43),  # performance_sample_count_override = 0: the whole data set (43 volumes)
 ])
 def test_submission_profile_takes_mlperf_conf_per_model_values(zoo_name, model, offline_queries, samples):
     assert mlperf_model_name(zoo_name) == model
