@@ -28,7 +28,7 @@ def run_gate(runner: Runner, specs: list[InputSpec], seed: int, options: Validat
     metric, entry = task_metric(options)
     names = None if metric else class_outs  # a task metric reads every output
     chunks: dict[str, list[np.ndarray]] = {}
-    for feed in _batches(entry, specs, seed, options.samples):
+    for feed in gate_feeds(entry, specs, seed, options.samples):
         out = runner.infer(feed)
         for n in names or out:
             chunks.setdefault(n, []).append(out[n])
@@ -48,8 +48,8 @@ def task_metric(options: ValidationOptions) -> tuple[str | None, zoo.ZooEntry | 
     return entry.metric, entry
 
 
-def _batches(entry: zoo.ZooEntry | None, specs: list[InputSpec], seed: int,
-             samples: int) -> Iterator[dict[str, np.ndarray]]:
+def gate_feeds(entry: zoo.ZooEntry | None, specs: list[InputSpec], seed: int,
+               samples: int) -> Iterator[dict[str, np.ndarray]]:
     """The entry's realistic samples (16 at a time) when it has a generator and its shapes fit the specs (the
     model args may have changed them), else the seeded uniform ones."""
     if entry is not None and entry.samples_fn is not None and any(s.batch_dynamic for s in specs):

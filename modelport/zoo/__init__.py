@@ -28,6 +28,43 @@ def _image(args: dict[str, Any], size: int) -> list[InputSpec]:
     return [InputSpec("input", (2, 3, size, size), "float32", -2.0, 2.0, {0: "batch"})]
 
 
+def _natural_images(size: int) -> Any:
+    def samples(args: dict[str, Any], n: int, seed: int) -> dict[str, Any]:
+        from modelport.zoo.resnet import natural_images
+
+        return {"input": natural_images(n, size, seed)}
+    return samples
+
+
+def _calibrate_resnet(size: int, images: int) -> Any:
+    def calibrate(model: Any, args: dict[str, Any]) -> None:
+        import torch
+
+        from modelport.zoo.resnet import natural_images
+
+        # a seed of its own: the gate draws seed+1000+i, int8 calibration a SeedSequence value, the QSL uniform
+        # values (docs/decisions.md, "Zoo: seeded classifier and QA heads scored like trained ones")
+        model.calibrate_seeded(torch.from_numpy(natural_images(images, size, _CALIBRATION_SEED)))
+    return calibrate
+
+
+_CALIBRATION_SEED = 1234
+
+
+def _qa_samples(args: dict[str, Any], n: int, seed: int) -> dict[str, Any]:
+    from modelport.zoo.bert import BertConfig, qa_samples
+
+    cfg = BertConfig.named(args["config"])
+    return qa_samples(n, cfg.seq_len, cfg.vocab_size, seed)
+
+
+def _calibrate_bert(model: Any, args: dict[str, Any]) -> None:
+    from modelport.zoo.bert import calibrate_qa_head
+
+    # BERT-Large: 4 samples, since 32 sequences of 384 tokens through 24 layers take minutes on a CPU
+    calibrate_qa_head(model, _qa_samples(args, 4 if model.config.layers > 12 else 32, _CALIBRATION_SEED))
+
+
 def _bert_inputs(args: dict[str, Any]) -> list[InputSpec]:
     from modelport.zoo.bert import BertConfig
 
@@ -45,21 +82,24 @@ _ENTRIES = [
              "modelport.zoo.resnet:ResNet50", lambda a: _image(a, 224), ("logits",), "classification",
              # Seeded logits reach ~200; onnxruntime's fused conv+bn differs from eager by ~1e-4 there (~5e-7 rel).
              atol=1e-3, mlperf=MLPERF["resnet50"], metric="classification", sample="one 224x224 RGB image",
-             known_working=("torchscript", "onnx-opset7-25", "pt2")),
+             samples_fn=_natural_images(224), known_working=("torchscript", "onnx-opset7-25", "pt2"),
+             calibrate=_calibrate_resnet(224, 16)),
     ZooEntry("resnet50-small", "ResNet-50 v1.5 architecture with one bottleneck per stage, 64x64, 100 classes",
              "modelport.zoo.resnet:ResNet50", lambda a: _image(a, 64), ("logits",), "classification",
              {"num_classes": 100, "layers": (1, 1, 1, 1)}, atol=1e-3, mlperf=MLPERF["resnet50"],
-             metric="classification", sample="one 64x64 RGB image", known_working=("torchscript", "onnx-opset17")),
+             metric="classification", sample="one 64x64 RGB image", samples_fn=_natural_images(64),
+             known_working=("torchscript", "onnx-opset17"), calibrate=_calibrate_resnet(64, 32)),
     ZooEntry("bert", "BERT encoder + SQuAD QA head; small config (4 layers, 256 hidden, seq 128); "
              "--model-args '{\"config\": \"large\"}' for BERT-Large (seq 384)",
              "modelport.zoo.bert:BertForQuestionAnswering", _bert_inputs, ("start_logits", "end_logits"),
              "question-answering", {"config": "small"}, mlperf=MLPERF["bert"], metric="question-answering",
-             sample="one tokenised question + context (128 tokens; BERT-Large: 384)",
-             known_working=("torchscript", "onnx-opset13-25", "pt2")),
+             sample="one tokenised question + context (128 tokens; BERT-Large: 384)", samples_fn=_qa_samples,
+             known_working=("torchscript", "onnx-opset13-25", "pt2"), calibrate=_calibrate_bert),
     ZooEntry("bert-small", "BERT QA, tiny config (2 layers, 64 hidden, seq 32) for tests",
              "modelport.zoo.bert:BertForQuestionAnswering", _bert_inputs, ("start_logits", "end_logits"),
              "question-answering", {"config": "tiny"}, mlperf=MLPERF["bert"], metric="question-answering",
-             sample="one 32-token sequence", known_working=("torchscript", "onnx-opset17")),
+             sample="one 32-token sequence", samples_fn=_qa_samples, known_working=("torchscript", "onnx-opset17"),
+             calibrate=_calibrate_bert),
     ZooEntry("tiny-cnn", "two conv blocks + linear, 32x32 images, 10 classes",
              "modelport.zoo.tiny:TinyCNN", lambda a: _image(a, 32), ("logits",), "classification"),
     ZooEntry("tiny-transformer", "one pre-norm transformer block (attention + GELU MLP), dim 64",

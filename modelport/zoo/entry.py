@@ -88,6 +88,10 @@ class ZooEntry:
     samples_fn: Callable[[dict[str, Any], int, int], dict[str, Any]] | None = None
     #: the targets/opsets this entry is known to export and validate at (filled by tests and bench/zoo.py)
     known_working: tuple[str, ...] = ()
+    #: (model, model args) -> None, run by ``build`` after ``seeded_init``: gives the seeded weights a trained
+    #: model's statistics from a fixed seed (docs/decisions.md, "Zoo: seeded classifier and QA heads scored like
+    #: trained ones"); after, because it sets BatchNorm statistics ``seeded_init`` would overwrite
+    calibrate: Callable[[nn.Module, dict[str, Any]], None] | None = None
 
     def args(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         return {**self.default_args, **(overrides or {})}
@@ -100,7 +104,10 @@ class ZooEntry:
                 model = cls(**self.args(model_args))
             except (TypeError, ValueError) as e:
                 raise InputError(f"zoo:{self.name}: bad --model-args: {e}") from None
-        return seeded_init(model, seed).eval()
+            seeded_init(model, seed)
+            if self.calibrate is not None:
+                self.calibrate(model, self.args(model_args))
+        return model.eval()
 
     def input_specs(self, model_args: dict[str, Any] | None = None) -> list[InputSpec]:
         return self.inputs(self.args(model_args))
