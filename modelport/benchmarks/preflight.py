@@ -12,8 +12,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from modelport import zoo
 from modelport.benchmarks import lg
@@ -24,6 +28,7 @@ from modelport.benchmarks.qsl import SampleLibrary
 from modelport.benchmarks.settings import MLPERF_SERVER_LATENCY_MS
 from modelport.errors import InputError
 from modelport.manifest import Artifact, RunManifest, load_manifest, verify_artifact_files
+from modelport.spec import InputSpec
 from modelport.validators.tolerances import Tolerances
 from modelport.zoo.mlperf import MLPERF
 
@@ -67,10 +72,25 @@ def plan_bench(run_dir: Path, options: BenchOptions) -> BenchPlan:
     options = replace(options, profile=options.profile.for_model(entry.name if entry else None),
                       conf_model=mlperf_conf_name(entry))
     p = options.profile
-    qsl = SampleLibrary(manifest.inputs, p.total_samples, p.total_samples, seed, options.samples_file)
+    qsl = SampleLibrary(manifest.inputs, p.total_samples, p.total_samples, seed, options.samples_file,
+                        zoo_generator(entry, manifest.inputs, manifest.source.model_args))
     bound, source = server_bound(entry, options.server_latency_ms)
     return BenchPlan(run_dir, manifest, options, artifacts, entry.task if entry else None,
                      entry.metric if entry else None, Tolerances.for_model(entry), seed, qsl, bound, source)
+
+
+def zoo_generator(entry: zoo.ZooEntry | None, specs: list[InputSpec],
+                  model_args: dict[str, Any] | None) -> tuple[str, Callable[[int], dict[str, np.ndarray]]] | None:
+    """The zoo entry's realistic sample generator for the QSL (one sample per seed), when it has one and its
+    samples fit the run's inputs (every batch axis dynamic, the other axes equal); None: the input specs."""
+    if entry is None or entry.samples_fn is None or not all(s.batch_dynamic for s in specs):
+        return None
+    first = entry.samples(1, 0, model_args)
+    if not all(s.name in first and first[s.name].shape[1:] == s.shape[1:] for s in specs):
+        return None
+    names = [s.name for s in specs]
+    return f"zoo:{entry.name}'s sample generator", lambda seed: {
+        n: a for n, a in entry.samples(1, seed, model_args).items() if n in names}
 
 
 def mlperf_conf_name(entry: object | None) -> str:

@@ -2,9 +2,10 @@
 
 One sample is one item of batch 1, the MLPerf sample definition (one image, one sequence): every input of
 the model with its batch axis set to 1 (inputs without a dynamic batch axis keep their exported shape).
-Samples are either generated from the run's input specs, each from its own seed derived from the run seed
-and the sample index (so a sample does not depend on which others are loaded), or read from an ``.npz``
-whose arrays are keyed by input name and stack the samples along axis 0.
+Samples are either generated, each from its own seed derived from the run seed and the sample index (so a
+sample does not depend on which others are loaded), by the zoo model's realistic sample generator when it has
+one, else from the run's input specs, or read from an ``.npz`` whose arrays are keyed by input name and stack
+the samples along axis 0.
 
 An uncompressed ``.npz`` (``numpy.savez``, and every data set modelport writes) is memory-mapped: its members
 are ``.npy`` files stored as they are, so only the rows of the samples LoadGen loads are read, and a data set
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import struct
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +63,14 @@ class SampleLibrary:
     loaded samples into one feed."""
 
     def __init__(self, specs: list[InputSpec], total: int, performance_count: int, seed: int = 0,
-                 npz_path: str | Path | None = None) -> None:
+                 npz_path: str | Path | None = None,
+                 generator: tuple[str, Callable[[int], dict[str, np.ndarray]]] | None = None) -> None:
         self.specs = list(specs)
         self.seed = seed
+        #: (its name, seed -> one sample): the zoo model's own generator, whose samples look like the data the
+        #: model stands for; int8 ranges are calibrated on them, so uniform values would be judged off-range
+        #: (docs/decisions.md, "Zoo: seeded classifier and QA heads scored like trained ones")
+        self.generator = generator
         # absolute: LoadGen calls load() from the run's own working directory (lg.run_test)
         self.npz_path = Path(npz_path).absolute() if npz_path else None
         self.samples: dict[int, dict[str, np.ndarray]] = {}
@@ -78,7 +85,10 @@ class SampleLibrary:
 
     @property
     def source(self) -> str:
-        return str(self.npz_path) if self.npz_path else f"generated from the input specs, seed {self.seed}"
+        if self.npz_path:
+            return str(self.npz_path)
+        origin = self.generator[0] if self.generator else "the input specs"
+        return f"generated from {origin}, seed {self.seed}"
 
     def _check_npz(self) -> int:
         path = self.npz_path
@@ -107,6 +117,8 @@ class SampleLibrary:
         return (1, *spec.shape[1:]) if spec.batch_dynamic else spec.shape
 
     def _generate(self, index: int) -> dict[str, np.ndarray]:
+        if self.generator is not None:
+            return self.generator[1](sample_seed(self.seed, index))
         fixed = {s.name: self._sample_shape(s) for s in self.specs}
         return make_inputs(self.specs, sample_seed(self.seed, index), shapes=fixed)
 
