@@ -60,14 +60,14 @@ def distinct_predictions(model: str) -> str:
     import torch
 
     from modelport import zoo
-    from modelport.validators.inputs import gate_batches
+    from modelport.validators.agreement import gate_feeds
 
     entry = zoo.get(model)
     if entry.metric != "classification":
         return ""
     module, specs, preds = entry.build(0).eval(), entry.input_specs(), []
     with torch.no_grad():
-        for feed in gate_batches(specs, 0, 100):
+        for feed in gate_feeds(entry, specs, 0, 100):  # the gate's own samples (the entry's generator)
             out = module(*[torch.from_numpy(feed[s.name]) for s in specs])
             preds += (out[0] if isinstance(out, tuple) else out).argmax(-1).tolist()
     return f"; the fp32 reference predicts {len(set(preds))} distinct classes (largest {np.bincount(preds).max()})"
