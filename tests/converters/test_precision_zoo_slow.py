@@ -2,10 +2,11 @@
 (ONNX static/dynamic and .pt2 PT2E) convert, hold the task-metric gate on the seeded set, and bench in Offline;
 a .pt2 int8 calibrated on one sample fails a 99.9% gate with exit 4.
 
-The zoo's weights are seeded, not trained, so their logits have small margins: fp16 and bf16 agree with fp32
-eager at 0.99 or more, int8 lands lower (ResNet-50-small top-1 about 0.9, bert-small span F1 about 0.98),
-which a trained model would not (docs/decisions.md, "Precision: the gate is the task metric"). Each artifact is
-therefore held to MLPerf's 99% where the seeded model allows it and to the measured floor otherwise.
+The zoo's seeded weights are calibrated to score like trained ones and the gate's samples are realistic
+(docs/decisions.md, "Zoo: seeded classifier and QA heads scored like trained ones"), so every artifact is held to
+MLPerf's 99% except the int8 ones that still fall short of it on the seeded models: those keep a floor below
+their measured agreement (ResNet-50-small: ONNX int8 0.96, .pt2 int8 0.98; bert-small ONNX int8 dynamic 0.987),
+named in FLOORS, until they reach the gate.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from helpers.convert import manifest, run_cli
 
 from modelport import zoo
+from modelport.validators.options import QUALITY_PRESETS
 
 pytestmark = pytest.mark.slow
 
@@ -25,11 +27,12 @@ ALL = ("--to", "onnx", "--to", "torchscript", "--to", "pt2", *[a for p in ("fp32
                                                                for a in ("--precision", p)])
 BENCH = ("--scenario", "Offline", "--profile", "tiny", "--duration-ms", "100", "--total-samples", "8",
          "--threads", "1", "--no-accuracy", "--json")
-#: model -> (convert --quality, the metric's name in the gate results, the floor each precision is held to):
-#: MLPerf's 99% where the seeded model reaches it, else the measured level less a margin (bf16 TorchScript,
-#: frozen and optimized for inference, measured 0.93 top-1 on ResNet-50-small and 0.984 F1 on bert-small)
-MODELS = {"resnet50-small": (0.85, "top1_agreement", {"fp16": 0.99, "bf16": 0.9, "int8": 0.85}),
-          "bert-small": (0.97, "f1", {"fp16": 0.99, "bf16": 0.98, "int8": 0.97})}
+#: model -> (the metric's name in the gate results, the artifacts held to a floor below MLPerf's 99% and that
+#: floor): int8 rounding still flips that many of the seeded models' predictions (docs/decisions.md, "Zoo: seeded
+#: classifier and QA heads scored like trained ones"); every other artifact is held to the gate itself
+MODELS = {"resnet50-small": ("top1_agreement", {"onnx-opset17-int8": 0.93, "pt2-int8": 0.95}),
+          "bert-small": ("f1", {"onnx-opset17-int8": 0.97})}
+GATE = QUALITY_PRESETS["mlperf-99"]
 REDUCED = {"onnx-opset17-fp16", "onnx-opset17-int8", "torchscript-fp16", "torchscript-bf16", "pt2-fp16",
            "pt2-bf16", "pt2-int8"}
 
@@ -37,9 +40,12 @@ REDUCED = {"onnx-opset17-fp16", "onnx-opset17-int8", "torchscript-fp16", "torchs
 @pytest.mark.parametrize("model", list(MODELS))
 def test_every_precision_converts_holds_the_gate_and_benches_offline(model: str, tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    quality, metric, floors = MODELS[model]
+    metric, floors = MODELS[model]
+    held = {art_id: floors.get(art_id, GATE) for art_id in REDUCED}
     out = tmp_path / "run"
-    code, _, err = run_cli(capsys, "convert", f"zoo:{model}", *ALL, "--quality", str(quality), "--out", out, "-q")
+    # the convert's gate at the lowest level held, so that every artifact is built and its agreement recorded
+    code, _, err = run_cli(capsys, "convert", f"zoo:{model}", *ALL, "--quality", str(min(held.values())),
+                           "--out", out, "-q")
     assert code == 0, err
     arts = {a["id"]: a for a in manifest(out)["artifacts"]}
     assert REDUCED <= set(arts)
@@ -47,7 +53,7 @@ def test_every_precision_converts_holds_the_gate_and_benches_offline(model: str,
              for art_id in REDUCED}
     assert all(g["samples"] == 100 and g["passed"] for g in gates.values())
     agreement = {art_id: g["agreement"] for art_id, g in gates.items()}
-    assert all(v >= floors[art_id.rsplit("-", 1)[1]] for art_id, v in agreement.items()), agreement
+    assert all(agreement[art_id] >= level for art_id, level in held.items()), agreement
     assert json.loads((out / "validation.json").read_text())["passed"]
     code, text, err = run_cli(capsys, "bench", out, *BENCH)
     assert code == 0, err
