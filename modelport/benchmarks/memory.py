@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: the share of the available memory a warm-up call may grow the process by; the rest stays for the loaded
-#: sample library, LoadGen, a runtime's second call of a shape (onnxruntime's memory pattern takes a block per
-#: shape) and the other processes of a shared machine
-MEMORY_FRACTION = 0.5
+#: the share of the available memory a warm-up call may grow the process by. onnxruntime's arena keeps every
+#: block a call took and its memory pattern adds a second block of a shape's size on the shape's second call, so
+#: a shape can end up holding twice its first call's growth; the rest is for the loaded sample library, LoadGen
+#: and the other processes of a shared machine. At 0.5 a full-size 3D-UNet's eager warm-up ran batch 8 and the
+#: bench peaked at 11 GB of 24 (docs/decisions.md, "Zoo: 3D-UNet memory")
+MEMORY_FRACTION = 0.3
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")

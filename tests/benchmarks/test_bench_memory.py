@@ -61,8 +61,8 @@ def test_a_call_growth_is_measured_from_the_peak_not_what_is_left():
 
 @linux_proc
 def test_warm_up_stops_below_a_batch_the_memory_cannot_hold(monkeypatch):
-    # 10 samples' worth spare: half of it (MEMORY_FRACTION) holds batch 4, not 8
-    monkeypatch.setattr(memory, "available_bytes", lambda: 10 * PER_SAMPLE)
+    # 16 samples' worth spare: MEMORY_FRACTION (0.3) of it holds batch 4, not 8
+    monkeypatch.setattr(memory, "available_bytes", lambda: 16 * PER_SAMPLE)
     runner = _Hungry()
     b = _backend(runner)
     warm = b.warm_up(backends.batch_buckets(32))
@@ -87,8 +87,8 @@ def test_plenty_of_memory_caps_nothing(monkeypatch):
 def test_fits_scales_the_worst_measured_bytes_per_sample():
     measured = {1: 100, 2: 300}  # 150 per sample at batch 2
     assert memory.predicted_growth(4, measured) == 600
-    assert memory.fits(4, measured, 1200) == (True, "")
-    ok, why = memory.fits(4, measured, 1199)
+    assert memory.fits(4, measured, 1200, fraction=0.5) == (True, "")
+    ok, why = memory.fits(4, measured, 1199, fraction=0.5)
     assert not ok and "a batch of 4" in why
     assert memory.fits(4, {}, 1)[0]  # nothing measured (not Linux): nothing capped
     assert memory.fits(4, measured, None)[0]
