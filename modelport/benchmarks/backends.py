@@ -103,6 +103,14 @@ class Backend:
             return dict(zip(self.output_names, outs.values(), strict=True))
         return outs
 
+    def first_call(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``infer`` on one sample, its memory growth counted as batch 1's (``warm_up``)."""
+        with memory.GrowthProbe() as probe:
+            outs = self.infer(feed)
+        if probe.growth is not None:
+            self.memory_growth[1] = max(self.memory_growth.get(1, 0), probe.growth)
+        return outs
+
     def max_batch(self, requested: int) -> int:
         if not self.batchable:
             return 1

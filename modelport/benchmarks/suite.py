@@ -172,7 +172,8 @@ def prepare_backend(ctx: CellContext, backend: Backend, scenarios: list[Scenario
     the eager backend also derives the Server latency bound when none was given."""
     opts, profile = ctx.options, ctx.options.profile
     ctx.qsl.load([0])
-    layout = ResponseLayout.from_sample_outputs(backend.infer(ctx.qsl.sample(0)))
+    # the backend's first call: where a runtime's arena grows (onnxruntime), later batch-1 calls grow nothing
+    layout = ResponseLayout.from_sample_outputs(backend.first_call(ctx.qsl.sample(0)))
     ctx.qsl.unload([0])
     spq = profile.samples_per_query
     batches_queries = backend.batchable and any(sc.query_batches for sc in scenarios)

@@ -123,3 +123,27 @@ def test_checking_runs_open_onnxruntime_without_its_arena(tmp_path: Path):
     checking = OrtRunner(path, CHECKING)
     assert checking.describe()["cpu_mem_arena"] is False
     assert OrtRunner(path).describe()["cpu_mem_arena"] is True  # a bench keeps onnxruntime's default
+
+
+class _Arena(_Hungry):
+    """Grows only on its first call (an arena that keeps its blocks): later calls of any batch up to that first
+    one's size take nothing new."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[np.ndarray] = []
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.batches.append(len(feed["x"]))
+        if not self.kept:
+            self.kept.append(np.ones(PER_SAMPLE // 8))
+        return {"y": feed["x"]}
+
+
+@linux_proc
+def test_the_first_call_counts_as_batch_one(monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda: 16 * PER_SAMPLE)
+    b = _backend(_Arena())
+    b.first_call({"x": np.zeros((1, 3), np.float32)})
+    b.warm_up([1])  # the arena is already grown: these calls take nothing
+    assert b.memory_growth[1] >= PER_SAMPLE * 0.9
