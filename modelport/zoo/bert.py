@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from modelport.zoo.entry import scale_for_median_top1
+
 
 @dataclass(frozen=True)
 class BertConfig:
@@ -185,14 +187,6 @@ def calibrate_qa_head(model: BertForQuestionAnswering, feed: dict[str, np.ndarra
             weight -= shift[:, None] * away
         held_out = hidden[0][half:] @ weight.T  # (samples, positions, 2)
 
-        def median_top1(scale: float) -> float:
-            return float(torch.softmax(held_out * scale, dim=1).max(1).values.median())
-
-        low, high = 0.0, 1.0
-        while median_top1(high) < top1_probability and high < 1e12:  # the probability rises with the scale
-            low, high = high, high * 2
-        for _ in range(50):
-            mid = (low + high) / 2
-            low, high = (mid, high) if median_top1(mid) < top1_probability else (low, mid)
+        high = scale_for_median_top1(held_out, top1_probability)
         model.qa_outputs.weight.copy_(weight * high)
         model.qa_outputs.bias.zero_()

@@ -56,6 +56,22 @@ class MLPerfKeywords:
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
+def scale_for_median_top1(logits: torch.Tensor, target: float) -> float:
+    """The factor that gives ``logits * factor`` a median softmax top-1 probability (over dim 1) of ``target``:
+    how the zoo's seeded heads are made as confident as trained ones (docs/decisions.md, "Zoo: seeded
+    classifier and QA heads scored like trained ones")."""
+    def median_top1(scale: float) -> float:
+        return float(torch.softmax(logits * scale, dim=1).max(1).values.median())
+
+    low, high = 0.0, 1.0
+    while median_top1(high) < target and high < 1e12:  # the probability rises with the scale
+        low, high = high, high * 2
+    for _ in range(50):
+        mid = (low + high) / 2
+        low, high = (mid, high) if median_top1(mid) < target else (low, mid)
+    return high
+
+
 
 def import_class(spec: str) -> type[nn.Module]:
     module_name, _, attr = spec.partition(":")

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from modelport.zoo.entry import scale_for_median_top1
+
 
 class Bottleneck(nn.Module):
     expansion = 4
@@ -119,15 +121,7 @@ class ResNet50(nn.Module):
             weight = torch.randn(self.fc.out_features, half) @ centred[:half]
             logits = centred[half:] @ weight.T
 
-            def median_top1(scale: float) -> float:
-                return float(torch.softmax(logits * scale, dim=1).max(1).values.median())
-
-            low, high = 0.0, 1.0
-            while median_top1(high) < top1_probability and high < 1e12:  # the probability rises with the scale
-                low, high = high, high * 2
-            for _ in range(50):
-                mid = (low + high) / 2
-                low, high = (mid, high) if median_top1(mid) < top1_probability else (low, mid)
+            high = scale_for_median_top1(logits, top1_probability)
             self.fc.weight.copy_(weight * high)
             self.fc.bias.copy_(-(self.fc.weight @ feats.mean(0)))
 
