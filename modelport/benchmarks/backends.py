@@ -107,9 +107,12 @@ class Backend:
         """``infer`` on one sample, its memory growth counted as batch 1's (``warm_up``)."""
         with memory.GrowthProbe() as probe:
             outs = self.infer(feed)
-        if probe.growth is not None:
-            self.memory_growth[1] = max(self.memory_growth.get(1, 0), probe.growth)
+        self._record_growth(1, probe)
         return outs
+
+    def _record_growth(self, batch: int, probe: memory.GrowthProbe) -> None:
+        if probe.growth is not None:
+            self.memory_growth[batch] = max(self.memory_growth.get(batch, 0), probe.growth)
 
     def max_batch(self, requested: int) -> int:
         if not self.batchable:
@@ -143,8 +146,7 @@ class Backend:
                     t = time.perf_counter()
                     self.infer(feed)
                     times.append(time.perf_counter() - t)
-                if probe.growth is not None:
-                    self.memory_growth[b] = max(self.memory_growth.get(b, 0), probe.growth)
+                self._record_growth(b, probe)
             last[b] = times[-1]
             self.warm_calls[b] = len(times)
         return last

@@ -83,10 +83,7 @@ def zoo_generator(entry: zoo.ZooEntry | None, specs: list[InputSpec],
                   model_args: dict[str, Any] | None) -> tuple[str, Callable[[int], dict[str, np.ndarray]]] | None:
     """The zoo entry's realistic sample generator for the QSL (one sample per seed), when it has one and its
     samples fit the run's inputs (every batch axis dynamic, the other axes equal); None: the input specs."""
-    if entry is None or entry.samples_fn is None or not all(s.batch_dynamic for s in specs):
-        return None
-    first = entry.samples(1, 0, model_args)
-    if not all(s.name in first and first[s.name].shape[1:] == s.shape[1:] for s in specs):
+    if entry is None or not all(s.batch_dynamic for s in specs) or not entry.samples_fit(specs, model_args):
         return None
     names = [s.name for s in specs]
     return f"zoo:{entry.name}'s sample generator", lambda seed: {

@@ -52,12 +52,10 @@ def gate_feeds(entry: zoo.ZooEntry | None, specs: list[InputSpec], seed: int,
                samples: int) -> Iterator[dict[str, np.ndarray]]:
     """The entry's realistic samples (16 at a time) when it has a generator and its shapes fit the specs (the
     model args may have changed them), else the seeded uniform ones."""
-    if entry is not None and entry.samples_fn is not None and any(s.batch_dynamic for s in specs):
-        first = entry.samples(1, seed)
-        if all(s.name in first and first[s.name].shape[1:] == s.shape[1:] for s in specs):
-            for i, done in enumerate(range(0, samples, 16)):
-                yield entry.samples(min(16, samples - done), seed + 1000 + i)
-            return
+    if entry is not None and any(s.batch_dynamic for s in specs) and entry.samples_fit(specs, seed=seed):
+        for i, done in enumerate(range(0, samples, 16)):
+            yield entry.samples(min(16, samples - done), seed + 1000 + i)
+        return
     yield from gate_batches(specs, seed, samples)
 
 

@@ -27,6 +27,22 @@ def seeded_init(module: nn.Module, seed: int) -> nn.Module:
     return module
 
 
+def scale_for_median_top1(logits: torch.Tensor, target: float) -> float:
+    """The factor that gives ``logits * factor`` a median softmax top-1 probability (over dim 1) of ``target``:
+    how the zoo's seeded heads are made as confident as trained ones (docs/decisions.md, "Zoo: seeded
+    classifier and QA heads scored like trained ones")."""
+    def median_top1(scale: float) -> float:
+        return float(torch.softmax(logits * scale, dim=1).max(1).values.median())
+
+    low, high = 0.0, 1.0
+    while median_top1(high) < target and high < 1e12:  # the probability rises with the scale
+        low, high = high, high * 2
+    for _ in range(50):
+        mid = (low + high) / 2
+        low, high = (mid, high) if median_top1(mid) < target else (low, mid)
+    return high
+
+
 @dataclass(frozen=True)
 class MLPerfKeywords:
     """The MLPerf Inference rules' keywords for one benchmark model (docs/decisions.md, "Zoo: MLPerf keywords").
@@ -55,22 +71,6 @@ class MLPerfKeywords:
 
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-def scale_for_median_top1(logits: torch.Tensor, target: float) -> float:
-    """The factor that gives ``logits * factor`` a median softmax top-1 probability (over dim 1) of ``target``:
-    how the zoo's seeded heads are made as confident as trained ones (docs/decisions.md, "Zoo: seeded
-    classifier and QA heads scored like trained ones")."""
-    def median_top1(scale: float) -> float:
-        return float(torch.softmax(logits * scale, dim=1).max(1).values.median())
-
-    low, high = 0.0, 1.0
-    while median_top1(high) < target and high < 1e12:  # the probability rises with the scale
-        low, high = high, high * 2
-    for _ in range(50):
-        mid = (low + high) / 2
-        low, high = (mid, high) if median_top1(mid) < target else (low, mid)
-    return high
-
 
 
 def import_class(spec: str) -> type[nn.Module]:
@@ -127,6 +127,14 @@ class ZooEntry:
 
     def input_specs(self, model_args: dict[str, Any] | None = None) -> list[InputSpec]:
         return self.inputs(self.args(model_args))
+
+    def samples_fit(self, specs: list[InputSpec], model_args: dict[str, Any] | None = None, seed: int = 0) -> bool:
+        """Whether this entry has a realistic generator whose samples match ``specs`` (every input, every axis
+        but the batch): the model args, or the specs a run was exported with, may have changed them."""
+        if self.samples_fn is None:
+            return False
+        first = self.samples(1, seed, model_args)
+        return all(s.name in first and first[s.name].shape[1:] == s.shape[1:] for s in specs)
 
     def samples(self, n: int, seed: int = 0, model_args: dict[str, Any] | None = None) -> dict[str, Any]:
         """``n`` realistic samples as a feed (numpy arrays by input name), seeded."""
