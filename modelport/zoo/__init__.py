@@ -93,7 +93,10 @@ _ENTRIES = [
     ZooEntry("bert", "BERT encoder + SQuAD QA head; small config (4 layers, 256 hidden, seq 128); "
              "--model-args '{\"config\": \"large\"}' for BERT-Large (seq 384)",
              "modelport.zoo.bert:BertForQuestionAnswering", _bert_inputs, ("start_logits", "end_logits"),
-             "question-answering", {"config": "small"}, mlperf=MLPERF["bert"], metric="question-answering",
+             # atol: BERT-Large's 24 layers put 2.3e-4 between onnxruntime's and eager's logits (docs/decisions.md,
+             # "Zoo: BERT-Large's tolerance"); the default config stays within 1e-5
+             "question-answering", {"config": "small"}, atol=1e-3, mlperf=MLPERF["bert"],
+             metric="question-answering",
              sample="one tokenised question + context (128 tokens; BERT-Large: 384)", samples_fn=_qa_samples,
              known_working=("torchscript", "onnx-opset13-25", "pt2"), calibrate=_calibrate_bert),
     ZooEntry("bert-small", "BERT QA, tiny config (2 layers, 64 hidden, seq 32) for tests",
