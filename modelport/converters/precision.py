@@ -8,7 +8,7 @@ made by maintained libraries only (docs/decisions.md, "Precision: reduced-precis
 - int8 static: ``onnxruntime.quantization.quantize_static``, QDQ format, per-channel int8 weights, uint8
   activations, MinMax / Entropy / Percentile calibration on a calibration set (below).
 - int8 dynamic: ``quantize_dynamic`` on MatMul weights, for graphs without convolutions (transformers), where
-  activation ranges vary per input and a static calibration fits badly.
+  activation ranges vary per input and a static calibration fits badly; the output head stays fp32.
 
 The calibration set is ``--calibration FILE.npz`` or N samples from the zoo entry's generator (else the
 input specs) at a seed no validation or benchmark set uses (``calibration_seed``); its hash, size, method and
@@ -168,15 +168,50 @@ def has_conv(src: Path) -> bool:
     return any(n.op_type == "Conv" for n in onnx.load(str(src), load_external_data=False).graph.node)
 
 
+#: ops an output layer's result may pass through on its way to a graph output (bias, split, reshape, cast)
+_TO_OUTPUT = {"Add", "Split", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Transpose", "Identity", "Cast",
+              "Slice", "Gather"}
+
+
+def output_layers(src: Path) -> list[str]:
+    """The MatMul/Gemm nodes whose results reach a graph output through nothing but ``_TO_OUTPUT`` ops: the
+    model's output head (BERT's QA projection, a classifier). Dynamic int8 keeps them in fp32: their output is
+    the logits themselves, so quantizing their input flips argmaxes for the least compute saved
+    (docs/decisions.md, "Precision: the output head stays fp32 in dynamic int8")."""
+    import onnx
+
+    graph = onnx.load(str(src), load_external_data=False).graph
+    producer = {out: n for n in graph.node for out in n.output}
+    constant = {i.name for i in graph.initializer}
+    constant |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    found: list[str] = []
+    seen: set[str] = set()
+    todo = [o.name for o in graph.output]
+    while todo:
+        node = producer.get(todo.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        inputs = [i for i in node.input if i and i not in constant]
+        if node.op_type in ("MatMul", "Gemm"):
+            found.append(node.name)
+        elif node.op_type in _TO_OUTPUT and (node.op_type != "Add" or len(inputs) == 1):
+            todo.extend(inputs)  # an Add of two computed tensors is a residual, not a bias: the head ends there
+    return sorted(found)
+
+
 def to_int8(src: Path, dest: Path, mode: str, method: str, calib: CalibrationSet | None) -> Reduced:
     """Static QDQ (per-channel weights) or dynamic MatMul quantization; ``mode`` is already resolved."""
     from onnxruntime import quantization as q
 
     with _quiet():
         if mode == "dynamic":
-            q.quantize_dynamic(str(src), str(dest), weight_type=q.QuantType.QInt8, op_types_to_quantize=["MatMul"])
+            head = output_layers(src)
+            q.quantize_dynamic(str(src), str(dest), weight_type=q.QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                               nodes_to_exclude=head)
             return Reduced("int8", {"library": "onnxruntime.quantization.quantize_dynamic", "mode": "dynamic",
-                                    "op_types": ["MatMul"], "weight_type": "int8", "calibration": None})
+                                    "op_types": ["MatMul"], "weight_type": "int8", "nodes_kept_fp32": head,
+                                    "calibration": None})
         assert calib is not None
         import onnx
 

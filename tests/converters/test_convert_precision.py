@@ -10,7 +10,7 @@ import pytest
 from helpers.convert import manifest, run_cli
 
 from modelport import zoo
-from modelport.converters.precision import calibration_set, row_digests
+from modelport.converters.precision import calibration_set, output_layers, row_digests
 from modelport.runners import load_runner
 from modelport.validators.inputs import GATE_SEED_OFFSET, gate_batches, generated_sets
 
@@ -108,3 +108,50 @@ def test_torch_half_precisions_keep_fp32_io_and_pass_the_gate(tmp_path: Path,
         assert gate["metric"] == "question-answering" and gate["agreement"] >= 0.9
     report = json.loads((out / "validation.json").read_text())
     assert report["passed"]
+
+
+def _graph(tmp_path: Path, head: bool) -> Path:
+    """head: x -> MatMul -> + bias -> Split -> (a, b), a two-output QA-like head; else a residual block's output,
+    x + MatMul(x) -> y, whose MatMul is a layer of the body, not a head."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32), "w")
+    bias = numpy_helper.from_array(np.zeros(4, np.float32), "bias")
+    if head:
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="head"),
+                 helper.make_node("Add", ["y", "bias"], ["yb"], name="head_bias"),
+                 helper.make_node("Split", ["yb"], ["a", "b"], name="split", axis=1, num_outputs=2)]
+        outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2]) for n in ("a", "b")]
+    else:
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="body"),
+                 helper.make_node("Add", ["h", "x"], ["y"], name="residual")]
+        outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])], outs,
+                              [w, bias])
+    path = tmp_path / f"g{int(head)}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    return path
+
+
+def test_dynamic_int8_keeps_the_output_head_and_only_it_in_fp32(tmp_path: Path) -> None:
+    # the walk back from the outputs passes a bias Add and a Split to the head's MatMul ...
+    assert output_layers(_graph(tmp_path, head=True)) == ["head"]
+    # ... but stops at a residual Add (two computed inputs): a block's own MatMul stays quantized
+    assert output_layers(_graph(tmp_path, head=False)) == []
+
+
+def test_bert_small_dynamic_int8_records_its_fp32_head(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "convert", "zoo:bert-small", "--out", out, "--precision", "fp32", "--precision",
+                           "int8", "--no-validate", "-q")
+    assert code == 0, err
+    int8 = next(a for a in manifest(out)["artifacts"] if a["id"] == "onnx-opset17-int8")["extra"]["precision"]
+    assert int8["mode"] == "dynamic" and int8["nodes_kept_fp32"] == ["/qa_outputs/MatMul"]
+    import onnx
+
+    graph = onnx.load(str(out / "model.opset17.int8.onnx")).graph
+    ops = {n.name: n.op_type for n in graph.node}
+    assert ops["/qa_outputs/MatMul"] == "MatMul"  # left in fp32
+    assert any(op in ("MatMulInteger", "DynamicQuantizeMatMul") for op in ops.values())  # the rest quantized
+
