@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-SMALL = ("resnet50-small", "bert-small", "ssd-mobilenet-small", "3d-unet-small", "dlrm-small", "rnnt-small",
-         "gnmt-small")
+SMALL = ("resnet50-small", "bert-small", "ssd-mobilenet-small", "ssd-resnet34-small", "3d-unet-small", "dlrm-small",
+         "rnnt-small", "gnmt-small")
 FULL = ("resnet50", "bert", "bert-large", "ssd-mobilenet", "ssd-resnet34", "3d-unet", "dlrm", "rnnt", "gnmt")
 #: rows that are a zoo entry under model arguments: BERT-Large at MLPerf's size is the bert entry's large config
 VARIANTS = {"bert-large": ("bert", '{"config": "large"}')}

@@ -96,6 +96,12 @@ ENTRIES = [
              {"backbone": "resnet34", "image_size": 1200, "num_classes": 81, "max_detections": 200,
               "candidates": 400, "score_threshold": 0.05}, atol=1e-4, mlperf=MLPERF["ssd-resnet34"],
              metric="detection", sample="one 1200x1200 RGB image", known_working=_ONNX_TS),
+    # 400x400 is about the smallest image ResNet-34's SSD geometry takes (maps 17, 9, 5, 3, 1, 1 after the 50x50
+    # backbone map; 384 leaves the fifth map empty)
+    ZooEntry("ssd-resnet34-small", "SSD-ResNet34 at width 0.25, 400x400, 11 classes, top 10 detections",
+             "modelport.zoo.ssd:SSD", _image_specs, _SSD_OUT, "detection",
+             {"backbone": "resnet34", **_SSD_SMALL, "image_size": 400}, atol=1e-4, mlperf=MLPERF["ssd-resnet34"],
+             metric="detection", sample="one 400x400 RGB image", known_working=_ONNX_TS),
     ZooEntry("3d-unet", "3D-UNet for KiTS19 (6 levels, 32-320 channels, instance norm, ConvTranspose3d), one "
              "128^3 patch; sliding-window inference outside the graph", "modelport.zoo.unet3d:UNet3D",
              _unet_specs, ("logits",), "segmentation", {"channels": (32, 64, 128, 256, 320, 320)}, atol=1e-4,

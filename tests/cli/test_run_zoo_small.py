@@ -12,8 +12,8 @@ from helpers.convert import run_cli
 
 from modelport import zoo
 
-SMALL = ["resnet50-small", "bert-small", "ssd-mobilenet-small", "3d-unet-small", "dlrm-small", "rnnt-small",
-         "gnmt-small"]
+SMALL = ["resnet50-small", "bert-small", "ssd-mobilenet-small", "ssd-resnet34-small", "3d-unet-small", "dlrm-small",
+         "rnnt-small", "gnmt-small"]
 
 
 @pytest.mark.slow

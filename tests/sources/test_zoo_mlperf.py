@@ -11,7 +11,8 @@ from helpers.convert import run_cli
 
 from modelport import zoo
 
-SMALL = ["resnet50-small", "ssd-mobilenet-small", "3d-unet-small", "dlrm-small", "rnnt-small", "gnmt-small"]
+SMALL = ["resnet50-small", "ssd-mobilenet-small", "ssd-resnet34-small", "3d-unet-small", "dlrm-small", "rnnt-small",
+         "gnmt-small"]
 FULL = ["ssd-mobilenet", "ssd-resnet34", "3d-unet", "dlrm", "rnnt", "gnmt"]
 
 
