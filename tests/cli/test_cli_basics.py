@@ -27,10 +27,13 @@ def test_zoo_json():
     r = run_cli("zoo", "--json")
     assert r.returncode == 0
     models = {m["name"]: m for m in json.loads(r.stdout)["models"]}
-    # every MLPerf entry has its small configuration for tests (ssd-resnet34 is full size only)
+    # every MLPerf entry has its small configuration for tests
     assert {"resnet50", "resnet50-small", "bert", "bert-small", "ssd-mobilenet", "ssd-mobilenet-small", "3d-unet",
             "3d-unet-small", "dlrm", "dlrm-small", "rnnt", "rnnt-small", "gnmt", "gnmt-small", "ssd-resnet34",
-            "tiny-cnn", "tiny-transformer", "branchy"} == set(models)
+            "ssd-resnet34-small", "tiny-cnn", "tiny-transformer", "branchy"} == set(models)
+    mlperf = {m["mlperf"]["model"] for m in models.values() if m["mlperf"]}
+    assert all(any(m["mlperf"] and m["mlperf"]["model"] == model and n.endswith("-small") for n, m in models.items())
+               for model in mlperf)
     assert models["resnet50"]["mlperf"]["server_latency_ms"] == 15
     assert models["tiny-cnn"]["mlperf"] is None
 
