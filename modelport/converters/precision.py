@@ -189,12 +189,13 @@ def output_layers(src: Path) -> list[str]:
     todo = [o.name for o in graph.output]
     while todo:
         node = producer.get(todo.pop())
-        if node is None or node.name in seen:
+        if node is None or node.output[0] in seen:
             continue
-        seen.add(node.name)
+        seen.add(node.output[0])
         inputs = [i for i in node.input if i and i not in constant]
         if node.op_type in ("MatMul", "Gemm"):
-            found.append(node.name)
+            if node.name:  # the quantizer excludes nodes by name; an unnamed one cannot be kept out
+                found.append(node.name)
         elif node.op_type in _TO_OUTPUT and (node.op_type != "Add" or len(inputs) == 1):
             todo.extend(inputs)  # an Add of two computed tensors is a residual, not a bias: the head ends there
     return sorted(found)
