@@ -96,7 +96,9 @@ def compile_variant(program: Any, patch: dict[str, Any], dest: Path) -> tuple[An
 
     t0 = time.perf_counter()
     if not dest.is_file():
-        with config.patch(patch):
+        # grad off: inductor applies ``freezing`` (constant folding, prepacked oneDNN weights) only to an
+        # inference compile, and silently ignores it under grad mode
+        with config.patch(patch), torch.no_grad():
             torch._inductor.aoti_compile_and_package(program(), package_path=str(dest))
     return torch._inductor.aoti_load_package(str(dest)), time.perf_counter() - t0
 

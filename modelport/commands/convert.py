@@ -65,6 +65,9 @@ _EXPORT_OPTIONS = [
                  help="Gate of reduced precision: task-metric agreement with fp32 eager [default: mlperf-99]."),
     click.option("--torchscript-keep-unfrozen", "keep_unfrozen", is_flag=True,
                  help="Ship TorchScript as scripted/traced, without torch.jit.freeze + optimize_for_inference."),
+    click.option("--aoti-keep-unfrozen", "aoti_keep_unfrozen", is_flag=True,
+                 help="Compile the AOTInductor package without inductor's freezing (weights stay plain constants, "
+                 "not prepacked)."),
     click.option("--strict", is_flag=True, help="With --simplify: a failed or regressing simplification is an error."),
     click.option("--task", type=_TaskChoice(), metavar="TASK", default=None,
                  help="Hugging Face task to export (feature-extraction, fill-mask, question-answering, "
@@ -116,6 +119,7 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
                           simplify=kw["simplify"], strict=kw["strict"], seed=kw["seed"], validate=validate,
                           out=kw["out"], atol=kw["atol"], rtol=kw["rtol"], source_options=source_options,
                           optimize=tuple(kw["optimize"]), freeze_torchscript=not kw["keep_unfrozen"],
+                          freeze_aoti=not kw["aoti_keep_unfrozen"],
                           precision=tuple(kw["precision"]), calibration=kw["calibration"],
                           calibration_method=kw["calibration_method"],
                           calibration_samples=kw["calibration_samples"], quantize=kw["quantize"],

@@ -24,8 +24,9 @@ from modelport.runners.aoti_runner import register_produced
 from modelport.spec import InputSpec
 
 NO_COMPILER_HINT = "install g++ (apt-get install g++) or set CXX to a C++17 compiler, or drop --to aoti"
-#: the inductor options measured on zoo:bert and zoo:resnet50 (bench/aoti_options.py); none beat the defaults
-#: beyond the noise (docs/decisions.md, "AOTInductor: where BERT's time goes"), so each is recorded, not changed
+#: the inductor options a package is compiled with, as measured by bench/aoti_options.py: ``freezing`` (constant
+#: folding, weights prepacked for oneDNN, bias and activation fused into the GEMM) is on unless asked off; the
+#: others did not beat the defaults beyond the noise (docs/decisions.md, "AOTInductor: freezing, under no_grad")
 RECORDED_OPTIONS = ("freezing", "max_autotune", "max_autotune_gemm_backends", "epilogue_fusion",
                     "cpp.weight_prepack")
 
@@ -44,8 +45,14 @@ def find_compiler() -> str:
     return found
 
 
+def compile_patch(compiler: str, freezing: bool) -> dict[str, object]:
+    """The inductor config patch of a compile: only the compiler found (torch's own search list may otherwise
+    try to download gcc via conda), and freezing."""
+    return {"cpp.cxx": (compiler,), "freezing": freezing}
+
+
 def inductor_options() -> dict[str, object]:
-    """The compile options this package was built with, as the manifest records them."""
+    """The compile options in force (inside the compile's patch), as the manifest records them."""
     from torch._inductor import config
 
     out: dict[str, object] = {}
@@ -57,8 +64,14 @@ def inductor_options() -> dict[str, object]:
     return out
 
 
-def export_aoti(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec], dest: Path) -> Exported:
-    """Capture with ``torch.export`` (the .pt2 target's capture), compile with AOTInductor, write ``dest``."""
+def export_aoti(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec], dest: Path,
+                freezing: bool = True) -> Exported:
+    """Capture with ``torch.export`` (the .pt2 target's capture), compile with AOTInductor, write ``dest``.
+
+    ``freezing`` folds the weights into the package as constants (prepacked for oneDNN's GEMMs and
+    convolutions); off, they stay plain constants a caller may swap. The compile runs with grad off, because
+    inductor applies freezing only to an inference compile and ignores it, silently, under grad mode.
+    """
     from torch._inductor import config
 
     compiler = find_compiler()  # before the capture: a missing compiler should not cost an export
@@ -68,8 +81,8 @@ def export_aoti(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[I
         program = capture_program(module, args, specs, notes, "an AOTInductor package", "torch.export")
         t_compile = time.perf_counter()
         try:
-            # only the compiler found above: torch's search list may otherwise try to download gcc via conda
-            with config.patch({"cpp.cxx": (compiler,)}):
+            with config.patch(compile_patch(compiler, freezing)), torch.no_grad():
+                options = inductor_options()
                 path = torch._inductor.aoti_compile_and_package(program, package_path=str(dest))
         except Exception as e:  # noqa: BLE001 - compile errors come as many types
             raise ExportError(f"AOTInductor cannot compile the model: {first_line(str(e))}",
@@ -77,6 +90,6 @@ def export_aoti(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[I
         compile_s = time.perf_counter() - t_compile
     digest = register_produced(path)
     extra = {"compile_time_s": round(compile_s, 3), "capture_time_s": round(t_compile - t0, 3),
-             "device": "cpu", "compiler": compiler, "sha256": digest, "inductor_options": inductor_options()}
+             "device": "cpu", "compiler": compiler, "sha256": digest, "inductor_options": options}
     return Exported("aoti", Path(path), [Path(path)], time.perf_counter() - t0, exporter="aotinductor",
                     dynamic_axes=dynamic_symbols(specs), warnings=notes + cap.warnings, extra=extra)

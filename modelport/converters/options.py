@@ -135,6 +135,8 @@ class ConvertOptions:
     optimize: tuple[str, ...] = ()
     #: ship TorchScript frozen + optimize_for_inference (docs/decisions.md, "TorchScript: frozen for inference")
     freeze_torchscript: bool = True
+    #: compile AOTInductor packages with inductor's freezing (docs/decisions.md, "AOTInductor: freezing, under no_grad")
+    freeze_aoti: bool = True
     #: ``--precision``: fp32 plus reduced-precision ONNX artifacts ``onnx-opsetN-fp16``/``-int8``
     #: (docs/decisions.md, "Precision: reduced-precision artifacts")
     precision: tuple[str, ...] = ("fp32",)
@@ -197,7 +199,8 @@ class ConvertOptions:
             "method": self.method, "simplify": self.simplify, "strict": self.strict, "seed": self.seed,
             "validate": self.validate, "atol": self.atol, "rtol": self.rtol,
             "simplify_timeout_s": self.simplify_timeout_s, "optimize": list(self.optimize),
-            "freeze_torchscript": self.freeze_torchscript, "out": str(self.out) if self.out else None,
+            "freeze_torchscript": self.freeze_torchscript, "freeze_aoti": self.freeze_aoti,
+            "out": str(self.out) if self.out else None,
             "precision": list(self.precision), "calibration": self.calibration,
             "calibration_method": self.calibration_method, "calibration_samples": self.calibration_samples,
             "quantize": self.quantize, "quality": self.quality,

@@ -20,7 +20,7 @@ from modelport.converters.stage import Staged, gate_staged, load_back, stage_pro
 
 def stage_aoti(prep: Prepared, options: ConvertOptions, stage: Path) -> Staged:
     return stage_program(prep, options, stage, "aoti",
-                         lambda path: export_aoti(prep.module, prep.args, prep.specs, path),
+                         lambda path: export_aoti(prep.module, prep.args, prep.specs, path, options.freeze_aoti),
                          "the AOTInductor package")
 
 

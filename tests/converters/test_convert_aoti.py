@@ -5,6 +5,7 @@ the same process, and needs --trust-pickle in a later one; bert-small converts a
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def test_tiny_cnn_compiles_validates_and_keeps_the_dynamic_batch(cnn_run):
     (art,) = m["artifacts"]
     assert (art["id"], art["target"], art["path"]) == ("aoti", "aoti", "model.aoti.pt2")
     assert art["extra"]["compile_time_s"] > 0 and m["timings"]["aoti_s"] >= art["extra"]["compile_time_s"]
-    assert art["extra"]["inductor_options"]["freezing"] is False  # the compile options are recorded
+    assert art["extra"]["inductor_options"]["freezing"] is True  # the compile options are recorded
     assert art["dynamic_axes"]
     report = json.loads((cnn_run / "validation.json").read_text())
     assert report["passed"]
@@ -63,13 +64,32 @@ def test_tiny_cnn_benches_here_and_needs_consent_in_a_later_process(cnn_run, mon
     assert trusted.exit_code == 0, trusted.output
 
 
-def test_bert_small_compiles_and_validates(tmp_path):
+def wrapper_source(package) -> str:
+    with zipfile.ZipFile(package) as z:
+        return "".join(z.read(n).decode(errors="replace") for n in z.namelist() if n.endswith(".cpp"))
+
+
+def test_bert_small_compiles_frozen_with_prepacked_gemms_and_validates(tmp_path):
     out = tmp_path / "bert"
     res = invoke("convert", "zoo:bert-small", "--to", "aoti", "--out", str(out), "--quiet")
     assert res.exit_code == 0, res.output
     assert json.loads((out / "validation.json").read_text())["passed"]
     (art,) = manifest(out)["artifacts"]
     assert set(art["dynamic_axes"]) == {"input_ids", "attention_mask", "token_type_ids"}
+    # freezing took effect (it is silently ignored under grad mode): the Linear layers run oneDNN's prepacked
+    # GEMM with the bias fused (the unfrozen package below calls aten's addmm instead)
+    assert "_linear_pointwise" in wrapper_source(out / art["path"])
+
+
+def test_keep_unfrozen_compiles_without_freezing(tmp_path):
+    out = tmp_path / "bert"
+    res = invoke("convert", "zoo:bert-small", "--to", "aoti", "--aoti-keep-unfrozen", "--out", str(out), "--quiet")
+    assert res.exit_code == 0, res.output
+    (art,) = manifest(out)["artifacts"]
+    assert art["extra"]["inductor_options"]["freezing"] is False
+    assert manifest(out)["settings"]["freeze_aoti"] is False
+    code = wrapper_source(out / art["path"])
+    assert "addmm" in code and "_linear_pointwise" not in code
 
 
 def test_a_cpu_package_refuses_another_device_when_loaded(cnn_run):
