@@ -30,9 +30,7 @@ from typing import Any
 TARGETS = ("torchscript", "pt2", "aoti", "onnx")
 LEVELS = ("O1", "O3")
 #: the reason printed beside an artifact below 0.9x eager (docs/decisions.md, "Fast artifacts: measured")
-KNOWN_SLOW = {"pt2": "the .pt2 runs as ExportedProgram.module() in Python: a portable program, not a compiled one",
-              "aoti": "half its time is the same MKL GEMMs eager runs: docs/decisions.md, "
-                      "\"AOTInductor: where BERT's time goes\""}
+KNOWN_SLOW = {"pt2": "the .pt2 runs as ExportedProgram.module() in Python: a portable program, not a compiled one"}
 
 
 def modelport(*args: str) -> str:
