@@ -1,6 +1,7 @@
 """``--to aoti`` end to end (docs/decisions.md, "AOTInductor: --to aoti"): a C++ compile of a minute or more
 per model on 2 cores, so these are slow tests. tiny-cnn converts with a dynamic batch, validates, benches in
-the same process, and needs --trust-pickle in a later one; bert-small converts and validates."""
+the same process, and needs --trust-pickle in a later one; bert-small converts frozen (prepacked GEMMs),
+validates and benches, and unfrozen on request."""
 
 from __future__ import annotations
 
@@ -79,6 +80,12 @@ def test_bert_small_compiles_frozen_with_prepacked_gemms_and_validates(tmp_path)
     # freezing took effect (it is silently ignored under grad mode): the Linear layers run oneDNN's prepacked
     # GEMM with the bias fused (the unfrozen package below calls aten's addmm instead)
     assert "_linear_pointwise" in wrapper_source(out / art["path"])
+    # the frozen package benches at the QSL's batch sizes, not only at the example's
+    res = invoke("bench", str(out), *BENCH)
+    assert res.exit_code == 0, res.output
+    cells = json.loads((out / "results.json").read_text())["cells"]["aoti"]
+    assert set(cells) == {"SingleStream", "Offline"}
+    assert cells["Offline"]["errors"] == [] and cells["Offline"]["accuracy"]["agreement"] == 1.0
 
 
 def test_keep_unfrozen_compiles_without_freezing(tmp_path):
