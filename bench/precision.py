@@ -3,7 +3,8 @@
 For each model (default resnet50 and bert): one ``modelport convert --to onnx --to pt2 --to torchscript
 --precision fp32 --precision fp16 --precision bf16 --precision int8`` (ONNX int8: static QDQ with per-channel
 weights for ResNet-50, dynamic MatMul for BERT; ``.pt2`` int8: PT2E with torchao's X86InductorQuantizer, run as
-the plain ``ExportedProgram.module()``, not compiled; bf16 is built for TorchScript and ``.pt2`` only; the
+the plain ``ExportedProgram.module()``, not compiled; ``aoti`` int8: the same PT2E program compiled by
+AOTInductor with freezing, oneDNN's int8 kernels; bf16 is built for TorchScript, ``.pt2`` and ``aoti``; the
 convert gate at ``--quality`` is set low here so every artifact is built and its measured agreement is
 printed), then one ``modelport bench --scenario Offline`` of every artifact and eager with the same
 ``--threads`` and ``--max-batch``, and a table: Offline samples/s, ratio to the fp32 artifact of the same target,
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-TARGETS = ("onnx", "pt2", "torchscript")
+TARGETS = ("onnx", "pt2", "torchscript", "aoti")
 
 
 def modelport(*args: str) -> None:
@@ -136,8 +137,11 @@ def main() -> None:
     for model in a.model or ["resnet50", "bert"]:
         run_dir = work / model
         manifest = convert(model, run_dir, a.target or list(TARGETS), a.precision or list(PRECISIONS))
+        # --trust-pickle: this script built the AOTInductor packages ("AOTInductor packages: native code, loaded
+        # only when we built it"), and the bench runs in a second process
+        trust = ["--trust-pickle"] if "aoti" in (a.target or TARGETS) else []
         modelport("bench", str(run_dir), "--scenario", "Offline", "--profile", a.profile, "--threads",
-                  str(a.threads), "--max-batch", str(a.max_batch), "--quiet")
+                  str(a.threads), "--max-batch", str(a.max_batch), "--quiet", *trust)
         cells = json.loads((run_dir / "results.json").read_text())["cells"]
         qps = {b: c["Offline"]["metrics"]["samples_per_second"] for b, c in cells.items()}
         agree = agreements(manifest)

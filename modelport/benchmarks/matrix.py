@@ -22,7 +22,7 @@ from typing import Any
 
 from modelport.benchmarks.scenarios import parse_scenarios
 from modelport.converters.options import parse_opsets, parse_targets
-from modelport.converters.precision import BUILT, parse_precisions, refuse_unbuildable
+from modelport.converters.precision import BUILT, makers_of, parse_precisions, refuse_unbuildable, spoken
 from modelport.errors import InputError, ModelportError
 from modelport.zoo import ZOO
 
@@ -84,10 +84,10 @@ def _check_precisions(m: Matrix) -> None:
     """A precision none of the matrix's targets builds would be dropped from every cell without a word: refused,
     naming the targets that build it (the list ``convert --precision`` builds, converters.precision.BUILT)."""
     for p in m.precisions:
-        makers = [t for t, built in BUILT.items() if p in built]
+        makers = makers_of(p)
         if p != "fp32" and not any(t in m.targets for t in makers):
-            raise InputError(f"matrix precision {p!r} is built for {' and '.join(makers)} only, and the matrix's "
-                             f"targets are {', '.join(m.targets)}", f"add {' or '.join(makers)} to the targets")
+            raise InputError(f"matrix precision {p!r} is built for {spoken(makers)} only, and the matrix's "
+                             f"targets are {', '.join(m.targets)}", f"add {spoken(makers, 'or')} to the targets")
     refuse_unbuildable(m.targets, m.precisions)
 
 

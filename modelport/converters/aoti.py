@@ -72,14 +72,25 @@ def export_aoti(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[I
     convolutions); off, they stay plain constants a caller may swap. The compile runs with grad off, because
     inductor applies freezing only to an inference compile and ignores it, silently, under grad mode.
     """
-    from torch._inductor import config
-
     compiler = find_compiler()  # before the capture: a missing compiler should not cost an export
     notes: list[str] = []
     t0 = time.perf_counter()
     with capture() as cap:
         program = capture_program(module, args, specs, notes, "an AOTInductor package", "torch.export")
-        t_compile = time.perf_counter()
+    return compile_program(program, specs, dest, freezing, compiler, t0, notes + cap.warnings)
+
+
+def compile_program(program: torch.export.ExportedProgram, specs: list[InputSpec], dest: Path, freezing: bool,
+                    compiler: str | None = None, t0: float | None = None, notes: list[str] | None = None) -> Exported:
+    """``program`` compiled by AOTInductor into the package ``dest`` (also the int8 path: a PT2E program,
+    whose quantize/dequantize patterns freezing lowers to oneDNN's int8 kernels)."""
+    from torch._inductor import config
+
+    compiler = compiler or find_compiler()
+    t0 = time.perf_counter() if t0 is None else t0
+    notes = list(notes or [])
+    t_compile = time.perf_counter()
+    with capture() as cap:
         try:
             with config.patch(compile_patch(compiler, freezing)), torch.no_grad():
                 options = inductor_options()
@@ -87,7 +98,7 @@ def export_aoti(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[I
         except Exception as e:  # noqa: BLE001 - compile errors come as many types
             raise ExportError(f"AOTInductor cannot compile the model: {first_line(str(e))}",
                               "use --to pt2 or --to torchscript") from None
-        compile_s = time.perf_counter() - t_compile
+    compile_s = time.perf_counter() - t_compile
     digest = register_produced(path)
     extra = {"compile_time_s": round(compile_s, 3), "capture_time_s": round(t_compile - t0, 3),
              "device": "cpu", "compiler": compiler, "sha256": digest, "inductor_options": options}

@@ -172,14 +172,19 @@ class ConvertOptions:
                 raise InputError(f"{flag} must be a number >= 0, got {value}")
 
     def _check_precision(self) -> None:
-        from modelport.converters.precision import BUILT, CALIBRATION_METHODS, QUANTIZE_MODES, parse_precisions
+        from modelport.converters.precision import (
+            CALIBRATION_METHODS,
+            QUANTIZE_MODES,
+            makers_of,
+            parse_precisions,
+            spoken,
+        )
 
         self.precision = parse_precisions(self.precision)
         for p in self.precision[1:] if self.precision[:1] == ("fp32",) else self.precision:
-            makers = [t for t, built in BUILT.items() if p in built]
+            makers = makers_of(p)
             if p != "fp32" and not any(t in self.targets for t in makers):
-                raise InputError(f"--precision {p} is built for {' and '.join(makers)} only (AOTInductor ships "
-                                 "fp32)", f"add --to {makers[0]}")
+                raise InputError(f"--precision {p} is built for {spoken(makers)} only", f"add --to {makers[0]}")
         if "fp32" not in self.precision:
             raise InputError("--precision needs fp32 too: reduced-precision artifacts are made from the fp32 export",
                              "add --precision fp32")

@@ -35,8 +35,21 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 #: the reduced precisions each target builds beside fp32; aoti ships fp32 only for now. bf16 ONNX is not built:
 #: no maintained pass converts a graph to bf16, and onnxruntime's CPU provider lacks bf16 kernels for most ops
 #: (docs/decisions.md, "Precision: no bf16 ONNX"); int8 .pt2 is PT2E (converters.pt2_int8)
-BUILT = {"onnx": ("fp16", "int8"), "torchscript": ("fp16", "bf16"), "pt2": ("fp16", "bf16", "int8")}
+#: AOTInductor: no fp16 (this CPU's fp16 kernels are casts: pt2-fp16 ran at 0.08x fp32, "Precision: measured")
+BUILT = {"onnx": ("fp16", "int8"), "torchscript": ("fp16", "bf16"), "pt2": ("fp16", "bf16", "int8"),
+         "aoti": ("bf16", "int8")}
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+
+
+def makers_of(precision: str) -> list[str]:
+    """The targets that build ``precision`` (BUILT), in BUILT's order."""
+    return [t for t, built in BUILT.items() if precision in built]
+
+
+def spoken(names: list[str], last: str = "and") -> str:
+    """``a, b and c`` (or ``a, b or c``) for a one-line message."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
+
 QUANTIZE_MODES = ("auto", "static", "dynamic")
 #: tag mixed into the calibration seed: validation uses seed+small offsets, the gate seed+1000+i, the
 #: benchmarks' QSL SeedSequence([seed, index]); SeedSequence([seed, tag]) lands at a 64-bit value none of them use
@@ -58,12 +71,14 @@ ONNX_INT8_WAY = "use --to onnx --precision int8 (onnxruntime static or dynamic q
 
 
 def refuse_unbuildable(targets: tuple[str, ...] | list[str], precisions: tuple[str, ...] | list[str]) -> None:
-    """``--to pt2 --precision int8`` without torchao (an optional extra): one line, before anything is loaded."""
+    """``--to pt2|aoti --precision int8`` without torchao (an optional extra): one line, before anything is
+    loaded."""
     import importlib.util
 
-    if {"pt2", "all"} & set(targets) and "int8" in precisions and importlib.util.find_spec("torchao") is None:
-        raise InputError("--to pt2 --precision int8 needs torchao (torch's PT2E quantization flow), which is not "
-                         "installed", f"pip install 'modelport[quantize]', or {ONNX_INT8_WAY}")
+    wanting = [t for t in ("pt2", "aoti") if t in targets or (t == "pt2" and "all" in targets)]
+    if wanting and "int8" in precisions and importlib.util.find_spec("torchao") is None:
+        raise InputError(f"--to {wanting[0]} --precision int8 needs torchao (torch's PT2E quantization flow), which "
+                         "is not installed", f"pip install 'modelport[quantize]', or {ONNX_INT8_WAY}")
 
 
 def calibration_seed(seed: int) -> int:

@@ -93,16 +93,29 @@ def _drop_unused(graph_module: Any) -> Any:
 def quantize_pt2(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec], output_names: list[str],
                  calib: CalibrationSet, dest: Path) -> Exported:
     """The PT2E int8 program of ``module``, saved at ``dest``; refuses models the flow does not apply to."""
-    refuse_unbuildable(("pt2",), ("int8",))
+    t0 = time.perf_counter()
+    program, info, notes = quantized_program(module, args, specs, calib, "pt2")
+    torch.export.save(program, str(dest), extra_files={EXTRA_FILE: metadata.dumps(specs, output_names)})
+    info["runs_as"] = "reference representation: quantize/dequantize around fp32 kernels (not compiled)"
+    return Exported("pt2", dest, [dest], time.perf_counter() - t0, dynamic_axes=dynamic_symbols(specs), warnings=notes,
+                    extra={"precision": info})
+
+
+def quantized_program(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec],
+                      calib: CalibrationSet, target: str) -> tuple[Any, dict[str, Any], list[str]]:
+    """The PT2E int8 ``ExportedProgram`` (dynamic axes kept), what the manifest records of it, and notes.
+
+    ``target`` names the artifact in the one-line refusals (``pt2``: saved as it is; ``aoti``: compiled, where
+    inductor's freezing lowers the quantize/dequantize patterns to oneDNN's int8 kernels)."""
+    refuse_unbuildable((target,), ("int8",))
     with _quiet_import():
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
         from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
-    t0 = time.perf_counter()
     graph_module, how = _capture(module, args, specs)
     layers = _quantizable(graph_module)
     if not layers:
-        raise InputError("--to pt2 --precision int8: the PT2E flow quantizes Conv1d/Conv2d/Linear layers and the "
-                         "model has none", ONNX_INT8_WAY)
+        raise InputError(f"--to {target} --precision int8: the PT2E flow quantizes Conv1d/Conv2d/Linear layers and "
+                         "the model has none", ONNX_INT8_WAY)
     notes: list[str] = []
     try:
         quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
@@ -117,12 +130,9 @@ def quantize_pt2(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[
     except Exception as e:  # noqa: BLE001 - a graph the quantizer cannot annotate: one line, the ONNX way out
         raise ExportError(f"the PT2E int8 flow cannot quantize the model: {first_line(str(e))}",
                           ONNX_INT8_WAY) from None
-    torch.export.save(program, str(dest), extra_files={EXTRA_FILE: metadata.dumps(specs, output_names)})
     info = {"precision": "int8", "made_from": f"the eager model, torch.export ({how}) then PT2E",
             "library": f"torchao {version('torchao')} prepare_pt2e/convert_pt2e", "quantizer": "X86InductorQuantizer",
             "mode": "static", "per_channel": True, "weight_type": "int8 (symmetric)",
             "activation_type": "uint8 (affine, per tensor)", "boundary": "float32 inputs and outputs",
-            "quantizable_layers": layers, "calibration": calib.info("histogram (torchao default)"),
-            "runs_as": "reference representation: quantize/dequantize around fp32 kernels (not compiled)"}
-    return Exported("pt2", dest, [dest], time.perf_counter() - t0, dynamic_axes=dynamic_symbols(specs), warnings=notes,
-                    extra={"precision": info})
+            "quantizable_layers": layers, "calibration": calib.info("histogram (torchao default)")}
+    return program, info, notes

@@ -1,4 +1,5 @@
-"""``convert --to torchscript|pt2 --precision fp16|bf16``: the model cast to half precision (and int8 .pt2).
+"""``convert --to torchscript|pt2|aoti --precision fp16|bf16``: the model cast to half precision (and int8
+.pt2 and AOTInductor packages).
 
 fp32 inputs and outputs with casts at the boundary (docs/decisions.md, "Precision: torch half precision"):
 ``CastBoundary`` casts float inputs to the dtype, runs the module cast with ``.to(dtype)`` in eval mode, and
@@ -70,31 +71,54 @@ def _cast_copy(module: nn.Module, dtype: torch.dtype, arity: int) -> nn.Module:
 
 
 def stage_torch_precision(ctx: PrecisionContext, stage: Path, target: str, precision: str) -> Staged:
-    """``target`` (torchscript | pt2) of the model cast to ``precision``, gated by the task metric."""
+    """``target`` (torchscript | pt2 | aoti) of the model cast to ``precision``, gated by the task metric."""
     prep, options = ctx.prep, ctx.options
     art_id = f"{target}-{precision}"
     with staging(stage, art_id) as scratch:
         t0 = time.perf_counter()
-        if precision == "int8":  # only .pt2 builds int8 (BUILT): PT2E, calibrated like ONNX static int8
-            from modelport.converters.pt2_int8 import quantize_pt2
-
-            e = quantize_pt2(prep.module, prep.args, prep.specs, prep.output_names, ctx.calibration(),
-                             scratch / "model.int8.pt2")
-            return _gated(ctx, scratch, e, target, art_id)
+        if precision == "int8":  # .pt2 and aoti build int8 (BUILT): PT2E, calibrated like ONNX static int8
+            return _gated(ctx, scratch, _int8(ctx, target, scratch), target, art_id)
         wrapped = _cast_copy(prep.module, DTYPES[precision], len(prep.args))
-        if target == "torchscript":
+        if target != "torchscript" and type(wrapped) is CastBoundary:  # torch.export needs the arity spelled out
+            raise InputError(f"--precision {precision} for {target} handles models of at most {max(_BY_ARITY)} "
+                             "inputs", "use --to torchscript for this precision")
+        if target == "aoti":
+            from modelport.converters.aoti import export_aoti
+
+            e = export_aoti(wrapped, prep.args, prep.specs, scratch / f"model.aoti.{precision}.pt2",
+                            options.freeze_aoti)
+        elif target == "torchscript":
             e = export_torchscript(wrapped, prep.args, prep.specs, prep.output_names, "trace",
                                    scratch / f"model.{precision}.ts", options.freeze_torchscript)
         else:
-            if type(wrapped) is CastBoundary:
-                raise InputError(f"--precision {precision} for .pt2 handles models of at most "
-                                 f"{max(_BY_ARITY)} inputs", "use --to torchscript for this precision")
             e = export_pt2(wrapped, prep.args, prep.specs, scratch / f"model.{precision}.pt2", prep.output_names)
         e.export_time_s = time.perf_counter() - t0
         e.extra["precision"] = {"precision": precision, "made_from": "the eager model, module.to(dtype) in eval",
                                 "library": "torch", "boundary": "float32 inputs and outputs, cast inside",
                                 "dtype": str(DTYPES[precision]).removeprefix("torch.")}
         return _gated(ctx, scratch, e, target, art_id)
+
+
+def _int8(ctx: PrecisionContext, target: str, scratch: Path) -> Exported:
+    """The PT2E int8 program, saved as a ``.pt2`` or compiled by AOTInductor."""
+    prep = ctx.prep
+    if target == "pt2":
+        from modelport.converters.pt2_int8 import quantize_pt2
+
+        return quantize_pt2(prep.module, prep.args, prep.specs, prep.output_names, ctx.calibration(),
+                            scratch / "model.int8.pt2")
+    from modelport.converters.aoti import compile_program, find_compiler
+    from modelport.converters.pt2_int8 import quantized_program
+
+    compiler = find_compiler()  # before quantizing: a missing compiler should not cost a calibration
+    t0 = time.perf_counter()
+    program, info, notes = quantized_program(prep.module, prep.args, prep.specs, ctx.calibration(), "aoti")
+    frozen = ctx.options.freeze_aoti
+    e = compile_program(program, prep.specs, scratch / "model.aoti.int8.pt2", frozen, compiler, t0, notes)
+    info["runs_as"] = ("oneDNN int8 kernels (inductor's freezing lowers the quantize/dequantize patterns)" if frozen
+                       else "reference representation compiled: quantize/dequantize around fp32 kernels")
+    e.extra["precision"] = info
+    return e
 
 
 def _gated(ctx: PrecisionContext, scratch: Path, e: Exported, target: str, art_id: str) -> Staged:

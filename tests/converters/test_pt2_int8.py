@@ -77,14 +77,15 @@ def test_pt2_int8_loads_weights_only_in_a_fresh_process_at_another_batch(run: Pa
     assert got["weights"] and set(got["weights"].values()) == {"torch.int8"}
 
 
+@pytest.mark.parametrize("target", ["pt2", "aoti"])
 def test_pt2_int8_without_torchao_is_refused_before_loading(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+                                                            monkeypatch: pytest.MonkeyPatch, target: str) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchao" else real(name, *a))
-    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--to", "pt2", *_INT8, "--out", tmp_path / "run")
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--to", target, *_INT8, "--out", tmp_path / "run")
     assert code == 2 and "Traceback" not in err
     line = err.strip().splitlines()[-1]
-    assert "needs torchao" in line and "--to onnx --precision int8" in line
+    assert f"--to {target} --precision int8 needs torchao" in line and "--to onnx --precision int8" in line
     assert not (tmp_path / "run").exists()
 
 
@@ -116,6 +117,6 @@ def test_help_and_matrix_offer_the_precisions_that_are_built(tmp_path: Path,
     cells = {c.id: c.precisions for c in load_matrix_file(m, defaults).cells}
     assert cells == {"tiny-cnn-onnx-opset17": ("fp32", "int8"), "tiny-cnn-pt2": ("fp32", "bf16", "int8")}
     m.write_text(json.dumps({"targets": ["onnx"], "precisions": ["fp32", "bf16"]}))  # no target builds bf16 here
-    with pytest.raises(InputError, match="'bf16' is built for torchscript and pt2 only") as e:
+    with pytest.raises(InputError, match="'bf16' is built for torchscript, pt2 and aoti only") as e:
         load_matrix_file(m, defaults)
-    assert e.value.hint == "add torchscript or pt2 to the targets"
+    assert e.value.hint == "add torchscript, pt2 or aoti to the targets"
