@@ -61,6 +61,8 @@ _EXPORT_OPTIONS = [
                  help="Generated calibration samples."),
     click.option("--quantize", type=click.Choice(["auto", "static", "dynamic"]), default="auto", show_default=True,
                  help="int8: static QDQ (per-channel weights), dynamic (MatMul weights); auto: static with Convs."),
+    click.option("--int8-keep-fp32", "int8_keep_fp32", multiple=True, metavar="OP|NODE",
+                 help="ONNX int8: leave an operator type (Add, Gemm, ...) or a node (by name) in fp32 (repeatable)."),
     click.option("--quality", metavar="FRACTION|mlperf-99|mlperf-99.9", default=None,
                  help="Gate of reduced precision: task-metric agreement with fp32 eager [default: mlperf-99]."),
     click.option("--torchscript-keep-unfrozen", "keep_unfrozen", is_flag=True,
@@ -123,6 +125,7 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
                           precision=tuple(kw["precision"]), calibration=kw["calibration"],
                           calibration_method=kw["calibration_method"],
                           calibration_samples=kw["calibration_samples"], quantize=kw["quantize"],
+                          int8_keep_fp32=tuple(kw["int8_keep_fp32"]),
                           quality=parse_quality(kw["quality"]))
 
 

@@ -144,6 +144,7 @@ class ConvertOptions:
     calibration_method: str = "minmax"
     calibration_samples: int = 64
     quantize: str = "auto"  # int8: static (QDQ) | dynamic (MatMul weights) | auto: static when there are Convs
+    int8_keep_fp32: tuple[str, ...] = ()  # ONNX int8: operator types or node names left unquantized
     quality: float | None = None  # the reduced-precision gate; None = mlperf-99
     #: source options, passed to ``modelport.sources.load_source``
     source_options: dict[str, Any] = field(default_factory=dict)
@@ -195,6 +196,9 @@ class ConvertOptions:
             raise InputError(f"unknown --quantize {self.quantize!r}", f"use one of {', '.join(QUANTIZE_MODES)}")
         if self.calibration is not None and not Path(self.calibration).is_file():
             raise InputError(f"--calibration {self.calibration!r} does not exist", "pass a .npz keyed by input name")
+        if self.int8_keep_fp32 and not ("int8" in self.precision and "onnx" in self.targets):
+            raise InputError("--int8-keep-fp32 applies to ONNX int8 artifacts (onnxruntime quantization)",
+                             "add --to onnx --precision int8")
         if self.calibration_samples < 1:
             raise InputError("--calibration-samples must be at least 1")
 
@@ -208,7 +212,7 @@ class ConvertOptions:
             "out": str(self.out) if self.out else None,
             "precision": list(self.precision), "calibration": self.calibration,
             "calibration_method": self.calibration_method, "calibration_samples": self.calibration_samples,
-            "quantize": self.quantize, "quality": self.quality,
+            "quantize": self.quantize, "int8_keep_fp32": list(self.int8_keep_fp32), "quality": self.quality,
             **{k: _jsonable(v) for k, v in self.source_options.items() if v not in (None, (), [], {}, False)},
         }
 

@@ -32,7 +32,7 @@ from modelport.errors import InputError
 from modelport.spec import InputSpec, make_inputs
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-#: the reduced precisions each target builds beside fp32; aoti ships fp32 only for now. bf16 ONNX is not built:
+#: the reduced precisions each target builds beside fp32. bf16 ONNX is not built:
 #: no maintained pass converts a graph to bf16, and onnxruntime's CPU provider lacks bf16 kernels for most ops
 #: (docs/decisions.md, "Precision: no bf16 ONNX"); int8 .pt2 is PT2E (converters.pt2_int8)
 #: AOTInductor: no fp16 (this CPU's fp16 kernels are casts: pt2-fp16 ran at 0.08x fp32, "Precision: measured")
@@ -216,31 +216,62 @@ def output_layers(src: Path) -> list[str]:
     return sorted(found)
 
 
-def to_int8(src: Path, dest: Path, mode: str, method: str, calib: CalibrationSet | None) -> Reduced:
-    """Static QDQ (per-channel weights) or dynamic MatMul quantization; ``mode`` is already resolved."""
+def int8_exclusions(src: Path, keep: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """``--int8-keep-fp32`` resolved against the exported graph: (operator types, node names), each name being
+    an ONNX operator type of the graph or one of its node names; anything else is refused in one line."""
+    if not keep:
+        return [], []
+    import onnx
+
+    graph = onnx.load(str(src), load_external_data=False).graph
+    types, names = {n.op_type for n in graph.node}, {n.name for n in graph.node if n.name}
+    unknown = [k for k in keep if k not in types and k not in names]
+    if unknown:
+        raise InputError(f"--int8-keep-fp32 {unknown[0]!r} is neither an operator type nor a node name of the "
+                         "exported graph", "modelport validate --localize names the nodes; operator types are "
+                         f"ONNX's ({', '.join(sorted(types)[:6])}, ...)")
+    return sorted({k for k in keep if k in types}), sorted({k for k in keep if k not in types})
+
+
+def to_int8(src: Path, dest: Path, mode: str, method: str, calib: CalibrationSet | None,
+            keep: tuple[str, ...] = ()) -> Reduced:
+    """Static QDQ (per-channel weights) or dynamic MatMul quantization; ``mode`` is already resolved. ``keep``:
+    operator types and node names left in fp32 (``--int8-keep-fp32``), recorded."""
     from onnxruntime import quantization as q
 
+    kept_ops, kept_nodes = int8_exclusions(src, keep)
     with _quiet():
         if mode == "dynamic":
             head = output_layers(src)
-            q.quantize_dynamic(str(src), str(dest), weight_type=q.QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                               nodes_to_exclude=head)
+            op_types = [t for t in ("MatMul",) if t not in kept_ops]
+            if not op_types:
+                raise InputError("--int8-keep-fp32 MatMul leaves dynamic int8 nothing to quantize",
+                                 "drop it, or keep single MatMul nodes by name")
+            q.quantize_dynamic(str(src), str(dest), weight_type=q.QuantType.QInt8, op_types_to_quantize=op_types,
+                               nodes_to_exclude=sorted({*head, *kept_nodes}))
             return Reduced("int8", {"library": "onnxruntime.quantization.quantize_dynamic", "mode": "dynamic",
-                                    "op_types": ["MatMul"], "weight_type": "int8", "nodes_kept_fp32": head,
+                                    "op_types": op_types, "weight_type": "int8",
+                                    "nodes_kept_fp32": sorted({*head, *kept_nodes}), "op_types_kept_fp32": kept_ops,
                                     "calibration": None})
         assert calib is not None
         import onnx
+        from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
         # an input the exporter dropped as unused is not fed (ORT refuses unknown feed names)
         taken = {i.name for i in onnx.load(str(src), load_external_data=False).graph.input}
         reader = _Reader([{k: v for k, v in feed.items() if k in taken} for feed in calib.feeds])
+        # None = onnxruntime's own default list; an operator type kept in fp32 is taken out of that list (its
+        # nodes then get no QDQ pair of their own, where excluding them by name would still leave one around them)
+        op_types = sorted({*QLinearOpsRegistry, *QDQRegistry} - set(kept_ops)) if kept_ops else None
         q.quantize_static(str(src), str(dest), reader, quant_format=q.QuantFormat.QDQ, per_channel=True,
                           activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
+                          op_types_to_quantize=op_types, nodes_to_exclude=kept_nodes,
                           calibrate_method={"minmax": q.CalibrationMethod.MinMax,
                                             "entropy": q.CalibrationMethod.Entropy,
                                             "percentile": q.CalibrationMethod.Percentile}[method])
     return Reduced("int8", {"library": "onnxruntime.quantization.quantize_static", "mode": "static",
                             "format": "QDQ", "per_channel": True, "activation_type": "uint8", "weight_type": "int8",
+                            "nodes_kept_fp32": kept_nodes, "op_types_kept_fp32": kept_ops,
                             "calibration": calib.info(method)})
 
 

@@ -82,8 +82,10 @@ def quality_gate(ctx: PrecisionContext, art_id: str, precision: str, runner: Run
     results = judge_agreement(cand, runner, s.specs, ctx.vopts, s.class_outputs, ctx.gate_ref(), None, failures,
                               threshold)
     if failures:
-        raise ValidationFailed(failures[0].message, "use a higher precision, another --calibration-method or "
-                               "more --calibration-samples, or a lower --quality if the loss is acceptable")
+        keep = ", keep layers in fp32 (--int8-keep-fp32 OP|NODE; validate --localize names them)" \
+            if precision == "int8" and art_id.startswith("onnx") else ""
+        raise ValidationFailed(failures[0].message, f"use a higher precision, another --calibration-method or "
+                               f"more --calibration-samples{keep}, or a lower --quality if the loss is acceptable")
     return {"threshold": threshold, "results": [r.to_json() for r in results]}
 
 
@@ -103,7 +105,7 @@ def stage_onnx_precision(ctx: PrecisionContext, stage: Path, base: Staged, preci
         else:
             mode = options.quantize if options.quantize != "auto" else ("static" if has_conv(b.path) else "dynamic")
             made = to_int8(b.path, dest, mode, options.calibration_method,
-                           ctx.calibration() if mode == "static" else None)
+                           ctx.calibration() if mode == "static" else None, options.int8_keep_fp32)
         info = {"precision": precision, "made_from": f"onnx-opset{b.opset}", **made.info}
         if made.ir_version is None:
             import onnx

@@ -84,6 +84,8 @@ def test_int8_calibrated_on_one_sample_fails_a_999_gate(tmp_path: Path, capsys: 
     (("--to", "torchscript", "--precision", "fp32", "--precision", "int8"), "add --to onnx"),
     (("--precision", "fp32", "--precision", "int8", "--quality", "1.5"), "--quality"),
     (("--precision", "fp32", "--precision", "int8", "--calibration", "missing.npz"), "does not exist"),
+    (("--to", "pt2", "--precision", "fp32", "--precision", "int8", "--int8-keep-fp32", "Add"),
+     "--int8-keep-fp32 applies to ONNX int8"),
 ])
 def test_unsupported_requests_are_refused_up_front(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                    args: tuple[str, ...], needle: str) -> None:
@@ -155,3 +157,32 @@ def test_bert_small_dynamic_int8_records_its_fp32_head(tmp_path: Path, capsys: p
     assert ops["/qa_outputs/MatMul"] == "MatMul"  # left in fp32
     assert any(op in ("MatMulInteger", "DynamicQuantizeMatMul") for op in ops.values())  # the rest quantized
 
+
+
+def test_int8_keep_fp32_leaves_an_operator_type_and_a_node_unquantized(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import onnx
+
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--out", out, "--precision", "fp32", "--precision",
+                           "int8", "--int8-keep-fp32", "Gemm", "--int8-keep-fp32", "/features/features.4/Conv",
+                           "--quality", "0.9", "-q")
+    assert code == 0, err
+    int8 = next(a for a in manifest(out)["artifacts"] if a["id"] == "onnx-opset17-int8")["extra"]["precision"]
+    assert (int8["op_types_kept_fp32"], int8["nodes_kept_fp32"]) == (["Gemm"], ["/features/features.4/Conv"])
+    assert manifest(out)["settings"]["int8_keep_fp32"] == ["Gemm", "/features/features.4/Conv"]
+    graph = onnx.load(str(out / "model.opset17.int8.onnx")).graph
+    made_by = {o: n.op_type for n in graph.node for o in n.output}
+    weights = {n.name: made_by.get(n.input[1], "initializer") for n in graph.node if n.op_type in ("Conv", "Gemm")}
+    # the kept layers read their fp32 weights directly; the other Conv reads int8 weights through a dequantize
+    assert weights == {"/fc/Gemm": "initializer", "/features/features.4/Conv": "initializer",
+                       "/features/features.0/Conv": "DequantizeLinear"}
+
+
+def test_int8_keep_fp32_of_an_unknown_name_is_refused_in_one_line(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--out", tmp_path / "run", "--precision", "fp32",
+                           "--precision", "int8", "--int8-keep-fp32", "/no/such/Conv", "-q")
+    assert code == 2 and "Traceback" not in err
+    assert "'/no/such/Conv' is neither an operator type nor a node name" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "run").exists()
