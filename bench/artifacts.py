@@ -7,7 +7,7 @@ figures as a ratio to eager (Offline: higher is better; SingleStream p90: lower 
 printed is eager p90 / artifact p90, where above 1 means faster too). Not part of CI; run on a quiet machine:
 
     python bench/artifacts.py [--model resnet50 --model bert] [--device cpu|cuda] [--profile quick]
-                              [--threads N] [--work DIR] [--with-compiled-eager] [--repeat N] [--json]
+                              [--threads N] [--work DIR] [--with-compiled-eager] [--repeat N] [--duration-ms MS] [--json]
 
 ``--direct B,B,...`` adds a plain loop over each runner at those batch sizes (samples/s, same threads, the
 order of backends rotated each round), which separates an artifact's own speed from the harness's choices.
@@ -49,10 +49,12 @@ def convert(model: str, out: Path) -> dict[str, Any]:
 
 
 def bench(run_dir: Path, device: str, profile: str, threads: int | None, compiled: bool,
-          repeat: int = 1) -> dict[str, Any]:
-    # --repeat: each cell's headline is the median of that many LoadGen runs (modelport bench --repeat)
+          repeat: int = 1, duration_ms: int | None = None) -> dict[str, Any]:
+    # --repeat: each cell's headline is the median of that many LoadGen runs (modelport bench --repeat);
+    # --duration-ms: longer runs than the profile's (quick: 3 s, where BERT's Offline cell moves 15-20%)
     args = ["bench", str(run_dir), "--scenario", "Offline,SingleStream", "--profile", profile, "--device", device,
-            "--repeat", str(repeat), "--trust-pickle", "--quiet"]
+            "--repeat", str(repeat), "--trust-pickle", "--quiet",
+            *(["--duration-ms", str(duration_ms)] if duration_ms else [])]
     modelport(*args, *(["--threads", str(threads)] if threads else []),
               *(["--with-compiled-eager"] if compiled else []))
     return json.loads((run_dir / "results.json").read_text())
@@ -138,6 +140,7 @@ def main() -> None:
     ap.add_argument("--direct", help="also a plain runner loop at these batch sizes, e.g. 1,8,32")
     ap.add_argument("--with-compiled-eager", action="store_true", help="also bench torch.compile'd eager")
     ap.add_argument("--repeat", type=int, default=1, help="LoadGen runs per cell, median taken (a busy machine)")
+    ap.add_argument("--duration-ms", type=int, help="minimum duration of each LoadGen run [the profile's]")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     work = a.work or Path(tempfile.mkdtemp(prefix="modelport-artifacts-"))
@@ -145,7 +148,8 @@ def main() -> None:
     for model in a.model or ["resnet50", "bert"]:
         run_dir = work / f"{model}-{a.device}"
         manifest = convert(model, run_dir)
-        table = rows(bench(run_dir, a.device, a.profile, a.threads, a.with_compiled_eager, a.repeat), manifest)
+        table = rows(bench(run_dir, a.device, a.profile, a.threads, a.with_compiled_eager, a.repeat,
+                                a.duration_ms), manifest)
         report[model] = {"bench": table}
         if not a.json:
             print_table(model, a.device, table)

@@ -47,6 +47,23 @@ def bert_levels(tmp_path_factory):
     return out
 
 
+def test_optimize_for_inference_only_for_graphs_with_convolutions():
+    import torch
+
+    from modelport.converters.torchscript import for_inference
+
+    notes: list[str] = []
+    mlp = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)))
+    frozen, applied = for_inference(mlp, notes)
+    # Linear layers only: freeze alone, which keeps aten::linear (optimize_for_inference rewrites each into a
+    # matmul with a transposed constant and an add, measured slower on BERT)
+    assert applied == "freeze" and "aten::linear" in str(frozen.graph) and notes == []
+    assert "aten::linear" not in str(torch.jit.optimize_for_inference(torch.jit.freeze(mlp.eval())).graph)
+    cnn = torch.jit.script(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()))
+    optimized, applied = for_inference(cnn, notes)
+    assert applied == "freeze+optimize_for_inference" and "mkldnn" in str(optimized.graph)
+
+
 def test_torchscript_is_frozen_by_default_and_validated(tmp_path, capsys):
     code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--to", "torchscript", "--out", tmp_path / "r")
     assert code == 0, err
