@@ -7,7 +7,8 @@ figures as a ratio to eager (Offline: higher is better; SingleStream p90: lower 
 printed is eager p90 / artifact p90, where above 1 means faster too). Not part of CI; run on a quiet machine:
 
     python bench/artifacts.py [--model resnet50 --model bert] [--device cpu|cuda] [--profile quick]
-                              [--threads N] [--work DIR] [--with-compiled-eager] [--repeat N] [--duration-ms MS] [--json]
+                              [--threads N] [--work DIR] [--with-compiled-eager] [--repeat N]
+                              [--duration-ms MS] [--json]
 
 ``--direct B,B,...`` adds a plain loop over each runner at those batch sizes (samples/s, same threads, the
 order of backends rotated each round), which separates an artifact's own speed from the harness's choices.
