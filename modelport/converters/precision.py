@@ -39,6 +39,10 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 BUILT = {"onnx": ("fp16", "int8"), "torchscript": ("fp16", "bf16"), "pt2": ("fp16", "bf16", "int8"),
          "aoti": ("bf16", "int8")}
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+QUANTIZE_MODES = ("auto", "static", "dynamic")
+#: tag mixed into the calibration seed: validation uses seed+small offsets, the gate seed+1000+i, the
+#: benchmarks' QSL SeedSequence([seed, index]); SeedSequence([seed, tag]) lands at a 64-bit value none of them use
+_CALIBRATION_TAG = 0xCA11B
 
 
 def makers_of(precision: str) -> list[str]:
@@ -49,11 +53,6 @@ def makers_of(precision: str) -> list[str]:
 def spoken(names: list[str], last: str = "and") -> str:
     """``a, b and c`` (or ``a, b or c``) for a one-line message."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
-
-QUANTIZE_MODES = ("auto", "static", "dynamic")
-#: tag mixed into the calibration seed: validation uses seed+small offsets, the gate seed+1000+i, the
-#: benchmarks' QSL SeedSequence([seed, index]); SeedSequence([seed, tag]) lands at a 64-bit value none of them use
-_CALIBRATION_TAG = 0xCA11B
 
 
 def parse_precisions(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -260,8 +259,7 @@ def to_int8(src: Path, dest: Path, mode: str, method: str, calib: CalibrationSet
         # an input the exporter dropped as unused is not fed (ORT refuses unknown feed names)
         taken = {i.name for i in onnx.load(str(src), load_external_data=False).graph.input}
         reader = _Reader([{k: v for k, v in feed.items() if k in taken} for feed in calib.feeds])
-        # None = onnxruntime's own default list; an operator type kept in fp32 is taken out of that list (its
-        # nodes then get no QDQ pair of their own, where excluding them by name would still leave one around them)
+        # None = onnxruntime's own default list; an operator type kept in fp32 is taken out of that list
         op_types = sorted({*QLinearOpsRegistry, *QDQRegistry} - set(kept_ops)) if kept_ops else None
         q.quantize_static(str(src), str(dest), reader, quant_format=q.QuantFormat.QDQ, per_channel=True,
                           activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
