@@ -63,8 +63,10 @@ def test_multi_stream_query_latency_is_the_slowest_sample(lg_run):
         }
     )
     summary, detail = _metrics(result)
-    p99 = int(summary["99.0th percentile latency (ns)"])
-    assert 4e6 <= p99 <= 4e6 + 10e6  # p99 of ~20 queries is their max
+    # per query, the slowest sample (4 ms), not the sum of the four (10 ms): the median says which, and unlike
+    # p99 (the max of ~20 queries) one scheduling stall on a busy machine cannot move it
+    p50 = int(summary["50.00 percentile latency (ns)"])
+    assert 4e6 <= p50 <= 4e6 + 3e6
     assert int(summary["Min latency (ns)"]) >= 4e6  # per-query: never below the slowest sample
     assert all(len(q) == 4 for q in result["issued"])
     assert detail["result_min_duration_met"] is True
