@@ -81,14 +81,12 @@ def export_aoti(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[I
 
 
 def compile_program(program: torch.export.ExportedProgram, specs: list[InputSpec], dest: Path, freezing: bool,
-                    compiler: str | None = None, t0: float | None = None, notes: list[str] | None = None) -> Exported:
-    """``program`` compiled by AOTInductor into the package ``dest`` (also the int8 path: a PT2E program,
-    whose quantize/dequantize patterns freezing lowers to oneDNN's int8 kernels)."""
+                    compiler: str, t0: float, notes: list[str]) -> Exported:
+    """``program`` compiled by AOTInductor with ``compiler`` (``find_compiler``) into the package ``dest``;
+    ``t0`` is when the caller began (capture or quantization), ``notes`` its warnings. Also the int8 path: a PT2E
+    program, whose quantize/dequantize patterns freezing lowers to oneDNN's int8 kernels."""
     from torch._inductor import config
 
-    compiler = compiler or find_compiler()
-    t0 = time.perf_counter() if t0 is None else t0
-    notes = list(notes or [])
     t_compile = time.perf_counter()
     with capture() as cap:
         try:
