@@ -63,6 +63,12 @@ _EXPORT_OPTIONS = [
                  help="int8: static QDQ (per-channel weights), dynamic (MatMul weights); auto: static with Convs."),
     click.option("--int8-keep-fp32", "int8_keep_fp32", multiple=True, metavar="OP|NODE",
                  help="ONNX int8: leave an operator type (Add, Gemm, ...) or a node (by name) in fp32 (repeatable)."),
+    click.option("--inputs", "inputs_file", type=click.Path(), metavar="FILE.npz",
+                 help="Your arrays (keyed by input name): validated like the seeded sets, and the samples the "
+                 "quality gate of reduced precision judges on (instead of seeded ones)."),
+    click.option("--class-output", "class_outputs", multiple=True, metavar="OUTPUT",
+                 help="An output holding logits (repeatable), judged by top-1 agreement; default: from the zoo "
+                 "task."),
     click.option("--quality", metavar="FRACTION|mlperf-99|mlperf-99.9", default=None,
                  help="Gate of reduced precision: task-metric agreement with fp32 eager [default: mlperf-99]."),
     click.option("--torchscript-keep-unfrozen", "keep_unfrozen", is_flag=True,
@@ -126,7 +132,8 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
                           calibration_method=kw["calibration_method"],
                           calibration_samples=kw["calibration_samples"], quantize=kw["quantize"],
                           int8_keep_fp32=tuple(kw["int8_keep_fp32"]),
-                          quality=parse_quality(kw["quality"]))
+                          quality=parse_quality(kw["quality"]), inputs_file=kw["inputs_file"],
+                          class_outputs=tuple(kw["class_outputs"]))
 
 
 #: ``--to`` choices (``all`` means torchscript, onnx and pt2; aoti is asked for by name)

@@ -215,7 +215,8 @@ def _compare_onnx(reference: str, targets: tuple[str, ...], input_specs: tuple[s
 @click.option("--trust-remote-code", is_flag=True,
               help="Allow a Hugging Face directory's own Python code (config.json auto_map) to run.")
 @click.option("--inputs", "inputs_file", type=click.Path(), metavar="FILE.npz",
-              help="Also validate on these arrays (keyed by input name).")
+              help="Also validate on these arrays (keyed by input name); the agreement and quality gates then "
+              "judge these rows instead of seeded samples.")
 @click.option("--atol", multiple=True, metavar="[OUTPUT:]VALUE",
               help="Absolute tolerance, for every output or one (repeatable). Default per dtype (fp32 1e-5).")
 @click.option("--rtol", multiple=True, metavar="[OUTPUT:]VALUE", help="Relative tolerance, like --atol.")
@@ -227,7 +228,8 @@ def _compare_onnx(reference: str, targets: tuple[str, ...], input_specs: tuple[s
 @click.option("--min-agreement", type=float, default=None, metavar="FRACTION",
               help="Quality gate: top-k agreement with the reference over --samples must be at least this.")
 @click.option("--samples", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Seeded samples for --min-agreement and --quality.")
+              help="Seeded samples for --min-agreement and --quality (with --inputs, the gate judges your "
+              "rows instead).")
 @click.option("--quality", metavar="FRACTION|mlperf-99|mlperf-99.9", default=None,
               help="Gate of reduced-precision artifacts (fp16, int8): task-metric agreement with the fp32 eager "
               "model at least this [default: mlperf-99]; their element differences are reported, not gated.")

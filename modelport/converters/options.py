@@ -146,6 +146,9 @@ class ConvertOptions:
     quantize: str = "auto"  # int8: static (QDQ) | dynamic (MatMul weights) | auto: static when there are Convs
     int8_keep_fp32: tuple[str, ...] = ()  # ONNX int8: operator types or node names left unquantized
     quality: float | None = None  # the reduced-precision gate; None = mlperf-99
+    #: ``--inputs``: the user's arrays, validated like the seeded sets and, when given, the quality gate's samples
+    inputs_file: str | None = None
+    class_outputs: tuple[str, ...] = ()  # ``--class-output``: outputs holding logits; () = from the zoo task
     #: source options, passed to ``modelport.sources.load_source``
     source_options: dict[str, Any] = field(default_factory=dict)
 
@@ -194,6 +197,8 @@ class ConvertOptions:
                              f"use one of {', '.join(CALIBRATION_METHODS)}")
         if self.quantize not in QUANTIZE_MODES:
             raise InputError(f"unknown --quantize {self.quantize!r}", f"use one of {', '.join(QUANTIZE_MODES)}")
+        if self.inputs_file is not None and not Path(self.inputs_file).is_file():
+            raise InputError(f"--inputs {self.inputs_file!r} does not exist", "pass a .npz keyed by input name")
         if self.calibration is not None and not Path(self.calibration).is_file():
             raise InputError(f"--calibration {self.calibration!r} does not exist", "pass a .npz keyed by input name")
         if self.int8_keep_fp32 and not ("int8" in self.precision and "onnx" in self.targets):
@@ -213,6 +218,9 @@ class ConvertOptions:
             "precision": list(self.precision), "calibration": self.calibration,
             "calibration_method": self.calibration_method, "calibration_samples": self.calibration_samples,
             "quantize": self.quantize, "int8_keep_fp32": list(self.int8_keep_fp32), "quality": self.quality,
+            # absolute, so that a later `validate RUN_DIR` finds the file from any directory
+            "inputs_file": str(Path(self.inputs_file).resolve()) if self.inputs_file else None,
+            "class_outputs": list(self.class_outputs),
             **{k: _jsonable(v) for k, v in self.source_options.items() if v not in (None, (), [], {}, False)},
         }
 

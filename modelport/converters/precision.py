@@ -17,7 +17,9 @@ seed go into the manifest.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import logging
 import warnings
 from collections.abc import Iterator
@@ -144,7 +146,9 @@ def _quiet() -> Iterator[None]:
     level = root.level
     root.setLevel(logging.ERROR)  # onnxruntime.quantization logs advice at WARNING on the root logger
     try:
-        yield
+        # its entropy and percentile calibrators print() their progress: on stdout that would break --json
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         root.setLevel(level)
 

@@ -66,7 +66,8 @@ def validation_options(options: ConvertOptions, record: SourceRecord) -> Validat
                               rtol={"": options.rtol} if options.rtol is not None else {},
                               seed=options.seed, trust_pickle=bool(options.source_options.get("trust_pickle")),
                               trust_remote_code=bool(options.source_options.get("trust_remote_code")),
-                              quality=options.quality)
+                              quality=options.quality, inputs_file=options.inputs_file,
+                              class_outputs=list(options.class_outputs) or None)
     return resolve_zoo_defaults(vopts, record.spec if record.kind == "zoo" else None)
 
 
@@ -85,5 +86,15 @@ def prepare(loaded: LoadedModel, options: ConvertOptions) -> Prepared:
     except ReferenceFailed as e:  # the user's model or input spec is wrong; say which
         shapes = ", ".join(f"{s.name}: {s.dtype}{list(s.shape)}" for s in specs)
         raise InputError(f"the model fails on its example inputs ({shapes}): {e.reason}", "check --input") from None
+    unknown = [n for n in options.class_outputs if n not in outs]
+    if unknown:
+        raise InputError(f"--class-output names {unknown[0]!r}, but the model's outputs are {list(outs)}")
+    reduced = [p for p in options.precision if p != "fp32"]
+    if reduced and options.validate and not vopts.model_name and not session.class_outputs:
+        # the quality gate needs a task metric; refused before minutes of exporting
+        raise InputError(f"--precision {reduced[0]}: no task metric to judge it by (not a zoo model, no "
+                         "classification output)", "name the output holding logits with --class-output NAME "
+                         "(judged by top-1 agreement, best on your data: --inputs FILE.npz), or drop "
+                         f"--precision {reduced[0]}")
     return Prepared(loaded.module, specs, list(outs), [tuple(v.shape) for v in outs.values()],
                     example_args(specs, options.seed), session, vopts, loaded.record.kind)

@@ -23,8 +23,8 @@ from modelport.converters.prepare import Prepared
 from modelport.converters.stage import Staged, load_back, staging
 from modelport.errors import InputError, ValidationFailed
 from modelport.runners import Runner
-from modelport.validators.agreement import gate_reference, judge_agreement
-from modelport.validators.inputs import gate_batches
+from modelport.validators.agreement import gate_reference, gate_samples, judge_agreement
+from modelport.validators.inputs import InputSet, gate_batches
 from modelport.validators.options import DEFAULT_QUALITY, Candidate
 from modelport.validators.results import Failure, ValidationReport
 
@@ -66,27 +66,29 @@ class PrecisionContext:
     def gate_ref(self) -> dict[str, np.ndarray]:
         if self._gate_ref is None:
             s = self.prep.session
-            self._gate_ref = gate_reference(s.reference, s.specs, self.vopts, s.class_outputs, None,
+            self._gate_ref = gate_reference(s.reference, s.specs, self.vopts, s.class_outputs, self.user_set(),
                                             ValidationReport())
         return self._gate_ref
+
+    def user_set(self) -> InputSet | None:
+        """The rows of ``--inputs``: the gate's samples when given."""
+        return next((s for s in self.prep.session.sets if s.source == "npz"), None)
 
 
 def quality_gate(ctx: PrecisionContext, art_id: str, precision: str, runner: Runner) -> dict[str, Any]:
     """``ValidationFailed`` naming artifact, metric and margin when the task metric is below ``--quality``."""
     s, threshold = ctx.prep.session, ctx.options.quality or DEFAULT_QUALITY
-    if not ctx.vopts.model_name and not s.class_outputs:
-        raise InputError(f"--precision {precision}: no task metric to judge it by (not a zoo model, no "
-                         "classification output)", "use a zoo model, or --precision fp32")
     failures: list[Failure] = []
     cand = Candidate(art_id, "onnx", Path(art_id), precision=precision)
-    results = judge_agreement(cand, runner, s.specs, ctx.vopts, s.class_outputs, ctx.gate_ref(), None, failures,
-                              threshold)
+    results = judge_agreement(cand, runner, s.specs, ctx.vopts, s.class_outputs, ctx.gate_ref(), ctx.user_set(),
+                              failures, threshold)
     if failures:
         keep = ", keep layers in fp32 (--int8-keep-fp32 OP|NODE; validate --localize names them)" \
             if precision == "int8" and art_id.startswith("onnx") else ""
         raise ValidationFailed(failures[0].message, f"use a higher precision, another --calibration-method or "
                                f"more --calibration-samples{keep}, or a lower --quality if the loss is acceptable")
-    return {"threshold": threshold, "results": [r.to_json() for r in results]}
+    return {"threshold": threshold, "samples": gate_samples(ctx.vopts, ctx.user_set()),
+            "results": [r.to_json() for r in results]}
 
 
 def stage_onnx_precision(ctx: PrecisionContext, stage: Path, base: Staged, precision: str) -> Staged | None:

@@ -1,4 +1,5 @@
-"""The quality gate for ``--min-agreement``: over seeded samples (followed by the rows of the user's ``.npz``),
+"""The quality gate for ``--min-agreement`` and ``--quality``: over the rows of the user's ``.npz`` when there is
+one (a trained model is judged on its own data, not on seeded inputs it never saw), else over seeded samples,
 the zoo model's task metric (``task_metrics``: detection mAP, Dice, token error rate, span F1, AUC difference,
 top-1) when it declares one, else top-k agreement of classification-like outputs
 (docs/decisions.md, "Validation: task metrics")."""
@@ -6,6 +7,7 @@ top-1) when it declares one, else top-k agreement of classification-like outputs
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -23,20 +25,36 @@ from modelport.validators.session import error_line
 
 def run_gate(runner: Runner, specs: list[InputSpec], seed: int, options: ValidationOptions,
              class_outs: list[str], user_set: InputSet | None) -> dict[str, np.ndarray]:
-    """Outputs of ``class_outs`` on the gate's seeded samples (trimmed to ``samples`` rows along the batch axis),
-    followed by the rows of the user's inputs when there are any."""
+    """Outputs of ``class_outs`` on the gate's samples: every row of the user's inputs when there are any, else
+    the seeded samples (trimmed to ``samples`` rows along the batch axis)."""
     metric, entry = task_metric(options)
     names = None if metric else class_outs  # a task metric reads every output
+    feeds = user_feeds(user_set, specs) if user_set is not None else gate_feeds(entry, specs, seed, options.samples)
     chunks: dict[str, list[np.ndarray]] = {}
-    for feed in gate_feeds(entry, specs, seed, options.samples):
+    for feed in feeds:
         out = runner.infer(feed)
         for n in names or out:
             chunks.setdefault(n, []).append(out[n])
-    gate = {n: np.concatenate(c, axis=0)[: options.samples] for n, c in chunks.items()}
-    if user_set is not None:
-        out = runner.infer(user_set.feed)
-        gate = {n: np.concatenate([g, out[n]], axis=0) for n, g in gate.items()}
-    return gate
+    rows = None if user_set is not None else options.samples
+    return {n: np.concatenate(c, axis=0)[:rows] for n, c in chunks.items()}
+
+
+def user_feeds(user_set: InputSet, specs: list[InputSpec]) -> Iterator[dict[str, np.ndarray]]:
+    """The user's rows 16 at a time when every input's batch axis is dynamic (a file of a thousand images
+    is never one call), else the file as it is."""
+    feed = user_set.feed
+    if not specs or not all(s.batch_dynamic for s in specs):
+        yield feed
+        return
+    n = min(len(a) for a in feed.values())
+    for i in range(0, n, 16):
+        yield {k: a[i:i + 16] for k, a in feed.items()}
+
+
+def gate_samples(options: ValidationOptions, user_set: InputSet | None) -> str:
+    """What the gate's samples are, for its messages."""
+    return f"samples of {Path(options.inputs_file).name}" if user_set is not None and options.inputs_file \
+        else "seeded samples"
 
 
 def task_metric(options: ValidationOptions) -> tuple[str | None, zoo.ZooEntry | None]:
@@ -93,8 +111,9 @@ def judge_agreement(cand: Candidate, runner: Runner, specs: list[InputSpec], opt
     k = options.topk or 1
     threshold = float(quality if quality is not None else options.min_agreement or 0.0)
     metric, _ = task_metric(options)
+    where = gate_samples(options, user_set)
     if metric:
-        return [_judge_task(cand, metric, gate_ref, out, threshold, failures, quality is not None)]
+        return [_judge_task(cand, metric, gate_ref, out, threshold, failures, quality is not None, where)]
     results = []
     for name in class_outs:
         ref, got = gate_ref[name], out[name]
@@ -105,22 +124,25 @@ def judge_agreement(cand: Candidate, runner: Runner, specs: list[InputSpec], opt
         results.append(AgreementResult(name, k, rows, agreement, threshold, ok, distinct))
         if not ok and quality is not None:
             failures.append(Failure(cand.id, "quality", quality_message(cand, f"top-{k} agreement of {name!r}",
-                                                                        agreement, rows, threshold), output=name))
+                                                                        agreement, rows, threshold, where),
+                                    output=name))
         elif not ok:
             failures.append(Failure(cand.id, "agreement", (
                 f"artifact {cand.id!r} output {name!r}: top-{k} agreement with the reference is {agreement:.4f} over "
-                f"{rows} seeded samples, below --min-agreement {threshold:g}"), output=name))
+                f"{rows} {where}, below --min-agreement {threshold:g}"), output=name))
     return results
 
 
-def quality_message(cand: Candidate, what: str, value: float, samples: int, threshold: float) -> str:
+def quality_message(cand: Candidate, what: str, value: float, samples: int, threshold: float,
+                    where: str = "seeded samples") -> str:
     """The one line of a failed quality gate: artifact, metric, value, margin, threshold."""
     return (f"artifact {cand.id!r} ({cand.precision}): {what} against the fp32 reference is {value:.4f} over "
-            f"{samples} seeded samples, {threshold - value:.4f} below the quality gate {threshold:g}")
+            f"{samples} {where}, {threshold - value:.4f} below the quality gate {threshold:g}")
 
 
 def _judge_task(cand: Candidate, metric: str, ref: dict[str, np.ndarray], out: dict[str, np.ndarray],
-                threshold: float, failures: list[Failure], quality: bool = False) -> AgreementResult:
+                threshold: float, failures: list[Failure], quality: bool = False,
+                where: str = "seeded samples") -> AgreementResult:
     missing = [n for n in ref if n not in out or out[n].shape != ref[n].shape]
     if missing:
         result = AgreementResult(metric, 1, 0, 0.0, threshold, False, metric=metric)
@@ -131,9 +153,9 @@ def _judge_task(cand: Candidate, metric: str, ref: dict[str, np.ndarray], out: d
     ok = s.value >= threshold
     if not ok and quality:
         failures.append(Failure(cand.id, "quality", quality_message(cand, f"{metric} {s.primary}", s.value,
-                                                                    s.samples, threshold)))
+                                                                    s.samples, threshold, where)))
     elif not ok:
         failures.append(Failure(cand.id, "agreement", (
             f"artifact {cand.id!r}: {metric} {s.primary} against the reference is {s.value:.4f} over {s.samples} "
-            f"seeded samples, below --min-agreement {threshold:g}")))
+            f"{where}, below --min-agreement {threshold:g}")))
     return AgreementResult(s.primary, 1, s.samples, s.value, threshold, ok, metric=metric, values=s.values)

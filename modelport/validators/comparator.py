@@ -26,8 +26,9 @@ from modelport.manifest import RunManifest, load_manifest, verify_artifact_files
 from modelport.progress import Progress
 from modelport.sources import reload_source
 from modelport.spec import InputSpec
-from modelport.validators.agreement import gate_reference
+from modelport.validators.agreement import gate_reference, gate_samples
 from modelport.validators.candidate import validate_candidate
+from modelport.validators.inputs import InputSet
 from modelport.validators.options import ARTIFACT_KINDS, DEFAULT_QUALITY, Candidate, ValidationOptions
 from modelport.validators.reference import check_options, check_reference, open_session
 from modelport.validators.results import ValidationReport
@@ -70,6 +71,7 @@ def validate_run(run_dir: str | Path, manifest: RunManifest | None = None, refer
         verify_artifact_files(run_dir, art)
     options = resolve_zoo_defaults(options, manifest.source.spec if manifest.source.kind == "zoo" else None)
     options = replace(options, seed=manifest.seed if options.seed is None else options.seed)
+    options, notes = run_gate_defaults(options, manifest)
     if reference is None and session is None:
         if progress:
             progress.step(f"rebuilding the reference from {manifest.source.spec}")
@@ -78,6 +80,7 @@ def validate_run(run_dir: str | Path, manifest: RunManifest | None = None, refer
     candidates = [Candidate(a.id, a.target, run_dir / a.path, a.method, a.exporter, list(a.warnings),
                             a.extra.get("precision", {}).get("precision", "fp32")) for a in selected]
     report = _validate(reference, manifest.inputs, manifest.output_names, candidates, options, progress, session)
+    report.warnings.extend(notes)
     shown = Path(final_dir) if final_dir is not None else run_dir
     for result in report.artifacts:
         result.path = str(shown / Path(result.path).relative_to(run_dir))
@@ -86,6 +89,22 @@ def validate_run(run_dir: str | Path, manifest: RunManifest | None = None, refer
     report.settings["model_seed"] = manifest.seed
     write_json_atomic(run_dir / REPORT_NAME, report.to_json())
     return report
+
+
+def run_gate_defaults(options: ValidationOptions, manifest: RunManifest) -> tuple[ValidationOptions, list[str]]:
+    """The run's own ``--class-output`` and ``--inputs`` where this validation names none, so that ``validate
+    RUN_DIR`` judges reduced precision on the samples convert judged it on; a warning when the file is gone."""
+    recorded, notes = manifest.settings, []
+    if options.class_outputs is None and recorded.get("class_outputs"):
+        options = replace(options, class_outputs=list(recorded["class_outputs"]))
+    path = recorded.get("inputs_file")
+    if options.inputs_file is None and path:
+        if Path(path).is_file():
+            options = replace(options, inputs_file=path)
+        else:
+            notes.append(f"the run was converted with --inputs {path}, which is gone: the quality gate ran on "
+                         "seeded samples instead (pass --inputs FILE.npz)")
+    return options, notes
 
 
 def validate_artifacts(reference_module: nn.Module, specs: list[InputSpec], output_names: list[str],
@@ -127,11 +146,11 @@ def _validate(module: nn.Module | None, specs: list[InputSpec], output_names: li
     user_set = next((s for s in session.sets if s.source == "npz"), None)
     gate_ref = {}
     if options.min_agreement is not None or any(c.precision != "fp32" for c in candidates):
-        step(f"running the eager reference on {options.samples} agreement samples")
+        step(f"running the eager reference on the agreement samples ({gate_samples(options, user_set)})")
         gate_ref = gate_reference(session.reference, session.specs, options, class_outs, user_set, report)
     if own_session:
         session.close()  # every reference output the candidates need is computed: free the module
-    report.settings = _settings(options, session, class_outs)
+    report.settings = _settings(options, session, class_outs, user_set)
 
     for cand in candidates:
         step(f"validating {cand.id} ({cand.kind})")
@@ -140,7 +159,8 @@ def _validate(module: nn.Module | None, specs: list[InputSpec], output_names: li
     return report
 
 
-def _settings(options: ValidationOptions, session: ValidationSession, class_outs: list[str]) -> dict[str, Any]:
+def _settings(options: ValidationOptions, session: ValidationSession, class_outs: list[str],
+              user_set: InputSet | None) -> dict[str, Any]:
     per_output = {}
     for name, arr in session.reference_outputs(session.example).items():
         atol, rtol, source = session.tolerances.for_output(name, arr.dtype)
@@ -157,6 +177,8 @@ def _settings(options: ValidationOptions, session: ValidationSession, class_outs
         "quality": options.quality or DEFAULT_QUALITY,
         "samples": options.samples if options.min_agreement is not None else None,
         "inputs_file": options.inputs_file,
+        # what the agreement and quality gates judged on: the user's rows when given, else seeded samples
+        "gate_samples": gate_samples(options, user_set),
         "input_spec": [s.to_json() for s in session.specs],
         "runner": {"device": options.runner.device, "threads": options.runner.threads,
                    "inter_op_threads": options.runner.inter_op_threads},

@@ -186,3 +186,12 @@ def test_int8_keep_fp32_of_an_unknown_name_is_refused_in_one_line(tmp_path: Path
     assert code == 2 and "Traceback" not in err
     assert "'/no/such/Conv' is neither an operator type nor a node name" in err.strip().splitlines()[-1]
     assert not (tmp_path / "run").exists()
+
+
+def test_histogram_calibration_keeps_json_stdout_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # onnxruntime's percentile and entropy calibrators print() their progress; --json output must stay one document
+    code, out, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--out", tmp_path / "run", "--precision", "fp32",
+                             "--precision", "int8", "--calibration-method", "percentile", "--quality", "0.5", "--json")
+    assert code == 0, err
+    int8 = {a["id"]: a for a in json.loads(out)["artifacts"]}["onnx-opset17-int8"]
+    assert int8["extra"]["precision"]["calibration"]["method"] == "percentile"

@@ -1,0 +1,109 @@
+"""Reduced precision of a user's own trained classifier: ``--class-output`` names its logits, and the quality
+gate judges the rows of ``--inputs`` (the user's data), in convert and again in ``validate RUN_DIR``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers.convert import manifest, run_cli
+
+MODEL = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
+                                  nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 4))
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+
+def _digits(rng: np.random.Generator, prototypes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    labels = rng.integers(0, len(prototypes), n)
+    x = prototypes[labels] + 0.3 * rng.standard_normal((n, 1, 8, 8))
+    return x.astype(np.float32), labels
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small CNN trained on four noisy 8x8 patterns, its class file, and calibration and held-out rows."""
+    d = tmp_path_factory.mktemp("user-model")
+    (d / "net.py").write_text(MODEL)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("user_net", d / "net.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    model = module.Net()
+    rng = np.random.default_rng(0)
+    prototypes = rng.choice([-1.0, 1.0], (4, 1, 8, 8))
+    x, y = _digits(rng, prototypes, 512)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    torch.save(model.state_dict(), d / "net.pt")
+    np.savez(d / "calib.npz", x=_digits(rng, prototypes, 32)[0])
+    held, labels = _digits(rng, prototypes, 48)
+    np.savez(d / "val.npz", x=held)
+    with torch.no_grad():
+        assert (model.eval()(torch.from_numpy(held)).argmax(1).numpy() == labels).mean() > 0.9  # it learned
+    return d
+
+
+def _convert(capsys: pytest.CaptureFixture[str], d: Path, out: Path, *extra: str) -> tuple[int, str, str]:
+    return run_cli(capsys, "convert", d / "net.pt", "--model-class", f"{d / 'net.py'}:Net", "--input", "x:1,1,8,8",
+                   "--dynamic-batch", "--precision", "fp32", "--precision", "int8", "--calibration", d / "calib.npz",
+                   "--out", out, *extra)
+
+
+def test_int8_of_a_users_classifier_is_gated_on_the_users_rows(trained: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code, _, err = _convert(capsys, trained, out, "--inputs", trained / "val.npz", "--class-output", "output_0",
+                            "-q")
+    assert code == 0, err
+    m = manifest(out)
+    gate = next(a for a in m["artifacts"] if a["id"] == "onnx-opset17-int8")["extra"]["quality_gate"]
+    assert gate["samples"] == "samples of val.npz"
+    assert gate["results"][0]["samples"] == 48  # the file's rows only, not the 100 seeded samples beside them
+    assert gate["results"][0]["agreement"] >= 0.99
+    assert m["settings"]["class_outputs"] == ["output_0"] and m["settings"]["inputs_file"].endswith("val.npz")
+
+    # validate RUN_DIR, given nothing, judges the gate as convert did: same rows, same output
+    code, _, err = run_cli(capsys, "validate", out, "-q")
+    assert code == 0, err
+    report = json.loads((out / "validation.json").read_text())
+    assert report["settings"]["gate_samples"] == "samples of val.npz"
+    assert report["settings"]["classification_outputs"] == ["output_0"]
+    int8 = next(a for a in report["artifacts"] if a["id"] == "onnx-opset17-int8")
+    assert [r["samples"] for r in int8["agreement"]] == [48]
+
+
+def test_reduced_precision_without_logits_to_judge_is_refused_before_exporting(
+        trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _convert(capsys, trained, tmp_path / "run")
+    assert code == 2 and "--class-output NAME" in err and "Traceback" not in err
+    code, _, err = _convert(capsys, trained, tmp_path / "run", "--class-output", "logits")
+    assert code == 2 and "--class-output names 'logits'" in err and "['output_0']" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_inputs_that_are_also_calibration_rows_are_refused(trained: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _convert(capsys, trained, tmp_path / "run", "--inputs", trained / "calib.npz", "--class-output",
+                            "output_0")
+    assert code == 2 and "samples are also validation samples" in err
+    assert not (tmp_path / "run").exists()
