@@ -24,10 +24,12 @@ from modelport.validators.tolerances import Tolerances
 class Reference:
     """Eager outputs per sample index, computed once and shared by every artifact's check."""
 
-    def __init__(self, task: str | None, tolerances: Tolerances, metric: str | None = None) -> None:
+    def __init__(self, task: str | None, tolerances: Tolerances, metric: str | None = None,
+                 class_outputs: list[str] | None = None) -> None:
         self.task = task
         self.tolerances = tolerances
         self.metric = metric  # the task metric (validators.task_metrics) scored on top of the agreement
+        self.class_outputs = class_outputs  # the run's --class-output; None = from the task
         self.outputs: dict[int, dict[str, np.ndarray]] = {}
 
     def add(self, index: int, outputs: dict[str, np.ndarray]) -> None:
@@ -56,7 +58,7 @@ def check_accuracy(folder: Path, layout: ResponseLayout, reference: Reference) -
         return AccuracyResult(n, 0.0, "none", empty_responses=empty)
     stacked_ref = {k: np.stack(v) for k, v in ref.items()}
     stacked_cand = {k: np.stack(v) for k, v in cand.items()}
-    class_outs = classification_outputs(reference.task, stacked_ref)
+    class_outs = classification_outputs(reference.task, stacked_ref, reference.class_outputs)
     per_output: dict[str, dict[str, Any]] = {}
     sample_ok = np.ones(ok, dtype=bool)
     for name, r in stacked_ref.items():

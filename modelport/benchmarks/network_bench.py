@@ -16,7 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from modelport.benchmarks.accuracy import Reference
 from modelport.benchmarks.backends import EAGER_ID, Backend, eager_backend
 from modelport.benchmarks.cells import CellContext, held_cells, place_cells, staged_cell
 from modelport.benchmarks.network_sut import NetworkOptions, NetworkRunner, NetworkSUT, OipClient
@@ -101,8 +100,8 @@ def run_network_bench(run_dir: str | Path, options: BenchOptions, net: NetworkOp
     plan = plan_bench(Path(run_dir), replace(options, artifact_ids=[EAGER_ID], eager_cells=False))
     outputs = served_outputs(net, plan.manifest)
     opts = plan.options
-    ctx = CellContext(plan.run_dir, opts, plan.qsl, QSLHandle(plan.qsl), Reference(plan.task, plan.tolerances,
-                      plan.metric), progress, dict(MLPERF_SEEDS) if opts.profile.mlperf_seeds else {},
+    ctx = CellContext(plan.run_dir, opts, plan.qsl, QSLHandle(plan.qsl), plan.reference(), progress,
+                      dict(MLPERF_SEEDS) if opts.profile.mlperf_seeds else {},
                       plan.server_latency_ms, plan.bound_source)
     backends: dict[str, dict[str, Any]] = {}
     cells: dict[str, dict[str, Cell]] = {}

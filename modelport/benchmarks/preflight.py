@@ -21,6 +21,7 @@ import numpy as np
 
 from modelport import zoo
 from modelport.benchmarks import lg
+from modelport.benchmarks.accuracy import Reference
 from modelport.benchmarks.backends import EAGER_ID, check_device
 from modelport.benchmarks.cells import BENCH_DIR
 from modelport.benchmarks.options import BenchOptions
@@ -51,6 +52,11 @@ class BenchPlan:
     qsl: SampleLibrary
     server_latency_ms: float | None  # None: derived from the eager warm-up
     bound_source: str
+    class_outputs: list[str] | None = None  # convert's --class-output: logits judged by top-1 agreement
+
+    def reference(self) -> Reference:
+        """The accuracy check's eager side, judged as convert judged the run."""
+        return Reference(self.task, self.tolerances, self.metric, self.class_outputs)
 
 
 def plan_bench(run_dir: Path, options: BenchOptions) -> BenchPlan:
@@ -75,8 +81,13 @@ def plan_bench(run_dir: Path, options: BenchOptions) -> BenchPlan:
     qsl = SampleLibrary(manifest.inputs, p.total_samples, p.total_samples, seed, options.samples_file,
                         zoo_generator(entry, manifest.inputs, manifest.source.model_args))
     bound, source = server_bound(entry, options.server_latency_ms)
+    # convert's own --atol/--rtol, so an fp32 cell is held to the tolerance its artifact was validated at
+    recorded = manifest.settings
+    tolerances = Tolerances.for_model(entry, {"": recorded["atol"]} if recorded.get("atol") is not None else {},
+                                      {"": recorded["rtol"]} if recorded.get("rtol") is not None else {})
     return BenchPlan(run_dir, manifest, options, artifacts, entry.task if entry else None,
-                     entry.metric if entry else None, Tolerances.for_model(entry), seed, qsl, bound, source)
+                     entry.metric if entry else None, tolerances, seed, qsl, bound, source,
+                     list(recorded.get("class_outputs") or []) or None)
 
 
 def zoo_generator(entry: zoo.ZooEntry | None, specs: list[InputSpec],

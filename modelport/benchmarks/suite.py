@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from modelport.benchmarks import lg
-from modelport.benchmarks.accuracy import Reference
 from modelport.benchmarks.backends import EAGER_ID, Backend, Estimate, artifact_backend, batch_buckets, eager_backend
 from modelport.benchmarks.cells import (
     CellContext,
@@ -74,7 +73,7 @@ def run_bench(run_dir: str | Path, options: BenchOptions, progress: Progress | N
     progress = progress or Progress(enabled=False)
     plan = plan_bench(Path(run_dir), options)  # every check before any work
     opts = plan.options
-    reference = Reference(plan.task, plan.tolerances, plan.metric)
+    reference = plan.reference()
     seeds = dict(MLPERF_SEEDS) if opts.profile.mlperf_seeds else {}
     ctx = CellContext(plan.run_dir, opts, plan.qsl, QSLHandle(plan.qsl), reference, progress, seeds,
                       plan.server_latency_ms, plan.bound_source)

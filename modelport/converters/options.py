@@ -15,6 +15,7 @@ from typing import Any
 import onnx
 
 from modelport.errors import InputError
+from modelport.fsutil import sha256_file
 from modelport.opsets.exporters import (
     AUTO_DYNAMO_FROM,
     DEFAULT_OPSET,
@@ -199,6 +200,9 @@ class ConvertOptions:
             raise InputError(f"unknown --quantize {self.quantize!r}", f"use one of {', '.join(QUANTIZE_MODES)}")
         if self.inputs_file is not None and not Path(self.inputs_file).is_file():
             raise InputError(f"--inputs {self.inputs_file!r} does not exist", "pass a .npz keyed by input name")
+        if self.calibration is not None and "int8" not in self.precision:
+            raise InputError("--calibration applies to int8 artifacts, and no --precision int8 was asked for",
+                             "add --precision int8, or drop --calibration")
         if self.calibration is not None and not Path(self.calibration).is_file():
             raise InputError(f"--calibration {self.calibration!r} does not exist", "pass a .npz keyed by input name")
         if self.int8_keep_fp32 and not ("int8" in self.precision and "onnx" in self.targets):
@@ -220,6 +224,7 @@ class ConvertOptions:
             "quantize": self.quantize, "int8_keep_fp32": list(self.int8_keep_fp32), "quality": self.quality,
             # absolute, so that a later `validate RUN_DIR` finds the file from any directory
             "inputs_file": str(Path(self.inputs_file).resolve()) if self.inputs_file else None,
+            "inputs_sha256": sha256_file(self.inputs_file) if self.inputs_file else None,
             "class_outputs": list(self.class_outputs),
             **{k: _jsonable(v) for k, v in self.source_options.items() if v not in (None, (), [], {}, False)},
         }

@@ -127,7 +127,7 @@ def calibration_set(specs: list[InputSpec], seed: int, size: int, entry: Any = N
     if npz is not None:
         from modelport.validators.inputs import load_npz
 
-        feed = load_npz(npz, specs).feed
+        feed = load_npz(npz, specs, "--calibration").feed
         n = min(len(a) for a in feed.values())
         return CalibrationSet([{k: a[i:i + 16] for k, a in feed.items()} for i in range(0, n, 16)], str(npz), None, n)
     s = calibration_seed(seed)
@@ -250,8 +250,12 @@ def to_int8(src: Path, dest: Path, mode: str, method: str, calib: CalibrationSet
             if not op_types:
                 raise InputError("--int8-keep-fp32 MatMul leaves dynamic int8 nothing to quantize",
                                  "drop it, or keep single MatMul nodes by name")
+            kept = sorted({*head, *kept_nodes})
+            # the dynamic quantizer first splits each Gemm into NAME_MatMul + NAME_Add and matches exclusions
+            # against the new names, so a Gemm kept by its own name is kept under both
             q.quantize_dynamic(str(src), str(dest), weight_type=q.QuantType.QInt8, op_types_to_quantize=op_types,
-                               nodes_to_exclude=sorted({*head, *kept_nodes}))
+                               nodes_to_exclude=sorted({*kept, *(f"{k}_MatMul" for k in kept)}))
+            check_quantized(dest, kept)
             return Reduced("int8", {"library": "onnxruntime.quantization.quantize_dynamic", "mode": "dynamic",
                                     "op_types": op_types, "weight_type": "int8",
                                     "nodes_kept_fp32": sorted({*head, *kept_nodes}), "op_types_kept_fp32": kept_ops,
@@ -271,10 +275,38 @@ def to_int8(src: Path, dest: Path, mode: str, method: str, calib: CalibrationSet
                           calibrate_method={"minmax": q.CalibrationMethod.MinMax,
                                             "entropy": q.CalibrationMethod.Entropy,
                                             "percentile": q.CalibrationMethod.Percentile}[method])
+    check_quantized(dest, [])
     return Reduced("int8", {"library": "onnxruntime.quantization.quantize_static", "mode": "static",
                             "format": "QDQ", "per_channel": True, "activation_type": "uint8", "weight_type": "int8",
                             "nodes_kept_fp32": kept_nodes, "op_types_kept_fp32": kept_ops,
                             "calibration": calib.info(method)})
+
+
+_QDQ_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
+#: operators that only a quantized graph has
+_QUANTIZED_OPS = _QDQ_OPS | {"MatMulInteger", "ConvInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat",
+                             "QLinearConv", "QLinearMatMul"}
+
+
+def check_quantized(dest: Path, kept: list[str]) -> None:
+    """The quantizer's output must have quantized something, and none of the nodes kept in fp32 (matched with
+    the suffixes the quantizer appends to what it rewrites): an "int8" artifact that is fp32, or a manifest
+    that says a node stayed fp32 when it did not, is refused, not shipped."""
+    import onnx
+
+    nodes = onnx.load(str(dest), load_external_data=False).graph.node
+    quantized = [n.name for n in nodes if n.op_type in _QUANTIZED_OPS]
+    if not quantized:
+        raise InputError("--precision int8 quantized nothing: every layer it can quantize was kept in fp32 "
+                         "(--int8-keep-fp32, or dynamic int8's output head) or the graph has none",
+                         "use --quantize static for convolutions, or keep fewer layers in fp32")
+    # the quantized compute nodes only: a (Dynamic)QuantizeLinear is named after the tensor it reads, which
+    # may be a kept node's output
+    compute = [n.name for n in nodes if n.op_type in _QUANTIZED_OPS - _QDQ_OPS]
+    touched = [k for k in kept if any(c == k or c.startswith(f"{k}_") for c in compute)]
+    if touched:
+        raise InputError(f"onnxruntime quantized {touched[0]!r}, which was to stay in fp32",
+                         "keep it by operator type with --int8-keep-fp32 OP, or use --quantize static")
 
 
 class _Reader:

@@ -9,6 +9,7 @@ gate is the task metric").
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from modelport.converters.prepare import Prepared
 from modelport.converters.stage import Staged, load_back, staging
 from modelport.errors import InputError, ValidationFailed
 from modelport.runners import Runner
-from modelport.validators.agreement import gate_reference, gate_samples, judge_agreement
+from modelport.validators.agreement import gate_reference, gate_samples, judge_agreement, too_few_rows
 from modelport.validators.inputs import InputSet, gate_batches
 from modelport.validators.options import DEFAULT_QUALITY, Candidate
 from modelport.validators.results import Failure, ValidationReport
@@ -91,6 +92,18 @@ def quality_gate(ctx: PrecisionContext, art_id: str, precision: str, runner: Run
             "results": [r.to_json() for r in results]}
 
 
+def gate_check(ctx: PrecisionContext, e: Exported, art_id: str, precision: str) -> Callable[[Runner], None]:
+    """The load-back check holding ``e`` to the quality gate: records the gate, and warns when the user's rows
+    are too few for the threshold to mean anything."""
+    def check(runner: Runner) -> None:
+        record = quality_gate(ctx, art_id, precision, runner)
+        e.extra["quality_gate"] = record
+        note = too_few_rows(record["results"], record["threshold"]) if ctx.user_set() is not None else None
+        if note:
+            e.warnings.append(note)
+    return check
+
+
 def stage_onnx_precision(ctx: PrecisionContext, stage: Path, base: Staged, precision: str) -> Staged | None:
     """The ``precision`` artifact made from the checked fp32 export ``base``; None (with a warning) over 2 GB."""
     b, options, prep = base.exported, ctx.options, ctx.prep
@@ -116,7 +129,6 @@ def stage_onnx_precision(ctx: PrecisionContext, stage: Path, base: Staged, preci
         e = Exported("onnx", dest, [dest], time.perf_counter() - t0, opset=b.opset, exporter=b.exporter,
                      ir_version=made.ir_version, dynamic_axes=dict(b.dynamic_axes), extra={"precision": info})
         staged = Staged(e, scratch, prep.session)
-        gate = lambda runner: e.extra.update(quality_gate=quality_gate(ctx, art_id, precision, runner))  # noqa: E731
-        load_back(prep, "onnx", dest, gate if options.validate else None,
+        load_back(prep, "onnx", dest, gate_check(ctx, e, art_id, precision) if options.validate else None,
                   (f"onnxruntime cannot open the {precision} model", f"drop --precision {precision}"))
         return staged

@@ -5,7 +5,7 @@ fp32 inputs and outputs with casts at the boundary (docs/decisions.md, "Precisio
 ``CastBoundary`` casts float inputs to the dtype, runs the module cast with ``.to(dtype)`` in eval mode, and
 casts float outputs back to fp32, so validation sets, the QSL and the runners feed every precision alike.
 TorchScript is traced (scripting cannot compile the wrapper), ``.pt2`` captured by ``torch.export``; the gate
-is the task metric (``quality_gate``), and element differences are reported by the validation.
+is the task metric (``stage_precision.quality_gate``), and element differences are reported by the validation.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from torch import nn
 from modelport.converters.exported import Exported
 from modelport.converters.pt2 import export_pt2
 from modelport.converters.stage import Staged, load_back, staging
-from modelport.converters.stage_precision import PrecisionContext, quality_gate
+from modelport.converters.stage_precision import PrecisionContext, gate_check
 from modelport.converters.torchscript import export_torchscript
 from modelport.errors import InputError
 
@@ -125,6 +125,5 @@ def _gated(ctx: PrecisionContext, scratch: Path, e: Exported, target: str, art_i
     """Loaded back through the runner validate and bench use, and held to the task-metric gate."""
     staged = Staged(e, scratch, ctx.prep.session)
     precision = e.extra["precision"]["precision"]
-    gate = lambda runner: e.extra.update(quality_gate=quality_gate(ctx, art_id, precision, runner))  # noqa: E731
-    load_back(ctx.prep, target, e.path, gate if ctx.options.validate else None)
+    load_back(ctx.prep, target, e.path, gate_check(ctx, e, art_id, precision) if ctx.options.validate else None)
     return staged

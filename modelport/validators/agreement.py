@@ -6,6 +6,7 @@ top-1) when it declares one, else top-k agreement of classification-like outputs
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,19 @@ def user_feeds(user_set: InputSet, specs: list[InputSpec]) -> Iterator[dict[str,
     n = min(len(a) for a in feed.values())
     for i in range(0, n, 16):
         yield {k: a[i:i + 16] for k, a in feed.items()}
+
+
+def too_few_rows(results: list[dict] | list[AgreementResult], threshold: float) -> str | None:
+    """A warning when the gate judged fewer rows than its threshold can be told on: with N rows one
+    disagreement moves agreement by 1/N, so below 1 / (1 - threshold) rows a pass says only "none disagreed"."""
+    rows = min((r["samples"] if isinstance(r, dict) else r.samples for r in results), default=0)
+    if threshold >= 1.0 or not rows:
+        return None
+    need = math.ceil(round(1.0 / (1.0 - threshold), 6))
+    if rows >= need:
+        return None
+    return (f"the quality gate judged only {rows} rows of your inputs: one disagreement moves it by {1 / rows:.3f}, "
+            f"more than the {1 - threshold:.3g} the gate {threshold:g} allows; give at least {need} rows")
 
 
 def gate_samples(options: ValidationOptions, user_set: InputSet | None) -> str:

@@ -21,12 +21,12 @@ from torch import nn
 from modelport import zoo
 from modelport.environment import package_versions
 from modelport.errors import InputError
-from modelport.fsutil import ensure_writable_dir, write_json_atomic
+from modelport.fsutil import ensure_writable_dir, sha256_file, write_json_atomic
 from modelport.manifest import RunManifest, load_manifest, verify_artifact_files
 from modelport.progress import Progress
 from modelport.sources import reload_source
 from modelport.spec import InputSpec
-from modelport.validators.agreement import gate_reference, gate_samples
+from modelport.validators.agreement import gate_reference, gate_samples, too_few_rows
 from modelport.validators.candidate import validate_candidate
 from modelport.validators.inputs import InputSet
 from modelport.validators.options import ARTIFACT_KINDS, DEFAULT_QUALITY, Candidate, ValidationOptions
@@ -92,18 +92,23 @@ def validate_run(run_dir: str | Path, manifest: RunManifest | None = None, refer
 
 
 def run_gate_defaults(options: ValidationOptions, manifest: RunManifest) -> tuple[ValidationOptions, list[str]]:
-    """The run's own ``--class-output`` and ``--inputs`` where this validation names none, so that ``validate
-    RUN_DIR`` judges reduced precision on the samples convert judged it on; a warning when the file is gone."""
+    """The run's own ``--quality``, ``--class-output`` and ``--inputs`` where this validation names none, so
+    that ``validate RUN_DIR`` judges reduced precision as convert did; a warning when the file is gone or changed."""
     recorded, notes = manifest.settings, []
+    if options.quality is None and recorded.get("quality") is not None:
+        options = replace(options, quality=float(recorded["quality"]))
     if options.class_outputs is None and recorded.get("class_outputs"):
         options = replace(options, class_outputs=list(recorded["class_outputs"]))
     path = recorded.get("inputs_file")
     if options.inputs_file is None and path:
-        if Path(path).is_file():
-            options = replace(options, inputs_file=path)
-        else:
+        if not Path(path).is_file():
             notes.append(f"the run was converted with --inputs {path}, which is gone: the quality gate ran on "
                          "seeded samples instead (pass --inputs FILE.npz)")
+            return options, notes
+        options = replace(options, inputs_file=path)
+        if recorded.get("inputs_sha256") not in (None, sha256_file(path)):
+            notes.append(f"--inputs {path} changed since the run was converted (sha256 differs): the gates judged "
+                         "its rows as they are now, not the rows convert judged")
     return options, notes
 
 
@@ -154,7 +159,12 @@ def _validate(module: nn.Module | None, specs: list[InputSpec], output_names: li
 
     for cand in candidates:
         step(f"validating {cand.id} ({cand.kind})")
-        report.artifacts.append(validate_candidate(cand, session, options, gate_ref, user_set, report.failures))
+        result = validate_candidate(cand, session, options, gate_ref, user_set, report.failures)
+        report.artifacts.append(result)
+        threshold = (options.quality or DEFAULT_QUALITY) if cand.precision != "fp32" else options.min_agreement
+        note = too_few_rows(result.agreement, threshold) if user_set is not None and threshold else None
+        if note and note not in report.warnings:
+            report.warnings.append(note)
     report.wall_time_s = time.perf_counter() - t0
     return report
 

@@ -125,34 +125,40 @@ def generated_sets(specs: list[InputSpec], seed: int, batch_sizes: list[int] | N
     return sets if profile == FULL else [s for s in sets if s.quick]
 
 
-def load_npz(path: str | Path, specs: list[InputSpec]) -> InputSet:
-    """The user's arrays, keyed by input name; names, ranks, static dimensions and dtypes must fit the spec."""
+def load_npz(path: str | Path, specs: list[InputSpec], flag: str = "--inputs") -> InputSet:
+    """The user's arrays, keyed by input name; names, ranks, static dimensions and dtypes must fit the spec.
+    ``flag`` names the option in messages."""
     p = Path(path)
-    feed = read_npz(p, "--inputs")
+    feed = read_npz(p, flag)
     expected = [s.name for s in specs]
     missing = [n for n in expected if n not in feed]
     extra = [n for n in feed if n not in expected]
     if missing or extra:
-        raise InputError(f"--inputs {p.name}: arrays {sorted(feed)} do not match the model's inputs {expected}"
+        raise InputError(f"{flag} {p.name}: arrays {sorted(feed)} do not match the model's inputs {expected}"
                          + (f" (missing {missing})" if missing else "") + (f" (unexpected {extra})" if extra else ""))
     batches = set()
     for s in specs:
         a = feed[s.name]
         if a.dtype != s.np_dtype:
-            raise InputError(f"--inputs {p.name}: array {s.name!r} has dtype {a.dtype.name}, the input needs "
+            raise InputError(f"{flag} {p.name}: array {s.name!r} has dtype {a.dtype.name}, the input needs "
                              f"{s.dtype}", f"convert it with .astype(numpy.{s.dtype})")
         if a.ndim != len(s.shape):
-            raise InputError(f"--inputs {p.name}: array {s.name!r} has shape {list(a.shape)}, the input needs "
-                             f"{len(s.shape)} dimensions like {list(s.shape)}")
+            raise InputError(f"{flag} {p.name}: array {s.name!r} has shape {list(a.shape)}, the input needs "
+                             f"{len(s.shape)} dimensions like [{_shape_text(s)}]")
         for axis, (got, want) in enumerate(zip(a.shape, s.shape, strict=True)):
             if axis not in s.dynamic_axes and got != want:
-                raise InputError(f"--inputs {p.name}: array {s.name!r} has shape {list(a.shape)}, but axis {axis} "
-                                 f"is static at {want} (expected shape {list(s.shape)})")
+                raise InputError(f"{flag} {p.name}: array {s.name!r} has shape {list(a.shape)}, but axis {axis} "
+                                 f"is static at {want} (expected shape [{_shape_text(s)}])")
         if a.ndim:
             batches.add(a.shape[0])
         feed[s.name] = np.ascontiguousarray(a)
     return InputSet("user", {n: feed[n] for n in expected}, None, 1, batches.pop() if len(batches) == 1 else None,
                     source="npz", kind="user")
+
+
+def _shape_text(spec: InputSpec) -> str:
+    """The spec's shape with each dynamic axis as its symbol (``N, 3, 16, 16``), not its example size."""
+    return ", ".join(spec.dynamic_axes[i] if i in spec.dynamic_axes else str(d) for i, d in enumerate(spec.shape))
 
 
 def gate_batches(specs: list[InputSpec], seed: int, samples: int) -> Iterator[dict[str, np.ndarray]]:

@@ -195,3 +195,59 @@ def test_histogram_calibration_keeps_json_stdout_clean(tmp_path: Path, capsys: p
     assert code == 0, err
     int8 = {a["id"]: a for a in json.loads(out)["artifacts"]}["onnx-opset17-int8"]
     assert int8["extra"]["precision"]["calibration"]["method"] == "percentile"
+
+
+MLP = """
+from torch import nn
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(16, 32)
+        self.fc = nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.fc(self.hidden(x).relu())
+"""
+
+
+def test_dynamic_int8_keeps_a_gemm_head_that_onnxruntime_splits(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # onnxruntime's dynamic quantizer renames a Gemm to NAME_MatMul + NAME_Add before matching exclusions
+    import importlib.util
+
+    import onnx
+    import torch
+
+    (tmp_path / "mlp.py").write_text(MLP)
+    spec = importlib.util.spec_from_file_location("mlp_under_test", tmp_path / "mlp.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    torch.save(module.MLP().state_dict(), tmp_path / "mlp.pt")
+    code, _, err = run_cli(capsys, "convert", tmp_path / "mlp.pt", "--model-class", f"{tmp_path / 'mlp.py'}:MLP",
+                           "--input", "x:1,16", "--dynamic-batch", "--precision", "fp32", "--precision", "int8",
+                           "--quantize", "dynamic", "--class-output", "output_0", "--quality", "0.5", "--out",
+                           tmp_path / "run", "-q")
+    assert code == 0, err
+    int8 = {a["id"]: a for a in manifest(tmp_path / "run")["artifacts"]}["onnx-opset17-int8"]
+    assert int8["extra"]["precision"]["nodes_kept_fp32"] == ["/fc/Gemm"]
+    nodes = onnx.load(str(tmp_path / "run" / int8["path"])).graph.node
+    integer = [n.name for n in nodes if n.op_type == "MatMulInteger"]
+    assert integer and all(name.startswith("/hidden/") for name in integer)  # the head is not among them
+
+
+def test_int8_that_would_quantize_nothing_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # tiny-cnn's only MatMul/Gemm is its head, which dynamic int8 keeps in fp32
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--out", tmp_path / "run", "--precision", "fp32",
+                           "--precision", "int8", "--quantize", "dynamic")
+    assert code == 2 and "quantized nothing" in err and "--quantize static" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_calibration_without_int8_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    np.savez(tmp_path / "calib.npz", input=np.zeros((2, 3, 32, 32), np.float32))
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--out", tmp_path / "run", "--precision", "fp32",
+                           "--precision", "fp16", "--calibration", tmp_path / "calib.npz")
+    assert code == 2 and "--calibration applies to int8" in err

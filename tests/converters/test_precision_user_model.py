@@ -73,7 +73,7 @@ def test_int8_of_a_users_classifier_is_gated_on_the_users_rows(trained: Path, tm
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     code, _, err = _convert(capsys, trained, out, "--inputs", trained / "val.npz", "--class-output", "output_0",
-                            "-q")
+                            "--quality", "0.98", "-q")
     assert code == 0, err
     m = manifest(out)
     gate = next(a for a in m["artifacts"] if a["id"] == "onnx-opset17-int8")["extra"]["quality_gate"]
@@ -81,15 +81,27 @@ def test_int8_of_a_users_classifier_is_gated_on_the_users_rows(trained: Path, tm
     assert gate["results"][0]["samples"] == 48  # the file's rows only, not the 100 seeded samples beside them
     assert gate["results"][0]["agreement"] >= 0.99
     assert m["settings"]["class_outputs"] == ["output_0"] and m["settings"]["inputs_file"].endswith("val.npz")
+    # 48 rows cannot resolve a 0.98 gate (one disagreement is 0.021): the pass is recorded with that caveat
+    warnings = next(a for a in m["artifacts"] if a["id"] == "onnx-opset17-int8")["warnings"]
+    assert any("judged only 48 rows" in w and "at least 50 rows" in w for w in warnings)
 
-    # validate RUN_DIR, given nothing, judges the gate as convert did: same rows, same output
+    # validate RUN_DIR, given nothing, judges the gate as convert did: same rows, output and threshold
     code, _, err = run_cli(capsys, "validate", out, "-q")
     assert code == 0, err
     report = json.loads((out / "validation.json").read_text())
-    assert report["settings"]["gate_samples"] == "samples of val.npz"
+    assert report["settings"]["gate_samples"] == "samples of val.npz" and report["settings"]["quality"] == 0.98
     assert report["settings"]["classification_outputs"] == ["output_0"]
     int8 = next(a for a in report["artifacts"] if a["id"] == "onnx-opset17-int8")
     assert [r["samples"] for r in int8["agreement"]] == [48]
+
+    # bench's accuracy mode judges the logits the run named, by top-1 agreement, on every artifact
+    code, _, err = run_cli(capsys, "bench", out, "--scenario", "Offline", "--profile", "tiny", "--samples",
+                           trained / "val.npz", "-q")
+    assert code == 0, err
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    for backend in ("onnx-opset17", "onnx-opset17-int8"):
+        accuracy = cells[backend]["Offline"]["accuracy"]
+        assert accuracy["method"] == "top-1" and accuracy["agreement"] >= 0.99, (backend, accuracy)
 
 
 def test_reduced_precision_without_logits_to_judge_is_refused_before_exporting(
@@ -107,3 +119,23 @@ def test_inputs_that_are_also_calibration_rows_are_refused(trained: Path, tmp_pa
                             "output_0")
     assert code == 2 and "samples are also validation samples" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_validate_warns_when_the_runs_inputs_file_changed(trained: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    val = tmp_path / "val.npz"
+    val.write_bytes((trained / "val.npz").read_bytes())
+    out = tmp_path / "run"
+    code, _, err = _convert(capsys, trained, out, "--inputs", val, "--class-output", "output_0", "-q")
+    assert code == 0, err
+    rows = np.load(val)["x"]
+    np.savez(val, x=rows[::-1].copy())  # same shape, other order: only the hash tells
+    code, _, err = run_cli(capsys, "validate", out, "--json")
+    assert code == 0, err
+    assert any("changed since the run was converted" in w
+               for w in json.loads((out / "validation.json").read_text())["warnings"])
+    val.unlink()
+    code, _, err = run_cli(capsys, "validate", out, "--json")
+    report = json.loads((out / "validation.json").read_text())
+    assert any("which is gone" in w for w in report["warnings"])
+    assert report["settings"]["gate_samples"] == "seeded samples"
