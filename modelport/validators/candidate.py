@@ -21,7 +21,7 @@ from modelport.validators.session import ValidationSession, error_line
 def validate_candidate(cand: Candidate, session: ValidationSession, options: ValidationOptions,
                        gate_ref: dict[str, np.ndarray], user_set: InputSet | None,
                        failures: list[Failure]) -> ArtifactResult:
-    result = ArtifactResult(cand.id, cand.kind, str(cand.path), method=cand.method,
+    result = ArtifactResult(cand.id, cand.kind, str(cand.path), method=cand.method, precision=cand.precision,
                             export_warnings=list(cand.export_warnings))
     specs, output_names = session.specs, session.output_names
     t = time.perf_counter()

@@ -10,6 +10,7 @@ The parts: ``reference`` (the session and the checks on the reference), ``candid
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -87,14 +88,44 @@ def validate_run(run_dir: str | Path, manifest: RunManifest | None = None, refer
     report.run_dir = str(shown)
     report.reference["source"] = manifest.source.spec
     report.settings["model_seed"] = manifest.seed
-    write_json_atomic(run_dir / REPORT_NAME, report.to_json())
+    data = report.to_json()
+    if options.artifact_ids:
+        data = carry_earlier(run_dir / REPORT_NAME, data, [a.id for a in manifest.artifacts])
+    write_json_atomic(run_dir / REPORT_NAME, data)
     return report
 
 
+def carry_earlier(path: Path, data: dict[str, Any], order: list[str]) -> dict[str, Any]:
+    """``validate RUN_DIR --artifact ID`` rewrites only ID's record: the other artifacts' records (and their
+    failures) are carried from the earlier ``validation.json``, named under ``carried``, so the file still
+    describes the whole run."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return data
+    done = {a["id"] for a in data["artifacts"]}
+    kept = [a for a in earlier.get("artifacts", []) if a.get("id") not in done and a.get("id") in order]
+    if not kept:
+        return data
+    ids = {a["id"] for a in kept}
+    data["artifacts"] = sorted(data["artifacts"] + kept, key=lambda a: order.index(a["id"]))
+    data["failures"] = data["failures"] + [f for f in earlier.get("failures", []) if f.get("artifact") in ids]
+    data["carried"] = {"artifacts": sorted(ids, key=order.index), "created": earlier.get("created")}
+    if data["failures"] and data["passed"]:
+        data["passed"], data["failure"] = False, data["failures"][0]["message"]
+    return data
+
+
 def run_gate_defaults(options: ValidationOptions, manifest: RunManifest) -> tuple[ValidationOptions, list[str]]:
-    """The run's own ``--quality``, ``--class-output`` and ``--inputs`` where this validation names none, so
-    that ``validate RUN_DIR`` judges reduced precision as convert did; a warning when the file is gone or changed."""
+    """The run's own ``--atol``/``--rtol``, ``--quality``, ``--class-output`` and ``--inputs`` where this
+    validation names none, so that ``validate RUN_DIR`` judges the run as convert did; a warning when the file
+    is gone or changed."""
     recorded, notes = manifest.settings, []
+    # convert's --atol/--rtol are for every float output; a validation naming any tolerance uses its own
+    if not options.atol and recorded.get("atol") is not None:
+        options = replace(options, atol={"": float(recorded["atol"])})
+    if not options.rtol and recorded.get("rtol") is not None:
+        options = replace(options, rtol={"": float(recorded["rtol"])})
     if options.quality is None and recorded.get("quality") is not None:
         options = replace(options, quality=float(recorded["quality"]))
     if options.class_outputs is None and recorded.get("class_outputs"):

@@ -119,9 +119,24 @@ def run_marked(info: GraphInfo, feed: dict[str, np.ndarray], threads: int | None
             onnx.save(marked, str(model), save_as_external_data=True, location="marked.data")
         runner = OrtRunner(model, RunnerOptions(threads=threads, ort_graph_opt_level="disabled"))
         try:
-            return runner.infer(feed)
+            return runner.infer(as_declared(info.model, feed))
         finally:
             runner.close()
+
+
+def as_declared(model: object, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``feed`` with each float array cast to the float type the graph declares for that input (an fp16 file
+    converted without ``keep_io_types`` takes fp16 inputs; both files of a comparison get the same values)."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    declared = {i.name: i.type.tensor_type.elem_type for i in model.graph.input}  # type: ignore[attr-defined]
+    out = {}
+    for name, arr in feed.items():
+        want = declared.get(name)
+        dtype = tensor_dtype_to_np_dtype(want) if want else None
+        cast = dtype is not None and np.issubdtype(arr.dtype, np.floating) and np.issubdtype(dtype, np.floating)
+        out[name] = arr.astype(dtype) if cast and dtype != arr.dtype else arr
+    return out
 
 
 def node_scope(node: object) -> list[str]:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ from modelport.validators.tolerances import Tolerances
 
 #: failures that mean "computes something else" (a shape or a missing output is found without localizing)
 VALUE_FAILURES = ("values", "nan", "inf")
+#: rows of a user's set a localization replays: every intermediate tensor of each row is held at once
+LOCALIZE_ROWS = 32
 
 
 @dataclass
@@ -81,6 +83,18 @@ def _tolerance(report: ValidationReport) -> tuple[float, float]:
     return float(first["atol"]), float(first["rtol"])
 
 
+def replay_set(sets: dict[str, InputSet], failed: str | None, specs: list[InputSpec]) -> tuple[str, dict]:
+    """The set to replay, and its feed: the one the artifact failed on, else the user's rows (the data the
+    gate judged), else the example; a large set cut to its first ``LOCALIZE_ROWS`` rows when the batch axis
+    is dynamic."""
+    s = (sets.get(failed) if failed else None) or sets.get("user") or sets["example"]
+    feed = {k: np.asarray(v) for k, v in s.feed.items()}
+    rows = min((len(v) for v in feed.values() if v.ndim), default=0)
+    if rows > LOCALIZE_ROWS and specs and all(sp.batch_dynamic for sp in specs):
+        return f"{s.name} (first {LOCALIZE_ROWS} of {rows} rows)", {k: v[:LOCALIZE_ROWS] for k, v in feed.items()}
+    return s.name, feed
+
+
 def _failed_set(report: ValidationReport, artifact: str) -> str | None:
     return next((f.input_set for f in report.failures
                  if f.artifact == artifact and f.kind in VALUE_FAILURES and f.input_set), None)
@@ -101,6 +115,8 @@ def localize_report(report: ValidationReport, targets: list[Target], module: Cal
     if against is not None and against not in by_id:
         raise InputError(f"--against names {against!r}, which is not an ONNX artifact of this validation",
                          f"use one of {', '.join(by_id) or 'none'}")
+    # the validation's own --inputs, also when it came from the run's manifest (comparator.run_gate_defaults)
+    options = replace(options, inputs_file=options.inputs_file or report.settings.get("inputs_file"))
     sets = {s.name: s for s in input_sets(specs, int(report.settings.get("seed") or 0), options)}
     atol, rtol = _tolerance(report)
     fp32 = next((t for t in onnx_targets if t.precision == "fp32"), None)
@@ -111,10 +127,10 @@ def localize_report(report: ValidationReport, targets: list[Target], module: Cal
         failed = _failed_set(report, t.id)
         if not explicit and (failed is None or t.precision != "fp32"):
             continue
-        s = sets.get(failed or "example") or sets["example"]
+        set_name, feed = replay_set(sets, failed, specs)
         base = by_id.get(against) if against else (fp32 if t.precision != "fp32" else None)
         if base is not None and base.id != t.id:
-            done.results.append(compare_layers(str(base.path), str(t.path), s.feed, s.name,
+            done.results.append(compare_layers(str(base.path), str(t.path), feed, set_name,
                                                Tolerances(dict(options.atol), dict(options.rtol)), base.id, t.id,
                                                options.runner.threads))
         elif t.precision != "fp32":
@@ -122,7 +138,7 @@ def localize_report(report: ValidationReport, targets: list[Target], module: Cal
                               "no fp32 ONNX artifact to compare it with layer by layer (name one with --against)")
         elif base is None:
             eager = eager if eager is not None else module()
-            done.results.append(localize_onnx(eager, specs, s.feed, str(t.path), t.id, s.name, atol, rtol,
+            done.results.append(localize_onnx(eager, specs, feed, str(t.path), t.id, set_name, atol, rtol,
                                               options.runner.threads))
     return done
 
@@ -148,8 +164,8 @@ def compare_files(reference: str, targets: list[Target], specs: list[InputSpec] 
         raise InputError(f"{str(bad.path)!r} is not ONNX; an ONNX reference is compared with ONNX files only",
                          "validate other artifacts against the model: --reference SOURCE")
     specs = specs or specs_from_onnx(load_graph(reference))
-    example = input_sets(specs, int(options.seed or 0), options)[0]
-    feed = {k: np.asarray(v) for k, v in example.feed.items()}
+    set_name, feed = replay_set({s.name: s for s in input_sets(specs, int(options.seed or 0), options)}, None,
+                                specs)
     tol = Tolerances(dict(options.atol), dict(options.rtol))
-    return [compare_layers(reference, str(t.path), feed, example.name, tol, reference, t.id, options.runner.threads)
+    return [compare_layers(reference, str(t.path), feed, set_name, tol, reference, t.id, options.runner.threads)
             for t in targets]

@@ -147,9 +147,11 @@ class ArtifactResult:
     checks: list[CheckResult] = field(default_factory=list)
     input_sets: list[InputSetResult] = field(default_factory=list)
     agreement: list[AgreementResult] = field(default_factory=list)
+    precision: str = "fp32"  # fp16 | bf16 | int8: judged by the quality gate, element differences only reported
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "path": self.path, "passed": self.passed, "method": self.method,
+                "precision": self.precision,
                 "export_warnings": self.export_warnings,
                 "load_time_s": round(self.load_time_s, 4), "runner": self.runner,
                 "checks": [c.to_json() for c in self.checks],

@@ -226,3 +226,20 @@ def test_nondeterministic_reference_is_reported(tmp_path):
                                 ValidationOptions(atol={"": 1e-2}))
     assert not report.passed and report.reference["deterministic"] is False
     assert report.failures[0].kind == "reference" and "not deterministic" in report.failure_message()
+
+
+def test_validating_one_artifact_keeps_the_other_records(copy_run):
+    run = copy_run("tiny-cnn")
+    ids = [a.id for a in load_manifest(run).artifacts]
+    assert validate_run(run).passed
+    onnx_id = next(i for i in ids if i.startswith("onnx"))
+    import onnx
+
+    path = run / load_manifest(run).artifact(onnx_id).path
+    conv = next(i.name for i in onnx.load(str(path)).graph.initializer if len(i.dims) == 4)
+    perturb_onnx(run, onnx_id, initializer=conv, delta=0.5)
+    assert not validate_run(run, options=ValidationOptions(artifact_ids=[onnx_id])).passed
+    data = json.loads((run / REPORT_NAME).read_text())
+    assert [a["id"] for a in data["artifacts"]] == ids  # the others carried, in the manifest's order
+    assert data["carried"]["artifacts"] == [i for i in ids if i != onnx_id]
+    assert not data["passed"] and {f["artifact"] for f in data["failures"]} == {onnx_id}
