@@ -9,6 +9,7 @@ folder beside ``--out`` and renamed into place, so a failure leaves no half-writ
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,10 @@ def compliance_tests(benchmark: str) -> list[str]:
     return [t for t in COMPLIANCE_TESTS if t != "TEST04" or benchmark in TEST04_BENCHMARKS]
 
 
+#: a folder name that stays one folder on every system MLPerf's checker runs on
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.\- ]{1,100}")
+
+
 @dataclass(frozen=True)
 class SubmissionMeta:
     submitter: str
@@ -50,6 +55,13 @@ class SubmissionMeta:
     system_type: str
     dry_run: bool
     system_json: dict[str, Any] = field(default_factory=dict)  # --system-json overrides
+
+    def __post_init__(self) -> None:
+        # both become folder and file names under --out: a separator or a dot-dot would write outside it
+        for flag, value in (("--submitter", self.submitter), ("--system", self.system)):
+            if not _SAFE_NAME.fullmatch(value) or set(value) <= {"."}:
+                raise InputError(f"{flag} {value!r} is not a plain name: it becomes a folder of the tree",
+                                 "use letters, digits, '.', '_', '-' and spaces, without '/' or '..'")
 
 
 @dataclass
