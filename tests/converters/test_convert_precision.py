@@ -251,3 +251,17 @@ def test_calibration_without_int8_is_refused(tmp_path: Path, capsys: pytest.Capt
     code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--out", tmp_path / "run", "--precision", "fp32",
                            "--precision", "fp16", "--calibration", tmp_path / "calib.npz")
     assert code == 2 and "--calibration applies to int8" in err
+
+
+@pytest.mark.parametrize(("model", "opset", "precision", "needle"), [
+    ("tiny-cnn", "10", "int8", "(static) needs ONNX opset 13 or higher, and this export is opset 10"),
+    ("tiny-cnn", "7", "fp16", "needs ONNX opset 9 or higher"),
+    ("bert-small", "9", "int8", "made an opset-11 file from the opset-9 export"),  # onnxruntime raised it
+])
+def test_reduced_precision_never_ships_a_file_of_another_opset(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              model: str, opset: str, precision: str,
+                                                              needle: str) -> None:
+    code, _, err = run_cli(capsys, "convert", f"zoo:{model}", "--opset", opset, "--precision", "fp32",
+                           "--precision", precision, "--quality", "0.5", "--out", tmp_path / "run")
+    assert code == 2 and needle in err and "Traceback" not in err, err
+    assert not (tmp_path / "run").exists()
