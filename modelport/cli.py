@@ -109,8 +109,8 @@ def _invoke(argv: list[str]) -> object:
         return e.exit_code
 
 
-def _fail(argv: list[str], message: str, kind: str, code: int) -> None:
-    click.echo(f"modelport: error: {message}", err=True)
+def _fail(argv: list[str], message: str, kind: str, code: int, prefix: str = "error") -> None:
+    click.echo(f"modelport: {prefix}: {message}" if prefix else f"modelport: {message}", err=True)
     if "--json" in argv and not json_emitted():
         # Scripts that asked for JSON get one object on stdout on failure too.
         click.echo(json.dumps({"error": message, "kind": kind, "exit_code": code}))
@@ -136,17 +136,13 @@ def main(argv: list[str] | None = None) -> None:
     except click.UsageError as e:
         # One line, like every other failure; the usage block is one --help away.
         where = e.ctx.command_path if e.ctx is not None else "modelport"
-        click.echo(f"modelport: error: {' '.join(e.format_message().split())} (see '{where} --help')", err=True)
-        sys.exit(e.exit_code)
+        _fail(argv, f"{' '.join(e.format_message().split())} (see '{where} --help')", "UsageError", e.exit_code)
     except click.ClickException as e:
-        click.echo(f"modelport: error: {' '.join(e.format_message().split())}", err=True)
-        sys.exit(e.exit_code)
+        _fail(argv, " ".join(e.format_message().split()), type(e).__name__, e.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("modelport: aborted", err=True)
-        sys.exit(130)
+        _fail(argv, "aborted", "Aborted", 130, prefix="")
     except Terminated:
-        click.echo("modelport: terminated", err=True)
-        sys.exit(143)
+        _fail(argv, "terminated", "Terminated", 143, prefix="")
     except SystemExit as e:
         # Our own code never calls sys.exit below this point: this came from the user's model code
         # (a module that runs argparse at import, a constructor that exits).
@@ -158,9 +154,8 @@ def main(argv: list[str] | None = None) -> None:
         if _debug_requested(argv):
             raise
         msg = " ".join(str(e).split()) or type(e).__name__
-        click.echo(f"modelport: internal error: {type(e).__name__}: {msg[:500]} (re-run with --debug for the "
-                   "traceback)", err=True)
-        sys.exit(70)
+        _fail(argv, f"{type(e).__name__}: {msg[:500]} (re-run with --debug for the traceback)", "InternalError", 70,
+              prefix="internal error")
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

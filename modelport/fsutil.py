@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -147,6 +148,23 @@ def atomic_dir(final: str | os.PathLike[str], claimed: bool = False) -> Iterator
             raise
 
 
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float as None: ``json.dumps`` would write the tokens NaN/Infinity,
+    which Python reads back but strict parsers (JavaScript's JSON.parse, jq) refuse."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
+def json_text(obj: Any) -> str:
+    """The JSON every file and ``--json`` output of modelport is written as: indented, strict."""
+    return json.dumps(strict_json(obj), indent=2, default=str, allow_nan=False) + "\n"
+
+
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+        tmp.write_text(json_text(obj))

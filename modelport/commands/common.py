@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
+
+from modelport.fsutil import json_text
 
 
 def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -24,7 +25,7 @@ _emitted = False
 def emit_json(obj: Any) -> None:
     global _emitted
     _emitted = True
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    sys.stdout.write(json_text(obj))
     sys.stdout.flush()
 
 

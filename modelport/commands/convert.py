@@ -82,7 +82,8 @@ _EXPORT_OPTIONS = [
                  "image-classification, ...) [default: from config.json's architectures]."),
     click.option("--trust-remote-code", is_flag=True,
                  help="Allow a Hugging Face directory's own Python code (config.json auto_map) to run."),
-    click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights of zoo models and inputs."),
+    click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Seed for weights of zoo models and inputs."),
     click.option("--atol", type=float, help="Absolute tolerance of the equivalence checks, for float outputs "
                  "[default: per dtype (fp32 1e-5), or the zoo model's own, e.g. resnet50 1e-3]."),
     click.option("--rtol", type=float, help="Relative tolerance of the equivalence checks, for float outputs "

@@ -145,7 +145,7 @@ def check(ctx: click.Context, model: str, target: int | None, no_confirm: bool, 
 @click.option("--opset", "opset", type=int, required=True, help="Target ai.onnx opset.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=str), required=True,
               help="Where to write the converted model (written only if it validates).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the generated inputs.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for the generated inputs.")
 @click.option("--atol", type=float, default=None,
               help="Absolute tolerance for float outputs [default: per dtype, fp32 1e-5, fp16 1e-3, fp64 1e-7].")
 @click.option("--rtol", type=float, default=None, help="Relative tolerance for float outputs [default: as --atol].")

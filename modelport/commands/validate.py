@@ -220,7 +220,7 @@ def _compare_onnx(reference: str, targets: tuple[str, ...], input_specs: tuple[s
 @click.option("--atol", multiple=True, metavar="[OUTPUT:]VALUE",
               help="Absolute tolerance, for every output or one (repeatable). Default per dtype (fp32 1e-5).")
 @click.option("--rtol", multiple=True, metavar="[OUTPUT:]VALUE", help="Relative tolerance, like --atol.")
-@click.option("--seed", type=int, default=None,
+@click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Input seed [default: the run's seed]; with --reference also the zoo weights' seed [0].")
 @click.option("--batch-sizes", metavar="N,M", help="Other batch sizes for a dynamic batch (default: 1 and 2b+1).")
 @click.option("--topk", type=click.IntRange(min=1), default=None,

@@ -149,6 +149,9 @@ def load_npz(path: str | Path, specs: list[InputSpec], flag: str = "--inputs") -
             if axis not in s.dynamic_axes and got != want:
                 raise InputError(f"{flag} {p.name}: array {s.name!r} has shape {list(a.shape)}, but axis {axis} "
                                  f"is static at {want} (expected shape [{_shape_text(s)}])")
+        if a.ndim and a.shape[0] == 0:
+            raise InputError(f"{flag} {p.name}: array {s.name!r} has no rows (shape {list(a.shape)})",
+                             "give at least one sample")
         if a.ndim:
             batches.add(a.shape[0])
         feed[s.name] = np.ascontiguousarray(a)

@@ -118,8 +118,8 @@ class ZooEntry:
             torch.manual_seed(seed)
             try:
                 model = cls(**self.args(model_args))
-            except (TypeError, ValueError) as e:
-                raise InputError(f"zoo:{self.name}: bad --model-args: {e}") from None
+            except (TypeError, ValueError, RuntimeError) as e:  # RuntimeError: torch refusing a size (num_classes -1)
+                raise InputError(f"zoo:{self.name}: bad --model-args: {' '.join(str(e).split())}") from None
             seeded_init(model, seed)
             if self.calibrate is not None:
                 self.calibrate(model, self.args(model_args))

@@ -72,6 +72,25 @@ def test_json_failure_is_one_object_on_stdout():
                                     "kind": "InputError", "exit_code": 2}
 
 
+@pytest.mark.parametrize("args", [("convert", "--to", "tflite"), ("convert", "zoo:tiny-cnn", "--seed", "-1"),
+                                  ("bench", "--bogus")])
+def test_usage_errors_under_json_are_one_object_on_stdout(args):
+    r = run_cli(*args, "--json")
+    assert r.returncode == 2
+    got = json.loads(r.stdout)
+    assert got["kind"] == "UsageError" and got["exit_code"] == 2 and got["error"] in r.stderr
+
+
+def test_json_never_holds_nan_tokens():
+    from modelport.fsutil import json_text
+
+    def refuse(token):
+        raise ValueError(token)
+
+    text = json_text({"worst_ref": float("nan"), "max": [float("inf"), 1.5]})
+    assert json.loads(text, parse_constant=refuse) == {"worst_ref": None, "max": [None, 1.5]}
+
+
 def test_library_import_noise_is_kept_off_stderr_unless_debugging():
     """torchao, imported by transformers when installed, logs a warning per CUDA kernel library it cannot load:
     a user converting a Hugging Face model on a CPU machine must not see those lines (--debug shows them)."""
