@@ -186,13 +186,10 @@ class ConvertOptions:
         )
 
         self.precision = parse_precisions(self.precision)
-        for p in self.precision[1:] if self.precision[:1] == ("fp32",) else self.precision:
+        for p in self.precision[1:]:
             makers = makers_of(p)
             if p != "fp32" and not any(t in self.targets for t in makers):
                 raise InputError(f"--precision {p} is built for {spoken(makers)} only", f"add --to {makers[0]}")
-        if "fp32" not in self.precision:
-            raise InputError("--precision needs fp32 too: reduced-precision artifacts are made from the fp32 export",
-                             "add --precision fp32")
         if self.calibration_method not in CALIBRATION_METHODS:
             raise InputError(f"unknown --calibration-method {self.calibration_method!r}",
                              f"use one of {', '.join(CALIBRATION_METHODS)}")

@@ -58,8 +58,10 @@ def spoken(names: list[str], last: str = "and") -> str:
 
 
 def parse_precisions(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    out: list[str] = []
-    for v in values or ("fp32",):
+    """The precisions asked for, fp32 first whether named or not: every other one is made from the fp32 export
+    (``--precision int8`` alone means fp32 and int8, as the help's "also ship" says)."""
+    out: list[str] = ["fp32"]
+    for v in values:
         p = str(v).strip().lower()
         if p not in PRECISIONS:
             raise InputError(f"unknown --precision {v!r}", f"use one of {', '.join(PRECISIONS)}")

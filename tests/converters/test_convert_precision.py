@@ -265,3 +265,11 @@ def test_reduced_precision_never_ships_a_file_of_another_opset(tmp_path: Path, c
                            "--precision", precision, "--quality", "0.5", "--out", tmp_path / "run")
     assert code == 2 and needle in err and "Traceback" not in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_reduced_precision_alone_also_ships_fp32(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "convert", "zoo:tiny-cnn", "--precision", "fp16", "--out", tmp_path / "run", "-q")
+    assert code == 0, err
+    m = manifest(tmp_path / "run")
+    assert [a["id"] for a in m["artifacts"]] == ["onnx-opset17", "onnx-opset17-fp16"]
+    assert m["settings"]["precision"] == ["fp32", "fp16"]
