@@ -10,15 +10,23 @@ from typing import TextIO
 class Progress:
     """Step messages and a one-line status, quiet when not a TTY, with ``--quiet``, or with ``--json``."""
 
-    def __init__(self, enabled: bool | None = None, stream: TextIO | None = None) -> None:
+    def __init__(self, enabled: bool | None = None, stream: TextIO | None = None, quiet: bool = False) -> None:
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.quiet = quiet  # --quiet or --json: warnings too stay off the terminal (they are in the results)
         self._t0 = time.perf_counter()
         self._status_len = 0
 
     @classmethod
     def for_cli(cls, quiet: bool = False, as_json: bool = False) -> Progress:
-        return cls(enabled=False) if quiet or as_json else cls()
+        return cls(enabled=False, quiet=True) if quiet or as_json else cls()
+
+    def warn(self, message: str) -> None:
+        """A warning on its own line (never glued to a status line), shown off a terminal too, unless quiet."""
+        if self.quiet:
+            return
+        self._clear_status()
+        warn(message)
 
     def step(self, message: str) -> None:
         if not self.enabled:

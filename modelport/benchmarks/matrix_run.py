@@ -85,7 +85,7 @@ def convert_cell(job: CellJob) -> dict[str, Any]:
     """Export and validate one cell into its folder (a worker function)."""
     with _recorded() as rec:
         _check_visible(job)
-        result = convert(job.cell.model, job.convert, Progress(enabled=False))
+        result = convert(job.cell.model, job.convert, Progress(enabled=False, quiet=True))
         rec["artifacts"] = [a.id for a in result.manifest.artifacts]
         rec["validated"] = result.validation is not None
         rec["warnings"] = list(result.manifest.warnings)
@@ -102,7 +102,7 @@ def bench_cell(job: CellJob) -> dict[str, Any]:
             rec["backends"] = _generative_cell(job, manifest)
             rec["results"] = str(Path(CELLS_DIR) / job.cell.id / "results.json")
             return rec
-        outcome = bench_and_report(job.folder, job.bench, progress=Progress(enabled=False))
+        outcome = bench_and_report(job.folder, job.bench, progress=Progress(enabled=False, quiet=True))
         opts = outcome.results.options
         rec["server_latency_ms"] = opts.server_latency_ms if opts else None
         rec["backends"] = headlines(outcome.results)
@@ -119,7 +119,7 @@ def _generative_cell(job: CellJob, manifest: RunManifest) -> dict[str, dict[str,
     unsupported = unsupported_flags(job.bench)
     if unsupported:  # known only once the cell's task is: the cell fails in one line rather than ignore them
         raise InputError(f"{', '.join(unsupported)} not supported for generative runs yet", "drop them")
-    results = run_generative_bench(job.folder, manifest, job.bench, Progress(enabled=False))
+    results = run_generative_bench(job.folder, manifest, job.bench, Progress(enabled=False, quiet=True))
     return {backend: {sc: {"metric": "tokens_per_s", "value": c["tokens_per_s"], "unit": "tokens/s",
                            "validity": c.get("loadgen_result"), "accuracy": c["token_agreement"]}
                       for sc, c in cells.items()} for backend, cells in results["cells"].items()}

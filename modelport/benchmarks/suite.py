@@ -250,7 +250,7 @@ def _bench_cell(ctx: CellContext, backend: Backend, prep: Prepared, sc: Scenario
             busy = busy_warning(cell.noise)
             if busy:
                 cell.warnings.append(busy)
-                warn(f"{backend.id} {sc.name}: {busy}", not ctx.progress.enabled)
+                ctx.progress.warn(f"{backend.id} {sc.name}: {busy}")
             return cell, measured
         finally:
             sut.close()

@@ -65,11 +65,21 @@ def accuracy_failures(results: BenchResults, run_dir: Path) -> list[str]:
     return out
 
 
+def check_same_model(baseline: Baseline, model: str) -> None:
+    """A baseline of another model would judge every cell "slower" or "faster" for no reason: refused."""
+    theirs = baseline.results.model
+    if theirs and theirs != model:
+        raise InputError(f"--baseline {baseline.path} is a bench of {theirs}, and this run is of {model}",
+                         "compare benches of the same model")
+
+
 def bench_and_report(run_dir: str | Path, options: BenchOptions, baseline: Baseline | None = None,
                      tolerance: float = 0.05, save_baseline_to: str | None = None,
                      progress: Progress | None = None) -> BenchOutcome:
     run_dir = Path(run_dir)
     progress = progress or Progress(enabled=False)
+    if baseline is not None:
+        check_same_model(baseline, load_manifest(run_dir).source.spec)
     results = run_bench(run_dir, options, progress)
     if baseline is not None:
         results.baseline_comparison = compare(baseline.results, results, tolerance)
