@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from modelport import opsets as lib
@@ -160,6 +162,8 @@ def convert_cmd(model: str, opset: int, out: str, seed: int, atol: float | None,
     for flag, value in (("--atol", atol), ("--rtol", rtol)):
         if value is not None and not 0 <= value < float("inf"):
             raise InputError(f"{flag} must be a finite number >= 0, got {value}")
+    if Path(out).exists():  # as convert, compare and submission: an earlier result is never overwritten
+        raise InputError(f"--out {out!r} already exists", "choose another path, or remove it first")
     progress = Progress.for_cli(quiet, as_json)
     r = convert_opset(model, opset, out, seed=seed, atol=atol, rtol=rtol, compare=not no_compare,
                       progress=progress.step)

@@ -132,3 +132,12 @@ def test_entry_point_subprocess(tmp_path):
     r = subprocess.run([sys.executable, "-m", "modelport.cli", "opsets", "check", str(_text(tmp_path))],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_opsets_convert_never_overwrites_its_out_file(capsys, tmp_path):
+    src = save(relu(13), tmp_path / "relu.onnx")
+    out = tmp_path / "out.onnx"
+    out.write_bytes(b"earlier result")
+    code, _, err = run(capsys, "convert", str(src), "--opset", "14", "--out", str(out))
+    assert code == 2 and "already exists" in err
+    assert out.read_bytes() == b"earlier result"
