@@ -133,6 +133,10 @@ def main(argv: list[str] | None = None) -> None:
         if _debug_requested(argv):
             raise
         _fail(argv, e.format_message(), type(e).__name__, e.exit_code)
+    except click.exceptions.NoArgsIsHelpError as e:
+        # `modelport` or `modelport opsets` alone: the help, as it reads on --help, and the usage exit code
+        click.echo(e.ctx.get_help() if e.ctx is not None else e.format_message(), err=True)
+        sys.exit(e.exit_code)
     except click.UsageError as e:
         # One line, like every other failure; the usage block is one --help away.
         where = e.ctx.command_path if e.ctx is not None else "modelport"

@@ -118,7 +118,10 @@ def check_new_dir(final: Path) -> None:
     if final.is_symlink():
         raise InputError(f"output directory {str(final)!r} is a symbolic link",
                          "give the real path it points to, or another --out")
-    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+    if final.exists() and not final.is_dir():
+        raise InputError(f"output directory {str(final)!r} is an existing file, not a directory",
+                         "choose another --out")
+    if final.exists() and any(final.iterdir()):
         raise InputError(f"output directory {str(final)!r} already exists and is not empty",
                          "choose another --out or remove it")
 

@@ -84,8 +84,9 @@ def quality_gate(ctx: PrecisionContext, art_id: str, precision: str, runner: Run
     results = judge_agreement(cand, runner, s.specs, ctx.vopts, s.class_outputs, ctx.gate_ref(), ctx.user_set(),
                               failures, threshold)
     if failures:
-        keep = ", keep layers in fp32 (--int8-keep-fp32 OP|NODE; validate --localize names them)" \
-            if precision == "int8" and art_id.startswith("onnx") else ""
+        # nothing of a failed convert is kept, so localizing means converting again at a --quality it passes
+        keep = ", keep layers in fp32 (--int8-keep-fp32 OP|NODE; to see which, convert again with a lower " \
+            "--quality and run validate --localize on it)" if precision == "int8" and art_id.startswith("onnx") else ""
         raise ValidationFailed(failures[0].message, f"use a higher precision, another --calibration-method or "
                                f"more --calibration-samples{keep}, or a lower --quality if the loss is acceptable")
     return {"threshold": threshold, "samples": gate_samples(ctx.vopts, ctx.user_set()),
