@@ -6,8 +6,8 @@ library and renders. Subcommands are imported lazily so ``modelport --help`` doe
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-import json
 import logging
 import os
 import signal
@@ -18,7 +18,7 @@ import warnings
 import click
 
 from modelport import __version__
-from modelport.commands.common import json_emitted, reset_json_emitted
+from modelport.commands.common import emit_json, json_emitted, reset_json_emitted, stdout_for_json_only
 from modelport.errors import ModelportError
 
 _COMMANDS = {
@@ -113,7 +113,7 @@ def _fail(argv: list[str], message: str, kind: str, code: int, prefix: str = "er
     click.echo(f"modelport: {prefix}: {message}" if prefix else f"modelport: {message}", err=True)
     if "--json" in argv and not json_emitted():
         # Scripts that asked for JSON get one object on stdout on failure too.
-        click.echo(json.dumps({"error": message, "kind": kind, "exit_code": code}))
+        emit_json({"error": message, "kind": kind, "exit_code": code})
     sys.exit(code)
 
 
@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() \
         else None
     try:
-        rv = _invoke(argv)
+        with stdout_for_json_only() if "--json" in argv else contextlib.nullcontext():
+            rv = _invoke(argv)
     except ModelportError as e:
         if _debug_requested(argv):
             raise

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 import click
 
@@ -20,13 +22,43 @@ def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 _emitted = False
+_json_stream: TextIO | None = None  # where the JSON goes when file descriptor 1 is lent to stderr
 
 
 def emit_json(obj: Any) -> None:
     global _emitted
     _emitted = True
-    sys.stdout.write(json_text(obj))
+    stream = _json_stream or sys.stdout
+    stream.write(json_text(obj))
+    stream.flush()
+
+
+@contextlib.contextmanager
+def stdout_for_json_only() -> Iterator[None]:
+    """Keep the real stdout for the one JSON document: file descriptor 1 points at stderr meanwhile, so what
+    model code or a native library writes there (``os.write(1, ...)``, C++ ``printf``) cannot corrupt it. Only
+    when sys.stdout is the process's own stdout (under a test's capture it is not, and nothing changes)."""
+    global _json_stream
+    try:
+        real = sys.stdout is sys.__stdout__ and sys.stdout.fileno() == 1
+    except (AttributeError, OSError, ValueError):
+        real = False
+    if not real:
+        yield
+        return
     sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    _json_stream = os.fdopen(os.dup(saved), "w", encoding="utf-8")
+    try:
+        yield
+    finally:
+        _json_stream.flush()
+        _json_stream.close()
+        _json_stream = None
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def reset_json_emitted() -> None:

@@ -100,3 +100,20 @@ def test_library_import_noise_is_kept_off_stderr_unless_debugging():
         res = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True,
                              env={k: v for k, v in os.environ.items() if k != "MODELPORT_DEBUG"})
         assert ("Failed to load" in res.stderr) is shown, res.stderr
+
+
+def test_json_stdout_survives_model_code_writing_to_file_descriptor_1(tmp_path):
+    (tmp_path / "noisy.py").write_text(
+        "import os\nfrom torch import nn\nos.write(1, b'written at import\\n')\n\n\n"
+        "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.l = nn.Linear(8, 2)\n\n"
+        "    def forward(self, x):\n        os.write(1, b'written in forward\\n')\n        return self.l(x)\n")
+    import torch
+
+    torch.manual_seed(0)
+    torch.save({f"l.{k}": v for k, v in torch.nn.Linear(8, 2).state_dict().items()}, tmp_path / "w.pt")
+    r = run_cli("convert", str(tmp_path / "w.pt"), "--model-class", f"{tmp_path / 'noisy.py'}:Net", "--input",
+                "x:2,8", "--out", str(tmp_path / "run"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["run_dir"].endswith("run")  # one document, nothing else
+    assert "written at import" in r.stderr and "written in forward" in r.stderr
