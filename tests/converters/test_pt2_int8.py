@@ -97,7 +97,8 @@ def test_pt2_int8_of_a_model_without_conv_or_linear_is_refused(tmp_path: Path,
                    "    def forward(self, x):\n        return torch.tanh(x) * self.scale\n")
     torch.save({"scale": torch.full((8,), 2.0)}, tmp_path / "w.pt")  # a parameter, but no Conv or Linear
     code, _, err = run_cli(capsys, "convert", "--state-dict", tmp_path / "w.pt", "--model-class", f"{src}:Net",
-                           "--input", "x:2x8", "--to", "pt2", *_INT8, "--out", tmp_path / "run")
+                           "--input", "x:2x8", "--to", "pt2", *_INT8, "--class-output", "output_0", "--out",
+                           tmp_path / "run")
     assert code == 2 and "Traceback" not in err
     line = err.strip().splitlines()[-1]
     assert "quantizes Conv1d/Conv2d/Linear layers and the model has none" in line
