@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from modelport.commands.common import emit_json, json_option, quiet_option
+from modelport.errors import InputError
 from modelport.progress import Progress, warn
 
 
@@ -124,6 +125,7 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
         "dynamic": [parse_dynamic_option(d) for d in kw["dynamic"]], "dynamic_batch": kw["dynamic_batch"],
     }
     refuse_unbuildable(targets, tuple(kw["precision"]))  # an optional extra missing: before loading anything
+    _refuse_idle_int8_options(kw)
     return ConvertOptions(targets=targets, opsets=kw["opsets"], exporter=kw["exporter"], method=kw["method"],
                           simplify=kw["simplify"], strict=kw["strict"], seed=kw["seed"], validate=validate,
                           out=kw["out"], atol=kw["atol"], rtol=kw["rtol"], source_options=source_options,
@@ -135,6 +137,28 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
                           int8_keep_fp32=tuple(kw["int8_keep_fp32"]),
                           quality=parse_quality(kw["quality"]), inputs_file=kw["inputs_file"],
                           class_outputs=tuple(kw["class_outputs"]))
+
+
+def _refuse_idle_int8_options(kw: dict[str, Any]) -> None:
+    """int8's own options given where they change nothing are refused, not ignored (as --calibration is)."""
+    given = _given(("calibration_method", "calibration_samples", "quantize", "int8_keep_fp32"))
+    if not given:
+        return
+    flags = ", ".join("--" + name.replace("_", "-") for name in given)
+    if "int8" not in [str(p).strip().lower() for p in kw["precision"]]:
+        raise InputError(f"{flags}: int8 options, and no --precision int8 was asked for", "add --precision int8")
+    static_only = [n for n in given if n.startswith("calibration")]
+    if kw["quantize"] == "dynamic" and static_only:
+        raise InputError(f"--{static_only[0].replace('_', '-')} applies to static int8; dynamic int8 is not "
+                         "calibrated", "drop it, or use --quantize static")
+
+
+def _given(names: tuple[str, ...]) -> list[str]:
+    """Which of these parameters the command line set (not their defaults)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return []
+    return [n for n in names if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
 
 
 #: ``--to`` choices (``all`` means torchscript, onnx and pt2; aoti is asked for by name)

@@ -86,6 +86,8 @@ def test_int8_calibrated_on_one_sample_fails_a_999_gate(tmp_path: Path, capsys: 
     (("--precision", "fp32", "--precision", "int8", "--calibration", "missing.npz"), "does not exist"),
     (("--to", "pt2", "--precision", "fp32", "--precision", "int8", "--int8-keep-fp32", "Add"),
      "--int8-keep-fp32 applies to ONNX int8"),
+    (("--precision", "fp16", "--calibration-method", "entropy"), "no --precision int8 was asked for"),
+    (("--precision", "int8", "--quantize", "dynamic", "--calibration-samples", "8"), "applies to static int8"),
 ])
 def test_unsupported_requests_are_refused_up_front(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                    args: tuple[str, ...], needle: str) -> None:
