@@ -93,7 +93,11 @@ def submission(run_dirs: tuple[Path, ...], submitter: str, system: str, division
         progress.step(f"MLPerf submission checker {mlperf_version}")
         verdict = run_checker(checker, out, submitter, mlperf_version)
         progress.done()
-    _report(out, written, outcomes, dry_run, as_json, quiet, verdict, mlperf_version)
+    # a run directory's results may hold cells of earlier benches (other artifacts, other scenarios): only the
+    # cells this submission benched are its checks
+    failures = [f for run, o in zip(runs, outcomes, strict=True) for f in o.failures + o.compliance_failures
+                if any(f.startswith(f"{run.artifact.id} {sc}") for sc in run.scenarios)]
+    _report(out, written, failures, dry_run, as_json, quiet, verdict, mlperf_version)
 
 
 def _checker(check: bool, repo: str | None) -> Any:
@@ -112,11 +116,10 @@ def _checker(check: bool, repo: str | None) -> Any:
     return checker
 
 
-def _report(out: Path, written: list[str], outcomes: list[Any], dry_run: bool, as_json: bool, quiet: bool,
+def _report(out: Path, written: list[str], failures: list[str], dry_run: bool, as_json: bool, quiet: bool,
             verdict: Any, version: str) -> None:
     from modelport.errors import ValidationFailed
 
-    failures = [f for o in outcomes for f in o.failures + o.compliance_failures]
     if as_json:
         emit_json({"out": str(out), "scenarios": written, "dry_run": dry_run, "failures": failures,
                    **({"check": {"version": version, **verdict.to_json()}} if verdict else {})})
@@ -124,8 +127,10 @@ def _report(out: Path, written: list[str], outcomes: list[Any], dry_run: bool, a
         click.echo(f"submission tree: {out}" + (" (dry run: not a valid submission)" if dry_run else ""))
         for w in written:
             click.echo(f"  {w}")
-    if verdict is not None and not as_json:
-        click.echo(verdict.one_line(version))
+        if failures and dry_run:  # not an error in a dry run, but said
+            click.echo("checks that failed (a dry run's short runs may fail them): " + "; ".join(failures))
+        if verdict is not None:
+            click.echo(verdict.one_line(version))
     if failures and not dry_run:
         raise ValidationFailed("submission written, but these checks failed: " + "; ".join(failures),
                                "see the README.md and TEST0x folders of each scenario")
