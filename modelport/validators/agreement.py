@@ -104,6 +104,8 @@ def gate_reference(runner: Runner, specs: list[InputSpec], options: ValidationOp
     for name, logits in gate_ref.items():
         if len(np.unique(logits.reshape(-1, logits.shape[-1]).argmax(axis=1))) == 1:
             report.warnings.append(
+                f"the reference predicts the same class of {name!r} for every row of your --inputs, so the gate "
+                "checks only that class; include rows of other classes" if user_set is not None else
                 f"the reference predicts the same class of {name!r} for every agreement sample, so the gate "
                 "checks only that class; pass real inputs with --inputs FILE.npz")
     return gate_ref

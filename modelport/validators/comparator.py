@@ -91,6 +91,8 @@ def validate_run(run_dir: str | Path, manifest: RunManifest | None = None, refer
     data = report.to_json()
     if options.artifact_ids:
         data = carry_earlier(run_dir / REPORT_NAME, data, [a.id for a in manifest.artifacts])
+        if any(w.startswith("validation.json keeps the earlier failing record") for w in data["warnings"]):
+            report.warnings.append(data["warnings"][-1])  # said on the terminal and in --json too
     write_json_atomic(run_dir / REPORT_NAME, data)
     return report
 
@@ -110,10 +112,21 @@ def carry_earlier(path: Path, data: dict[str, Any], order: list[str]) -> dict[st
     ids = {a["id"] for a in kept}
     data["artifacts"] = sorted(data["artifacts"] + kept, key=lambda a: order.index(a["id"]))
     data["failures"] = data["failures"] + [f for f in earlier.get("failures", []) if f.get("artifact") in ids]
-    data["carried"] = {"artifacts": sorted(ids, key=order.index), "created": earlier.get("created")}
+    # when each kept record was made: a record carried before keeps its own date
+    before = (earlier.get("carried") or {}).get("artifacts")
+    made = {i: before[i] if isinstance(before, dict) and i in before else earlier.get("created") for i in ids}
+    data["carried"] = {"artifacts": {i: made[i] for i in sorted(ids, key=order.index)}}
+    failing = [i for i in data["carried"]["artifacts"] if any(f.get("artifact") == i for f in data["failures"])]
+    if failing:
+        data["warnings"] = [*data.get("warnings", []), carried_failure_note(failing)]
     if data["failures"] and data["passed"]:
         data["passed"], data["failure"] = False, data["failures"][0]["message"]
     return data
+
+
+def carried_failure_note(failing: list[str]) -> str:
+    return (f"validation.json keeps the earlier failing record of {', '.join(failing)} (not validated now): "
+            "the file as a whole says failed; validate them again")
 
 
 def run_gate_defaults(options: ValidationOptions, manifest: RunManifest) -> tuple[ValidationOptions, list[str]]:

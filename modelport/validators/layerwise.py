@@ -124,7 +124,8 @@ def match_tensor(cand: GraphInfo, tensor: str) -> str | None:
 
 
 def specs_from_onnx(info: GraphInfo) -> list[InputSpec]:
-    """Input specs from a graph's inputs: symbolic dims as 1, floats in [-1, 1), integers in [0, 2)."""
+    """Input specs from a graph's inputs: symbolic dims dynamic (example size 1), floats in [-1, 1), integers in
+    [0, 2)."""
     from onnx import helper
 
     specs = []
@@ -138,8 +139,10 @@ def specs_from_onnx(info: GraphInfo) -> list[InputSpec]:
             raise InputError(f"input {vi.name!r} of the reference ONNX file has no tensor type",
                              "give the inputs with --input NAME:SHAPE[:DTYPE]") from None
         shape = tuple(d.dim_value if d.dim_value > 0 else 1 for d in t.shape.dim)
+        # a symbolic axis is dynamic, so a user's --inputs rows may have any size there
+        dynamic = {i: d.dim_param or f"d{i}" for i, d in enumerate(t.shape.dim) if d.dim_value <= 0}
         low, high = (-1.0, 1.0) if np.issubdtype(np.dtype(dtype), np.floating) else (0.0, 2.0)
-        specs.append(InputSpec(vi.name, shape, dtype, low, high))
+        specs.append(InputSpec(vi.name, shape, dtype, low, high, dynamic_axes=dynamic))
     return specs
 
 

@@ -108,7 +108,8 @@ def test_accuracy_mode_catches_an_artifact_of_another_model(fixed_run, tmp_path)
     manifest.save(run)
     res = invoke("bench", str(run), *SHORT, "--scenario", "Offline")
     assert res.exit_code == 4, res.output
-    assert "onnx-opset17 Offline: agreement" in res.output and "eager Offline" not in res.output
+    error = next(line for line in res.output.splitlines() if "error:" in line)  # a busy machine adds warnings
+    assert "onnx-opset17 Offline: agreement" in error and "eager Offline" not in error
     results = json.loads((run / "results.json").read_text())
     assert results["cells"]["onnx-opset17"]["Offline"]["accuracy"]["agreement"] < 1.0
     assert (run / "report.md").is_file()

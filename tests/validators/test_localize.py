@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 from helpers.convert import run_cli
@@ -208,3 +209,15 @@ def test_the_fp32_base_of_a_layer_table_must_be_inside_the_run(run: Path, tmp_pa
     (copy / "manifest.json").write_text(json.dumps(manifest))
     code, _, err = run_cli(capsys, "validate", copy, "--localize", "--artifact", "onnx-opset17-int8")
     assert code == 2 and "inside the run directory" in err.strip().splitlines()[-1]
+
+
+def test_onnx_against_onnx_replays_the_users_rows(run: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # the reference file's symbolic batch axis is dynamic, so any number of rows fits; the first 32 are replayed
+    rows = np.random.default_rng(3).uniform(-2, 2, (40, 3, 32, 32)).astype(np.float32)
+    np.savez(tmp_path / "rows.npz", input=rows)
+    code, out, err = run_cli(capsys, "validate", "--reference", run / "model.opset17.onnx",
+                             run / "model.opset17.int8.onnx", "--inputs", tmp_path / "rows.npz", "--json")
+    assert code == 0, err
+    (table,) = json.loads(out)["layerwise"]
+    assert table["input_set"] == "user (first 32 of 40 rows)"

@@ -241,5 +241,11 @@ def test_validating_one_artifact_keeps_the_other_records(copy_run):
     assert not validate_run(run, options=ValidationOptions(artifact_ids=[onnx_id])).passed
     data = json.loads((run / REPORT_NAME).read_text())
     assert [a["id"] for a in data["artifacts"]] == ids  # the others carried, in the manifest's order
-    assert data["carried"]["artifacts"] == [i for i in ids if i != onnx_id]
+    assert list(data["carried"]["artifacts"]) == [i for i in ids if i != onnx_id]
     assert not data["passed"] and {f["artifact"] for f in data["failures"]} == {onnx_id}
+    # validating another one now carries the failing record, and says so
+    other = next(i for i in ids if i != onnx_id)
+    report = validate_run(run, options=ValidationOptions(artifact_ids=[other]))
+    assert report.passed and any("earlier failing record of " + onnx_id in w for w in report.warnings)
+    data = json.loads((run / REPORT_NAME).read_text())
+    assert not data["passed"] and onnx_id in data["carried"]["artifacts"]
