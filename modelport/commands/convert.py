@@ -125,7 +125,7 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
         "dynamic": [parse_dynamic_option(d) for d in kw["dynamic"]], "dynamic_batch": kw["dynamic_batch"],
     }
     refuse_unbuildable(targets, tuple(kw["precision"]))  # an optional extra missing: before loading anything
-    _refuse_idle_int8_options(kw)
+    _refuse_idle_precision_options(kw)
     return ConvertOptions(targets=targets, opsets=kw["opsets"], exporter=kw["exporter"], method=kw["method"],
                           simplify=kw["simplify"], strict=kw["strict"], seed=kw["seed"], validate=validate,
                           out=kw["out"], atol=kw["atol"], rtol=kw["rtol"], source_options=source_options,
@@ -139,13 +139,18 @@ def make_convert_options(targets: tuple[str, ...], validate: bool, trust_pickle:
                           class_outputs=tuple(kw["class_outputs"]))
 
 
-def _refuse_idle_int8_options(kw: dict[str, Any]) -> None:
-    """int8's own options given where they change nothing are refused, not ignored (as --calibration is)."""
+def _refuse_idle_precision_options(kw: dict[str, Any]) -> None:
+    """Reduced precision's own options given where they change nothing are refused, not ignored (as
+    --calibration is)."""
+    asked = [str(p).strip().lower() for p in kw["precision"]]
+    if _given(("quality",)) and not set(asked) - {"fp32"}:
+        raise InputError("--quality gates reduced-precision artifacts, and no --precision fp16|bf16|int8 was "
+                         "asked for", "add one, or drop --quality (fp32 artifacts are held to element tolerances)")
     given = _given(("calibration_method", "calibration_samples", "quantize", "int8_keep_fp32"))
     if not given:
         return
     flags = ", ".join("--" + name.replace("_", "-") for name in given)
-    if "int8" not in [str(p).strip().lower() for p in kw["precision"]]:
+    if "int8" not in asked:
         raise InputError(f"{flags}: int8 options, and no --precision int8 was asked for", "add --precision int8")
     static_only = [n for n in given if n.startswith("calibration")]
     if kw["quantize"] == "dynamic" and static_only:

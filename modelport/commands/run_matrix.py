@@ -55,7 +55,9 @@ def run_fanout(source: str | None, targets: tuple[str, ...], export_kw: dict[str
     matrix = from_options(source, targets, export_kw["opsets"], export_kw["precision"], bench_opts.scenarios)
     if fan["matrix_file"]:
         matrix = load_matrix_file(fan["matrix_file"], matrix)
-    convert_opts = make_convert_options(matrix.targets, True, trust_pickle, **export_kw)
+    # the matrix's precisions (a --matrix file may set them), so options that need int8 are judged against them
+    convert_opts = make_convert_options(matrix.targets, True, trust_pickle,
+                                        **{**export_kw, "precision": tuple(matrix.precisions)})
     plan = plan_matrix(matrix, convert_opts, bench_opts, export_kw["out"])
     progress = Progress.for_cli(quiet, as_json)
     with make_executor(fan["executor"], fan["jobs"], fan["ray_address"]) as executor:
