@@ -105,8 +105,11 @@ class SampleLibrary:
             if arr.ndim != len(want) or tuple(arr.shape[1:]) != want[1:]:
                 raise InputError(f"--samples: array {spec.name!r} has shape {list(arr.shape)}, expected "
                                  f"[N, {', '.join(map(str, want[1:]))}] (samples stacked on axis 0)")
-            if not np.can_cast(arr.dtype, spec.np_dtype, casting="same_kind"):
-                raise InputError(f"--samples: array {spec.name!r} is {arr.dtype}, the model takes {spec.dtype}")
+            if not _same_kind(arr.dtype, spec.np_dtype):
+                # float64 -> float32 or int32 -> int64 is a cast; integers or bools into a float input are
+                # data not prepared for the model (uint8 pixels not normalised), as --inputs refuses them
+                raise InputError(f"--samples: array {spec.name!r} is {arr.dtype}, the model takes {spec.dtype}",
+                                 f"convert it with .astype(numpy.{spec.dtype}) once it holds what the model takes")
             counts.add(arr.shape[0] // want[0])
         if len(counts) != 1:
             raise InputError(f"--samples {str(path)!r}: inputs hold different numbers of samples")
@@ -161,3 +164,11 @@ class SampleLibrary:
             return self.sample(idx[0])
         parts = [self.sample(i) for i in idx]
         return {s.name: np.concatenate([p[s.name] for p in parts], axis=0) for s in self.specs}
+
+
+def _same_kind(got: np.dtype, want: np.dtype) -> bool:
+    """Both floating, both integer, or equal: a cast that keeps what the values mean."""
+    if got == want:
+        return True
+    return (np.issubdtype(got, np.floating) and np.issubdtype(want, np.floating)) or \
+        (np.issubdtype(got, np.integer) and np.issubdtype(want, np.integer))

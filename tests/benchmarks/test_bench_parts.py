@@ -72,6 +72,9 @@ def test_samples_from_npz(tmp_path):
     ({"x": np.zeros((3, 3, 4), np.float32)}, "no array 'ids'"),
     ({"x": np.zeros((3, 3, 5), np.float32), "ids": np.zeros((3, 5), np.int64)}, "has shape"),
     ({"x": np.zeros((3, 3, 4), np.float32), "ids": np.zeros((4, 5), np.int64)}, "different numbers"),
+    # integers or bools into a float input are data not prepared for the model (uint8 pixels), not a cast
+    ({"x": np.zeros((3, 3, 4), np.uint8), "ids": np.zeros((3, 5), np.int64)}, "is uint8, the model takes float32"),
+    ({"x": np.zeros((3, 3, 4), bool), "ids": np.zeros((3, 5), np.int64)}, "is bool, the model takes float32"),
 ])
 def test_bad_npz_samples_are_input_errors(tmp_path, arrays, message):
     path = tmp_path / "bad.npz"
