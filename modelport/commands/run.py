@@ -73,7 +73,8 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
         return run_fanout(source, targets, export_kw, bench_opts, fan, kw["trust_pickle"], as_json, quiet)
     old, tol = baseline_inputs(baseline, tolerance, save_baseline)
     if bench_opts.samples_file:
-        read_npz(bench_opts.samples_file, "--samples")
+        _check_sample_names(read_npz(bench_opts.samples_file, "--samples"), bench_opts.samples_file, source,
+                            export_kw)
     progress = Progress.for_cli(quiet, as_json)
     convert_opts = make_convert_options(targets, True, kw["trust_pickle"], **export_kw)
     converted = convert(source, convert_opts, progress)
@@ -108,6 +109,27 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
 #: resolves per model, and a matrix file names its own models, so it clashes with any file
 _AXES = {"targets": ("--to", "targets"), "opsets": ("--opset", "opsets"), "precision": ("--precision", "precisions"),
          "scenarios": ("--scenario", "scenarios"), "suite": ("--suite", "")}
+
+
+def _check_sample_names(arrays: dict[str, Any], path: str, source: str | None, export_kw: dict[str, Any]) -> None:
+    """A samples file must hold an array per model input; checked before converting where the input names are
+    known without loading the model (a zoo model, or --input); other sources are checked by the bench."""
+    from modelport import zoo
+    from modelport.errors import InputError
+    from modelport.sources import parse_model_args
+    from modelport.spec import parse_input_option
+
+    if export_kw.get("inputs"):
+        names = [parse_input_option(i).name for i in export_kw["inputs"]]
+    else:
+        entry = zoo.entry_for_source(source) if source and source.startswith("zoo:") else None
+        if entry is None:
+            return
+        names = [sp.name for sp in entry.input_specs(parse_model_args(export_kw.get("model_args")))]
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise InputError(f"--samples {path!r} has no array {missing[0]!r}",
+                         f"it has {sorted(arrays)}; key each input's samples by input name")
 
 
 def _refuse_overlap(matrix_file: str, given_source: bool) -> None:

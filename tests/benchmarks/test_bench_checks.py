@@ -198,12 +198,17 @@ def test_a_corrupt_samples_file_is_refused_before_any_work(run_copy, tmp_path, k
 @pytest.mark.parametrize("bad, needle", [
     ("baseline", "--baseline"),
     ("samples", "is not a readable .npz file"),
+    ("samples-keys", "has no array 'input'"),  # a zoo model's input names are known before converting
 ])
 def test_run_checks_its_baseline_and_samples_before_converting(tmp_path, bad, needle):
-    corrupt = tmp_path / "corrupt"
-    corrupt.write_bytes(b"{ not json" if bad == "baseline" else b"")
+    corrupt = tmp_path / "corrupt.npz"
+    if bad == "samples-keys":
+        np.savez(corrupt, image=np.zeros((4, 3, 32, 32), np.float32))
+    else:
+        corrupt.write_bytes(b"{ not json" if bad == "baseline" else b"")
     out = tmp_path / "out"
-    res = invoke("run", "zoo:tiny-cnn", "--to", "onnx", "--out", str(out), *SHORT, f"--{bad}", str(corrupt))
+    flag = "--samples" if bad.startswith("samples") else f"--{bad}"
+    res = invoke("run", "zoo:tiny-cnn", "--to", "onnx", "--out", str(out), *SHORT, flag, str(corrupt))
     assert_refused(res, needle)
     assert not out.exists()  # nothing was converted
 
