@@ -54,9 +54,13 @@ def output_dynamic_axes(specs: list[InputSpec], output_names: list[str],
     return {n: {0: sym} for n, shape in zip(output_names, output_shapes, strict=False) if shape and shape[0] == size}
 
 
-def _export_torchscript_based(module, args, specs, output_names, output_shapes, opset, path) -> None:
+def _export_torchscript_based(module, args, specs, output_names, output_shapes, opset, path,
+                              output_axes: dict[str, dict[int, str]]) -> None:
     dynamic_axes = {s.name: dict(s.dynamic_axes) for s in specs if s.dynamic_axes}
     dynamic_axes.update(output_dynamic_axes(specs, output_names, output_shapes))
+    for name, axes in output_axes.items():
+        if name in output_names:
+            dynamic_axes[name] = {**dynamic_axes.get(name, {}), **axes}
     torch.onnx.export(module, args, str(path), dynamo=False, opset_version=opset,
                       input_names=[s.name for s in specs], output_names=list(output_names),
                       dynamic_axes=dynamic_axes or None)
@@ -97,6 +101,25 @@ def name_dynamic_dims(path: Path, specs: list[InputSpec]) -> None:
     onnx.save(model, str(path))  # external data references are kept as they are
 
 
+def name_output_dims(path: Path, output_axes: dict[str, dict[int, str]]) -> None:
+    """Output axes that follow an input's dynamic axis get its symbol where the exporter left a name of its own
+    (``Squeezestart_logits_dim_1``, ``s15``); an axis the file holds static is left as it is."""
+    import onnx
+
+    if not output_axes:
+        return
+    model = onnx.load(str(path), load_external_data=False)
+    changed = False
+    for vi in model.graph.output:
+        dims = vi.type.tensor_type.shape.dim
+        for axis, sym in output_axes.get(vi.name, {}).items():
+            if axis < len(dims) and dims[axis].dim_param and dims[axis].dim_param != sym:
+                dims[axis].dim_param = sym
+                changed = True
+    if changed:
+        onnx.save(model, str(path))  # external data references are kept as they are
+
+
 def _down_convert(src: Path, dest: Path, target: int) -> None:
     import onnx
     from onnx import version_converter
@@ -111,8 +134,9 @@ def _down_convert(src: Path, dest: Path, target: int) -> None:
 
 def export_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[InputSpec], output_names: list[str],
                 output_shapes: list[tuple[int, ...]], opset: int, exporter: str, scratch: Path, name: str,
-                source_kind: str = "") -> Exported:
-    """Export into ``scratch`` (an empty directory); every file left there belongs to the artifact."""
+                source_kind: str = "", output_axes: dict[str, dict[int, str]] | None = None) -> Exported:
+    """Export into ``scratch`` (an empty directory); every file left there belongs to the artifact.
+    ``output_axes``: output axes that follow an input's dynamic axis, named with its symbol (``prepare``)."""
     path = scratch / name
     external = weight_bytes(module) > EXTERNAL_DATA_THRESHOLD
     notes: list[str] = []
@@ -121,9 +145,10 @@ def export_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[I
         try:
             if exporter == "torchscript":
                 _export_torchscript_based(for_torchscript_onnx(module, source_kind), args, specs, output_names,
-                                          output_shapes, opset, path)
+                                          output_shapes, opset, path, output_axes or {})
             elif opset >= DYNAMO_NATIVE_MIN:
                 _export_dynamo(module, args, specs, output_names, opset, path, external, notes)
+                name_output_dims(path, output_axes or {})
             else:
                 if external:
                     raise ExportError(f"down-converting a model over 2 GB to opset {opset} is not supported",
@@ -132,6 +157,7 @@ def export_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], specs: list[I
                 try:
                     _export_dynamo(module, args, specs, output_names, DYNAMO_NATIVE_MIN, native, False, notes)
                     _down_convert(native, path, opset)
+                    name_output_dims(path, output_axes or {})
                 finally:
                     native.unlink(missing_ok=True)
                 notes.append(f"exported at opset {DYNAMO_NATIVE_MIN} by the dynamo exporter, converted to {opset} "

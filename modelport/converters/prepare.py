@@ -7,7 +7,7 @@ input set runs once per artifact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -39,6 +39,8 @@ class Prepared:
     session: ValidationSession
     validation: ValidationOptions  # what the gate and the full validation judge by
     source_kind: str = ""
+    #: output axes that follow an input's dynamic non-batch axis, by its symbol (``output_symbols``)
+    output_axes: dict[str, dict[int, str]] = field(default_factory=dict)
 
 
 def load_model(source: str | None, options: ConvertOptions) -> LoadedModel:
@@ -97,4 +99,34 @@ def prepare(loaded: LoadedModel, options: ConvertOptions) -> Prepared:
                          "(judged by top-1 agreement, best on your data: --inputs FILE.npz), or drop "
                          f"--precision {reduced[0]}")
     return Prepared(loaded.module, specs, list(outs), [tuple(v.shape) for v in outs.values()],
-                    example_args(specs, options.seed), session, vopts, loaded.record.kind)
+                    example_args(specs, options.seed), session, vopts, loaded.record.kind,
+                    output_symbols(session, specs, outs))
+
+
+def output_symbols(session: ValidationSession, specs: list[InputSpec],
+                   outs: dict[str, Any]) -> dict[str, dict[int, str]]:
+    """Which output axes follow which input symbol (a QA model's start_logits axis 1 is ``sequence``): an axis
+    whose size equals the symbol's in the example set and again in the other-dims set, where the symbol has
+    another size. Read from the eager model, so the ONNX file names its output axes as its inputs' (as
+    Optimum's configs do by hand); an axis that two symbols could explain is left unnamed."""
+    other = next((s for s in session.sets if s.kind == "other-dims"), None)
+    if other is None:
+        return {}
+    try:
+        other_outs = session.reference_outputs(other)
+    except ReferenceFailed:
+        return {}  # the full validation reports it
+    first = {sym: sp.shape[a] for sp in specs for a, sym in sp.dynamic_axes.items() if a != 0}
+    second = {sym: other.feed[sp.name].shape[a] for sp in specs for a, sym in sp.dynamic_axes.items()
+              if a != 0 and sp.name in other.feed}
+    found: dict[str, dict[int, str]] = {}
+    for name, a in outs.items():
+        b = other_outs.get(name)
+        if b is None or getattr(a, "ndim", 0) != getattr(b, "ndim", -1):
+            continue
+        for axis in range(1, a.ndim):
+            fits = [sym for sym in first if sym in second and first[sym] != second[sym]
+                    and a.shape[axis] == first[sym] and b.shape[axis] == second[sym]]
+            if len(fits) == 1:
+                found.setdefault(name, {})[axis] = fits[0]
+    return found

@@ -150,7 +150,7 @@ def stage_onnx(prep: Prepared, options: ConvertOptions, stage: Path, opset: int,
     scratch = scratch_dir(stage, f"onnx{opset}")
     try:
         e = export_onnx(prep.module, prep.args, prep.specs, prep.output_names, prep.output_shapes, opset, exporter,
-                        scratch, onnx_file_name(opset), prep.source_kind)
+                        scratch, onnx_file_name(opset), prep.source_kind, prep.output_axes)
         staged = Staged(e, scratch, prep.session)
         progress.status(f"checking the opset-{opset} file (checker, onnxruntime, dynamic axes)")
         facts, runner = check_onnx(e.path, opset, exporter, prep.session, staged.key)

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from helpers.convert import manifest, run_cli
@@ -78,6 +79,10 @@ def test_bert_question_answering_to_onnx_with_its_task_and_tokenizer_files(saved
     m = assert_artifacts_match_transformers(tmp_path / "run", path)
     assert m["source"]["task"] == "question-answering"
     assert m["output_names"] == ["start_logits", "end_logits"]
+    # output axes that follow an input's axis carry its name, not one the exporter made up
+    graph = onnx.load(str(tmp_path / "run" / m["artifacts"][0]["path"])).graph
+    assert {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in graph.output} == \
+        {"start_logits": ["batch", "sequence"], "end_logits": ["batch", "sequence"]}
     files = m["source"]["files"]
     assert files == ["hf_files/config.json", "hf_files/special_tokens_map.json", "hf_files/tokenizer_config.json",
                      "hf_files/vocab.txt"]
