@@ -224,6 +224,12 @@ def test_hf_remote_code_runs_with_the_flag(tmp_path):
     hf = hostile.hf_dir_with_remote_code(tmp_path / "hf", marker)
     loaded = load_source(str(hf), trust_remote_code=True)
     assert marker.exists() and loaded.record.trusted_remote_code
+    # the run directory's hf_files/ carries the module auto_map names, so it loads without the source (with the
+    # flag, as the source did); copying it ran nothing
+    from modelport.sources.hf import copy_files
+
+    marker.unlink()
+    assert "hf_files/evil.py" in copy_files(hf, tmp_path) and not marker.exists()
 
 
 # -- 8. user code that exits -------------------------------------------------------------------------------------

@@ -34,12 +34,26 @@ def copy_files(source: Path, run_dir: Path) -> list[str]:
     """Copy the source directory's tokenizer/processor files and configs into ``run_dir/hf_files``; return
     their paths relative to ``run_dir`` (none copied: [])."""
     found = sorted({p for pattern in PROCESSOR_FILES for p in source.glob(pattern) if p.is_file()})
+    if _has_auto_map(source):
+        # a config with auto_map names the directory's own modules: without them hf_files/ cannot be loaded,
+        # even with trust_remote_code (copying runs nothing; loading them still needs the flag)
+        found = sorted({*found, *(p for p in source.glob("*.py") if p.is_file())})
     if not found:
         return []
     (run_dir / FILES_DIR).mkdir(exist_ok=True)
     for p in found:
         shutil.copyfile(p, run_dir / FILES_DIR / p.name)
     return [f"{FILES_DIR}/{p.name}" for p in found]
+
+
+def _has_auto_map(source: Path) -> bool:
+    for name in ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json"):
+        try:
+            if "auto_map" in json.loads((source / name).read_text()):
+                return True
+        except (OSError, ValueError, TypeError):
+            continue
+    return False
 
 
 def _listing(what: str, keys: list[str], limit: int = 10) -> str:
@@ -146,7 +160,20 @@ def read_config(path: Path, trust_remote_code: bool = False) -> Any:
                                                  trust_remote_code=trust_remote_code)
         except Exception as e:
             raise InputError(f"cannot read the Hugging Face config in {str(path)!r}: {first_line(e)}",
-                             "re-save the model with save_pretrained") from None
+                             _config_hint(path, tf)) from None
+
+
+def _config_hint(path: Path, tf: Any) -> str:
+    """What helps when transformers cannot read a config: a model type this transformers does not know needs
+    a newer one (or the directory's own code); anything else, a fresh save_pretrained."""
+    try:
+        model_type = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        model_type = None
+    if model_type and model_type not in tf.CONFIG_MAPPING:
+        return (f"model_type {model_type!r} is unknown to transformers {tf.__version__}: use a transformers that "
+                "has it, or a directory whose config.json maps it to its own code (then --trust-remote-code)")
+    return "re-save the model with save_pretrained"
 
 
 def read_model(path: Path, auto_class: str, trust_remote_code: bool = False) -> tuple[nn.Module, str]:

@@ -151,3 +151,11 @@ def test_old_manifests_without_a_task_rebuild_the_inferred_one(saved):
 
     module = reload_source(SourceRecord(**record))
     assert type(module.model).__name__ == "BertForQuestionAnswering"
+
+
+def test_a_model_type_transformers_does_not_know_gets_a_hint_that_helps(tmp_path, capsys):
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text('{"model_type": "frobnicator"}')
+    code, _, err = run_cli(capsys, "convert", tmp_path / "hf", "--out", tmp_path / "run")
+    assert code == 2 and "model_type 'frobnicator' is unknown to transformers" in err
+    assert "save_pretrained" not in err and not (tmp_path / "run").exists()
