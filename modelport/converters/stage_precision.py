@@ -112,7 +112,8 @@ def gate_check(ctx: PrecisionContext, e: Exported, art_id: str, precision: str) 
     def check(runner: Runner) -> None:
         record = quality_gate(ctx, art_id, precision, runner)
         e.extra["quality_gate"] = record
-        note = too_few_rows(record["results"], record["threshold"]) if ctx.user_set() is not None else None
+        rows = min((r["samples"] for r in record["results"]), default=0)
+        note = too_few_rows(rows, record["threshold"]) if ctx.user_set() is not None else None
         if note:
             e.warnings.append(note)
     return check

@@ -52,10 +52,9 @@ def user_feeds(user_set: InputSet, specs: list[InputSpec]) -> Iterator[dict[str,
         yield {k: a[i:i + 16] for k, a in feed.items()}
 
 
-def too_few_rows(results: list[dict] | list[AgreementResult], threshold: float) -> str | None:
+def too_few_rows(rows: int, threshold: float) -> str | None:
     """A warning when the gate judged fewer rows than its threshold can be told on: with N rows one
     disagreement moves agreement by 1/N, so below 1 / (1 - threshold) rows a pass says only "none disagreed"."""
-    rows = min((r["samples"] if isinstance(r, dict) else r.samples for r in results), default=0)
     if threshold >= 1.0 or not rows:
         return None
     need = math.ceil(round(1.0 / (1.0 - threshold), 6))

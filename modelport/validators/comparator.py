@@ -206,7 +206,8 @@ def _validate(module: nn.Module | None, specs: list[InputSpec], output_names: li
         result = validate_candidate(cand, session, options, gate_ref, user_set, report.failures)
         report.artifacts.append(result)
         threshold = (options.quality or DEFAULT_QUALITY) if cand.precision != "fp32" else options.min_agreement
-        note = too_few_rows(result.agreement, threshold) if user_set is not None and threshold else None
+        rows = min((a.samples for a in result.agreement), default=0)
+        note = too_few_rows(rows, threshold) if user_set is not None and threshold else None
         if note and note not in report.warnings:
             report.warnings.append(note)
     report.wall_time_s = time.perf_counter() - t0
