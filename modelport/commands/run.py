@@ -73,8 +73,8 @@ def run(source: str | None, targets: tuple[str, ...], baseline: str | None, tole
         return run_fanout(source, targets, export_kw, bench_opts, fan, kw["trust_pickle"], as_json, quiet)
     old, tol = baseline_inputs(baseline, tolerance, save_baseline)
     if bench_opts.samples_file:
-        _check_sample_names(read_npz(bench_opts.samples_file, "--samples"), bench_opts.samples_file, source,
-                            export_kw)
+        read_npz(bench_opts.samples_file, "--samples")
+        _check_samples_early(bench_opts.samples_file, source, export_kw)
     progress = Progress.for_cli(quiet, as_json)
     convert_opts = make_convert_options(targets, True, kw["trust_pickle"], **export_kw)
     converted = convert(source, convert_opts, progress)
@@ -111,25 +111,18 @@ _AXES = {"targets": ("--to", "targets"), "opsets": ("--opset", "opsets"), "preci
          "scenarios": ("--scenario", "scenarios"), "suite": ("--suite", "")}
 
 
-def _check_sample_names(arrays: dict[str, Any], path: str, source: str | None, export_kw: dict[str, Any]) -> None:
-    """A samples file must hold an array per model input; checked before converting where the input names are
-    known without loading the model (a zoo model, or --input); other sources are checked by the bench."""
+def _check_samples_early(path: str, source: str | None, export_kw: dict[str, Any]) -> None:
+    """A zoo model's inputs are known without loading it: its samples file gets the bench's own checks (an array
+    per input, shapes, dtypes) before converting. Other sources, or a zoo model given --input, are checked by the
+    bench once the converted model is there."""
     from modelport import zoo
-    from modelport.errors import InputError
+    from modelport.benchmarks.qsl import SampleLibrary
     from modelport.sources import parse_model_args
-    from modelport.spec import parse_input_option
 
-    if export_kw.get("inputs"):
-        names = [parse_input_option(i).name for i in export_kw["inputs"]]
-    else:
-        entry = zoo.entry_for_source(source) if source and source.startswith("zoo:") else None
-        if entry is None:
-            return
-        names = [sp.name for sp in entry.input_specs(parse_model_args(export_kw.get("model_args")))]
-    missing = [n for n in names if n not in arrays]
-    if missing:
-        raise InputError(f"--samples {path!r} has no array {missing[0]!r}",
-                         f"it has {sorted(arrays)}; key each input's samples by input name")
+    entry = zoo.entry_for_source(source) if source and source.startswith("zoo:") else None
+    if entry is None or export_kw.get("inputs"):
+        return
+    SampleLibrary(entry.input_specs(parse_model_args(export_kw.get("model_args"))), 1, 1, npz_path=path)
 
 
 def _refuse_overlap(matrix_file: str, given_source: bool) -> None:

@@ -130,30 +130,41 @@ def carried_failure_note(failing: list[str]) -> str:
 
 
 def run_gate_defaults(options: ValidationOptions, manifest: RunManifest) -> tuple[ValidationOptions, list[str]]:
-    """The run's own ``--atol``/``--rtol``, ``--quality``, ``--class-output`` and ``--inputs`` where this
-    validation names none, so that ``validate RUN_DIR`` judges the run as convert did; a warning when the file
-    is gone or changed."""
+    """The run's own ``--atol``/``--rtol``, ``--quality`` and ``--class-output`` where this validation names
+    none, so that ``validate RUN_DIR`` judges the run as convert did. The run's ``--inputs`` file is named, never
+    read by itself: it lies outside the run directory, and a manifest's path is not one the user gave (pass it
+    again); given again, a file whose sha256 changed since convert is said."""
     recorded, notes = manifest.settings, []
     # convert's --atol/--rtol are for every float output; a validation naming any tolerance uses its own
     if not options.atol and recorded.get("atol") is not None:
-        options = replace(options, atol={"": float(recorded["atol"])})
+        options = replace(options, atol={"": _recorded_number(recorded, "atol")})
     if not options.rtol and recorded.get("rtol") is not None:
-        options = replace(options, rtol={"": float(recorded["rtol"])})
+        options = replace(options, rtol={"": _recorded_number(recorded, "rtol")})
     if options.quality is None and recorded.get("quality") is not None:
-        options = replace(options, quality=float(recorded["quality"]))
-    if options.class_outputs is None and recorded.get("class_outputs"):
-        options = replace(options, class_outputs=list(recorded["class_outputs"]))
+        options = replace(options, quality=_recorded_number(recorded, "quality"))
+    outputs = recorded.get("class_outputs")
+    if options.class_outputs is None and outputs:
+        if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+            raise InputError("manifest.json is corrupt: settings.class_outputs is not a list of output names",
+                             "convert the model again")
+        options = replace(options, class_outputs=list(outputs))
     path = recorded.get("inputs_file")
-    if options.inputs_file is None and path:
-        if not Path(path).is_file():
-            notes.append(f"the run was converted with --inputs {path}, which is gone: the quality gate ran on "
-                         "seeded samples instead (pass --inputs FILE.npz)")
-            return options, notes
-        options = replace(options, inputs_file=path)
-        if recorded.get("inputs_sha256") not in (None, sha256_file(path)):
-            notes.append(f"--inputs {path} changed since the run was converted (sha256 differs): the gates judged "
-                         "its rows as they are now, not the rows convert judged")
+    if path and options.inputs_file is None:
+        notes.append(f"the run's quality gate judged the rows of --inputs {path}; this one judged seeded samples "
+                     "(pass --inputs FILE.npz to judge the same rows)")
+    elif path and options.inputs_file and Path(options.inputs_file).resolve() == Path(str(path)).resolve() and \
+            recorded.get("inputs_sha256") not in (None, sha256_file(options.inputs_file)):
+        notes.append(f"--inputs {options.inputs_file} changed since the run was converted (sha256 differs): the "
+                     "gates judged its rows as they are now, not the rows convert judged")
     return options, notes
+
+
+def _recorded_number(recorded: dict[str, Any], key: str) -> float:
+    value = recorded[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"manifest.json is corrupt: settings.{key} is {value!r}, not a number",
+                         "convert the model again, or give --" + key)
+    return float(value)
 
 
 def validate_artifacts(reference_module: nn.Module, specs: list[InputSpec], output_names: list[str],

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +115,6 @@ def localize_report(report: ValidationReport, targets: list[Target], module: Cal
     if against is not None and against not in by_id:
         raise InputError(f"--against names {against!r}, which is not an ONNX artifact of this validation",
                          f"use one of {', '.join(by_id) or 'none'}")
-    # the validation's own --inputs, also when it came from the run's manifest (comparator.run_gate_defaults)
-    options = replace(options, inputs_file=options.inputs_file or report.settings.get("inputs_file"))
     sets = {s.name: s for s in input_sets(specs, int(report.settings.get("seed") or 0), options)}
     atol, rtol = _tolerance(report)
     fp32 = next((t for t in onnx_targets if t.precision == "fp32"), None)

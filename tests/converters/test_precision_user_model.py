@@ -85,8 +85,8 @@ def test_int8_of_a_users_classifier_is_gated_on_the_users_rows(trained: Path, tm
     warnings = next(a for a in m["artifacts"] if a["id"] == "onnx-opset17-int8")["warnings"]
     assert any("judged only 48 rows" in w and "at least 50 rows" in w for w in warnings)
 
-    # validate RUN_DIR, given nothing, judges the gate as convert did: same rows, output and threshold
-    code, _, err = run_cli(capsys, "validate", out, "-q")
+    # validate RUN_DIR given the same rows judges the gate as convert did: same output, threshold and tolerance
+    code, _, err = run_cli(capsys, "validate", out, "--inputs", trained / "val.npz", "-q")
     assert code == 0, err
     report = json.loads((out / "validation.json").read_text())
     assert report["settings"]["gate_samples"] == "samples of val.npz" and report["settings"]["quality"] == 0.98
@@ -121,8 +121,8 @@ def test_inputs_that_are_also_calibration_rows_are_refused(trained: Path, tmp_pa
     assert not (tmp_path / "run").exists()
 
 
-def test_validate_warns_when_the_runs_inputs_file_changed(trained: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_names_the_runs_inputs_file_and_never_reads_it_by_itself(trained: Path, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     val = tmp_path / "val.npz"
     val.write_bytes((trained / "val.npz").read_bytes())
     out = tmp_path / "run"
@@ -130,12 +130,22 @@ def test_validate_warns_when_the_runs_inputs_file_changed(trained: Path, tmp_pat
     assert code == 0, err
     rows = np.load(val)["x"]
     np.savez(val, x=rows[::-1].copy())  # same shape, other order: only the hash tells
-    code, _, err = run_cli(capsys, "validate", out, "--json")
+    code, _, err = run_cli(capsys, "validate", out, "--inputs", val, "--json")
     assert code == 0, err
     assert any("changed since the run was converted" in w
                for w in json.loads((out / "validation.json").read_text())["warnings"])
-    val.unlink()
-    code, _, err = run_cli(capsys, "validate", out, "--json")
+
+    # a manifest's path lies outside the run directory and is not one the user gave: named, not read. A hostile
+    # manifest pointing at another file (here a pickled npz, which read_npz would refuse) changes nothing
+    hostile = tmp_path / "elsewhere.npz"
+    np.save(hostile.with_suffix(".npy"), np.array([object()], dtype=object), allow_pickle=True)
+    hostile.write_bytes(hostile.with_suffix(".npy").read_bytes())
+    manifest_path = out / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    data["settings"]["inputs_file"] = str(hostile)
+    manifest_path.write_text(json.dumps(data))
+    code, _, err = run_cli(capsys, "validate", out, "--quality", "0.01", "--json")
+    assert code == 0, err
     report = json.loads((out / "validation.json").read_text())
-    assert any("which is gone" in w for w in report["warnings"])
-    assert report["settings"]["gate_samples"] == "seeded samples"
+    assert report["settings"]["gate_samples"] == "seeded samples" and report["settings"]["inputs_file"] is None
+    assert any(f"judged the rows of --inputs {hostile}" in w for w in report["warnings"])

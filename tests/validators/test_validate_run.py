@@ -249,3 +249,13 @@ def test_validating_one_artifact_keeps_the_other_records(copy_run):
     assert report.passed and any("earlier failing record of " + onnx_id in w for w in report.warnings)
     data = json.loads((run / REPORT_NAME).read_text())
     assert not data["passed"] and onnx_id in data["carried"]["artifacts"]
+
+
+@pytest.mark.parametrize(("key", "value"), [("quality", "0.5; rm -rf /"), ("atol", [1]), ("class_outputs", "logits")])
+def test_a_tampered_recorded_setting_is_one_line_not_a_crash(copy_run, key, value):
+    run = copy_run("tiny-cnn")
+    data = json.loads((run / "manifest.json").read_text())
+    data["settings"][key] = value
+    (run / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match=f"manifest.json is corrupt: settings.{key}"):
+        validate_run(run)
